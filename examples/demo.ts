@@ -1,0 +1,116 @@
+/**
+ * The usertrust demo: governed OpenAI calls against a local stand-in for the OpenAI API, on the
+ * embedded durable ledger. No network and no API key needed. Run with `npm run demo`.
+ *
+ * It shows: receipts with real cost, a streamed call, a budget denial before the call leaves the
+ * process, `usertrust verify` on the audit chain, and what verify says after someone edits it.
+ */
+import { execFileSync } from "node:child_process";
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import OpenAI from "openai";
+// In your own code: import { trust, BudgetExceededError } from "usertrust";
+import {
+  BudgetExceededError,
+  defaultConfig,
+  initVault,
+  resolveVault,
+  type TrustReceipt,
+  trust,
+} from "../src/index.ts";
+import { startOpenAIStandIn } from "../test/support/openai-stand-in.ts";
+
+const vaultBase = resolve("demo-vault");
+const cli = resolve(import.meta.dirname, "../src/cli/main.ts");
+
+function usertrust(...args: string[]): { code: number; output: string } {
+  try {
+    const output = execFileSync(
+      process.execPath,
+      ["--experimental-strip-types", "--no-warnings", cli, ...args],
+      {
+        encoding: "utf8",
+      },
+    );
+    return { code: 0, output };
+  } catch (error) {
+    const failed = error as { status: number; stdout: string; stderr: string };
+    return { code: failed.status, output: failed.stdout + failed.stderr };
+  }
+}
+
+function show(label: string, receipt: TrustReceipt): void {
+  const usage = `${receipt.usage.inputTokens} in / ${receipt.usage.outputTokens} out`;
+  console.log(
+    `  ${label.padEnd(22)} cost ${String(receipt.cost).padStart(4)} UT  remaining ${String(receipt.budgetRemaining).padStart(5)} UT` +
+      `  ${usage} (${receipt.usageSource})  ${receipt.transferId}  audit ${receipt.auditHash.slice(0, 12)}…`,
+  );
+}
+
+const standIn = await startOpenAIStandIn({ promptTokens: 1_200, completionTokens: 350 });
+try {
+  // A fresh vault with a budget of 1,000 UT ($0.10), as `usertrust init --budget 1000` makes it.
+  rmSync(vaultBase, { recursive: true, force: true });
+  const paths = resolveVault({ vaultBase });
+  initVault(paths);
+  writeFileSync(paths.config, `${JSON.stringify(defaultConfig(1_000), null, 2)}\n`);
+  console.log(`Vault: ${paths.root} (budget 1,000 UT = $0.10)\n`);
+
+  const client = await trust(new OpenAI({ baseURL: `${standIn.url}/v1`, apiKey: "demo" }), { vaultBase });
+  const question = [{ role: "user" as const, content: "Summarise the quarterly report in one line." }];
+
+  console.log("Governed calls (gpt-4o: $2.50 / $10 per million input / output tokens):");
+  for (const n of [1, 2, 3]) {
+    const { response, receipt } = await client.chat.completions.create({
+      model: "gpt-4o",
+      messages: question,
+      max_tokens: 800,
+    });
+    if (n === 1) console.log(`  reply: "${response.choices[0]?.message.content}"`);
+    show(`call ${n}`, receipt);
+  }
+
+  const stream = await client.chat.completions.create({ model: "gpt-4o", messages: question, stream: true });
+  let streamed = "";
+  for await (const chunk of stream) streamed += chunk.choices[0]?.delta.content ?? "";
+  show("streamed call", await stream.receipt);
+  console.log(`  streamed text: "${streamed}"`);
+
+  console.log("\nA call whose hold does not fit the budget is refused before it leaves the process:");
+  const sentBefore = standIn.requests.length;
+  try {
+    await client.chat.completions.create({ model: "gpt-4o", messages: question, max_tokens: 100_000 });
+  } catch (error) {
+    if (!(error instanceof BudgetExceededError)) throw error;
+    console.log(`  ${error.name}: ${error.message}`);
+    console.log(`  requests that reached the provider: ${standIn.requests.length - sentBefore}`);
+  }
+  await client.destroy();
+
+  console.log("\n$ usertrust status");
+  console.log(usertrust("status", "--vault-base", vaultBase).output.trimEnd());
+
+  console.log("\n$ usertrust verify");
+  const verified = usertrust("verify", "--vault-base", vaultBase);
+  console.log(`${verified.output.trimEnd()}\n(exit ${verified.code})`);
+
+  // Edit a copy of the chain the way someone hiding spend would, and verify the copy.
+  const tamperedBase = `${vaultBase}-tampered`;
+  const tampered = resolveVault({ vaultBase: tamperedBase });
+  rmSync(tamperedBase, { recursive: true, force: true });
+  mkdirSync(tampered.auditDir, { recursive: true });
+  copyFileSync(paths.config, tampered.config);
+  const lines = readFileSync(paths.auditLog, "utf8").split("\n");
+  lines[1] = (lines[1] ?? "").replace(/"costUsertokens":\d+/, '"costUsertokens":1');
+  writeFileSync(tampered.auditLog, lines.join("\n"));
+  console.log("\n$ usertrust verify   # on a copy whose second event's cost was edited to 1 UT");
+  const broken = usertrust("verify", "--vault-base", tamperedBase);
+  console.log(`${broken.output.trimEnd()}\n(exit ${broken.code})`);
+  rmSync(tamperedBase, { recursive: true, force: true });
+
+  console.log(
+    `\nThe vault stays in ${join("demo-vault", ".usertrust")}: audit/events.jsonl is the chain, ledger.db the ledger.`,
+  );
+} finally {
+  await standIn.close();
+}

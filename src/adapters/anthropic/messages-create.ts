@@ -1,0 +1,12 @@
+import type { CreateTranslation } from "../governed-create.ts";
+import { messagesRequestToGoverned } from "./messages-request.ts";
+import { MessagesStreamMeter, messageOutputBytes, usageFromAnthropic } from "./messages-usage.ts";
+
+/** messages.create, plain and `stream: true` (Anthropic always reports usage in the stream). */
+export const messagesCreateTranslation: CreateTranslation = {
+  toGoverned: messagesRequestToGoverned,
+  isStream: (body) => (body as { stream?: unknown }).stream === true,
+  streamRequest: (body) => ({ sent: body, meter: new MessagesStreamMeter() }),
+  usageOf: (response) => usageFromAnthropic((response as { usage?: unknown }).usage),
+  outputBytesOf: (response) => messageOutputBytes((response as { content?: unknown }).content),
+};

@@ -1,0 +1,86 @@
+import { Buffer } from "node:buffer";
+import { makeUsage, type Usage } from "../../core/usage.ts";
+import type { StreamMeter } from "../governed-stream.ts";
+
+interface AnthropicUsage {
+  input_tokens?: number | null;
+  output_tokens?: number | null;
+  cache_read_input_tokens?: number | null;
+  cache_creation_input_tokens?: number | null;
+  cache_creation?: { ephemeral_1h_input_tokens?: number | null } | null;
+}
+
+/**
+ * Anthropic's input_tokens already excludes cache reads and writes, so the four tiers map
+ * directly; the 1-hour part of the cache writes is kept apart because it is billed higher.
+ */
+export function usageFromAnthropic(usage: unknown): Usage | undefined {
+  if (typeof usage !== "object" || usage === null) return undefined;
+  const reported = usage as AnthropicUsage;
+  if (typeof reported.input_tokens !== "number" && typeof reported.output_tokens !== "number")
+    return undefined;
+  return makeUsage({
+    inputTokens: reported.input_tokens,
+    outputTokens: reported.output_tokens,
+    cacheReadTokens: reported.cache_read_input_tokens,
+    cacheWriteTokens: reported.cache_creation_input_tokens,
+    cacheWrite1hTokens: reported.cache_creation?.ephemeral_1h_input_tokens,
+  });
+}
+
+/** UTF-8 bytes of a message's content blocks, for an estimate when usage is missing. */
+export function messageOutputBytes(content: unknown): number {
+  if (!Array.isArray(content)) return 0;
+  let bytes = 0;
+  for (const block of content) {
+    const { text, thinking, input } = (block ?? {}) as Record<string, unknown>;
+    if (typeof text === "string") bytes += Buffer.byteLength(text, "utf8");
+    if (typeof thinking === "string") bytes += Buffer.byteLength(thinking, "utf8");
+    if (input !== undefined) bytes += Buffer.byteLength(JSON.stringify(input), "utf8");
+  }
+  return bytes;
+}
+
+interface StreamEvent {
+  type?: string;
+  message?: { usage?: AnthropicUsage };
+  usage?: AnthropicUsage;
+  delta?: { text?: unknown; partial_json?: unknown; thinking?: unknown };
+}
+
+/**
+ * Meters a raw messages stream. message_start carries the input side; message_delta carries
+ * cumulative output (and, in newer API versions, the input side again), so later values replace
+ * earlier ones field by field and nothing is counted twice.
+ */
+export class MessagesStreamMeter implements StreamMeter<StreamEvent> {
+  #reported: AnthropicUsage | undefined;
+  #outputBytes = 0;
+
+  observe(event: StreamEvent): boolean {
+    if (event.type === "message_start" && event.message?.usage) this.#merge(event.message.usage);
+    else if (event.type === "message_delta" && event.usage) this.#merge(event.usage);
+    else if (event.type === "content_block_delta" && event.delta) {
+      for (const piece of [event.delta.text, event.delta.partial_json, event.delta.thinking]) {
+        if (typeof piece === "string") this.#outputBytes += Buffer.byteLength(piece, "utf8");
+      }
+    }
+    return true;
+  }
+
+  usage(): Usage | undefined {
+    return usageFromAnthropic(this.#reported);
+  }
+
+  outputBytes(): number {
+    return this.#outputBytes;
+  }
+
+  #merge(update: AnthropicUsage): void {
+    const merged: AnthropicUsage = { ...this.#reported };
+    for (const [key, value] of Object.entries(update)) {
+      if (value !== null && value !== undefined) (merged as Record<string, unknown>)[key] = value;
+    }
+    this.#reported = merged;
+  }
+}

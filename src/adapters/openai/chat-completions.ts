@@ -1,0 +1,24 @@
+import type { CreateTranslation } from "../governed-create.ts";
+import { chatRequestToGoverned } from "./chat-request.ts";
+import { ChatStreamMeter, completionOutputBytes, usageFromOpenAI } from "./chat-usage.ts";
+
+interface ChatBody {
+  stream?: unknown;
+  stream_options?: { include_usage?: unknown } | null;
+}
+
+/** chat.completions.create: streams ask for the usage chunk, hidden again if the caller did not ask. */
+export const chatCompletionsTranslation: CreateTranslation = {
+  toGoverned: chatRequestToGoverned,
+  isStream: (body) => (body as ChatBody).stream === true,
+  streamRequest(body) {
+    const chat = body as ChatBody;
+    const callerAskedForUsage = chat.stream_options?.include_usage === true;
+    const sent = callerAskedForUsage
+      ? body
+      : { ...(body as object), stream_options: { ...(chat.stream_options ?? {}), include_usage: true } };
+    return { sent, meter: new ChatStreamMeter(!callerAskedForUsage) };
+  },
+  usageOf: (response) => usageFromOpenAI((response as { usage?: unknown }).usage),
+  outputBytesOf: (response) => completionOutputBytes((response as { choices?: unknown }).choices),
+};

@@ -1,0 +1,87 @@
+import { Buffer } from "node:buffer";
+import { makeUsage, type Usage } from "../../core/usage.ts";
+import type { StreamMeter } from "../governed-stream.ts";
+
+interface OpenAIUsage {
+  prompt_tokens?: number;
+  completion_tokens?: number;
+  prompt_tokens_details?: { cached_tokens?: number | null } | null;
+}
+
+/**
+ * OpenAI reports cached prompt tokens inside prompt_tokens; split them out so they are priced at
+ * the cache-read rate and not again as input. completion_tokens already includes reasoning tokens.
+ */
+export function usageFromOpenAI(usage: unknown): Usage | undefined {
+  if (typeof usage !== "object" || usage === null) return undefined;
+  const reported = usage as OpenAIUsage;
+  if (typeof reported.prompt_tokens !== "number" && typeof reported.completion_tokens !== "number")
+    return undefined;
+  const prompt = reported.prompt_tokens ?? 0;
+  const cached = Math.min(prompt, reported.prompt_tokens_details?.cached_tokens ?? 0);
+  return makeUsage({
+    inputTokens: prompt - cached,
+    outputTokens: reported.completion_tokens,
+    cacheReadTokens: cached,
+  });
+}
+
+/** UTF-8 bytes of the assistant output in a completion's choices, for an estimate when usage is missing. */
+export function completionOutputBytes(choices: unknown): number {
+  if (!Array.isArray(choices)) return 0;
+  let bytes = 0;
+  for (const choice of choices) bytes += bytesOfOutput((choice as { message?: unknown } | null)?.message);
+  return bytes;
+}
+
+interface ChatChunk {
+  choices?: Array<{ delta?: unknown }>;
+  usage?: unknown;
+}
+
+/**
+ * Meters a chat-completions stream. Some OpenAI-compatible servers repeat a cumulative usage
+ * object on every chunk: the latest one replaces the previous, so nothing is counted twice.
+ */
+export class ChatStreamMeter implements StreamMeter<ChatChunk> {
+  readonly #hideUsageChunk: boolean;
+  #usage: Usage | undefined;
+  #outputBytes = 0;
+
+  /** `hideUsageChunk`: we asked for the usage chunk, the caller did not, so they must not see it. */
+  constructor(hideUsageChunk: boolean) {
+    this.#hideUsageChunk = hideUsageChunk;
+  }
+
+  observe(chunk: ChatChunk): boolean {
+    const usage = usageFromOpenAI(chunk.usage);
+    if (usage) this.#usage = usage;
+    const choices = chunk.choices ?? [];
+    for (const choice of choices) this.#outputBytes += bytesOfOutput(choice?.delta);
+    return !(this.#hideUsageChunk && usage !== undefined && choices.length === 0);
+  }
+
+  usage(): Usage | undefined {
+    return this.#usage;
+  }
+
+  outputBytes(): number {
+    return this.#outputBytes;
+  }
+}
+
+function bytesOfOutput(message: unknown): number {
+  if (typeof message !== "object" || message === null) return 0;
+  const {
+    content,
+    refusal,
+    tool_calls: toolCalls,
+    function_call: functionCall,
+  } = message as Record<string, unknown>;
+  let bytes = 0;
+  if (typeof content === "string") bytes += Buffer.byteLength(content, "utf8");
+  if (typeof refusal === "string") bytes += Buffer.byteLength(refusal, "utf8");
+  if (toolCalls) bytes += Buffer.byteLength(JSON.stringify(toolCalls), "utf8");
+  if (functionCall) bytes += Buffer.byteLength(JSON.stringify(functionCall), "utf8");
+  return bytes;
+}

@@ -1,0 +1,215 @@
+import { randomUUID } from "node:crypto";
+import { closeSync, fstatSync, ftruncateSync, openSync, readSync, writeFileSync, writeSync } from "node:fs";
+import type { DatabaseSync } from "node:sqlite";
+import { AuditError, ClientDestroyedError } from "../errors.ts";
+import { GroupCommit } from "../group-commit.ts";
+import { type Durability, VaultDatabase } from "../vault-database.ts";
+import { type AuditEvent, GENESIS_HASH, hashEvent, sealEvent, sha256Hex } from "./audit-event.ts";
+import { parseEventLine } from "./event-line.ts";
+
+/** A line longer than this is refused: audit data are ids, counts and hashes, never documents. */
+export const EVENT_BYTES_MAX = 64 * 1024;
+
+interface Head {
+  sequence: number;
+  hash: string;
+  bytes: number;
+}
+
+/**
+ * The writer side of the audit chain. Appends are serialized across every process on the vault
+ * by a `BEGIN IMMEDIATE` on the vault's SQLite file, whose `audit_head` table also records the
+ * chain's head: its last sequence, hash and the log's length. That record lets a writer adopt a
+ * line whose writer crashed before recording it, and lets `verify` detect lines cut from the tail.
+ * Sharing the ledger's connection lets a spend and its event commit in one transaction.
+ */
+export class AuditChain {
+  readonly path: string;
+  readonly #fd: number;
+  readonly #database: VaultDatabase;
+  readonly #ownsDatabase: boolean;
+  readonly #statements: ReturnType<typeof prepareStatements>;
+  readonly #groupCommit: GroupCommit | null;
+  #closed = false;
+
+  /** `database`: the vault's connection (closed by its owner); or `headPath` for a connection of its own. */
+  constructor(
+    options: { logPath: string; durability?: Durability } & (
+      | { database: VaultDatabase }
+      | { headPath: string }
+    ),
+  ) {
+    this.path = options.logPath;
+    this.#ownsDatabase = !("database" in options);
+    try {
+      this.#database =
+        "database" in options
+          ? options.database
+          : new VaultDatabase(options.headPath, options.durability ?? "normal");
+    } catch (error) {
+      throw new AuditError(`Cannot open the audit chain's head record: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+    try {
+      this.#fd = openSync(options.logPath, "a+");
+      this.#database.setup(
+        "CREATE TABLE IF NOT EXISTS audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), sequence INTEGER NOT NULL, hash TEXT NOT NULL, bytes INTEGER NOT NULL)",
+      );
+      this.#statements = prepareStatements(this.#database.db);
+    } catch (error) {
+      if (this.#ownsDatabase) this.#database.close();
+      throw new AuditError(`Cannot open the audit chain at ${options.logPath}: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+    this.#groupCommit = options.durability === "strict" ? new GroupCommit([this.#fd]) : null;
+  }
+
+  /**
+   * Appends one event and returns it with its hash; inside the transaction already open on the
+   * shared connection, if any. Throws AuditError when the chain cannot be extended.
+   */
+  append(kind: AuditEvent["kind"], actor: string, data: Record<string, unknown>): AuditEvent {
+    if (this.#closed) throw new ClientDestroyedError();
+    try {
+      return this.#database.transaction(() => {
+        const recorded = this.#readHead();
+        let head = recorded ?? { sequence: 0, hash: GENESIS_HASH, bytes: 0 };
+        const size = fstatSync(this.#fd).size;
+        if (size !== head.bytes) {
+          const { adopted, setAside } = this.#reconcile(head, size, recorded !== null);
+          head = setAside
+            ? this.#writeLine(
+                adopted,
+                sealEvent(unsignedEvent(adopted, "audit_repaired", "usertrust", setAside)),
+              )
+            : adopted;
+        }
+        const sealed = sealEvent(unsignedEvent(head, kind, actor, data));
+        this.#writeLine(head, sealed);
+        return sealed.event;
+      });
+    } catch (error) {
+      if (error instanceof AuditError) throw error;
+      throw new AuditError(`Cannot append to the audit chain at ${this.path}: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+  }
+
+  /** With strict durability, resolves once every event appended so far is on stable storage. */
+  async flush(): Promise<void> {
+    if (this.#groupCommit) await Promise.all([this.#groupCommit.sync(), this.#database.sync()]);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    closeSync(this.#fd);
+    if (this.#ownsDatabase) this.#database.close();
+  }
+
+  #readHead(): Head | null {
+    return (this.#statements.readHead.get() as Head | undefined) ?? null;
+  }
+
+  /** Appends a sealed event after `head` and records it as the new head (inside the caller's transaction). */
+  #writeLine(head: Head, sealed: { event: AuditEvent; line: string }): Head {
+    const written = this.#write(sealed.line);
+    const next = { sequence: sealed.event.sequence, hash: sealed.event.hash, bytes: head.bytes + written };
+    this.#statements.writeHead.run(next.sequence, next.hash, next.bytes);
+    return next;
+  }
+
+  #write(line: string): number {
+    const bytes = Buffer.from(line, "utf8");
+    if (bytes.length > EVENT_BYTES_MAX) {
+      throw new AuditError(
+        `An audit event of ${bytes.length} bytes exceeds the ${EVENT_BYTES_MAX}-byte limit`,
+      );
+    }
+    let offset = 0;
+    while (offset < bytes.length) offset += writeSync(this.#fd, bytes, offset, bytes.length - offset);
+    return bytes.length;
+  }
+
+  /**
+   * The log's length differs from the recorded head. Longer: the bytes after the head come from
+   * a transaction that never committed (its writer crashed between writing and committing, and its
+   * ledger step rolled back with it), so they are moved to a side file (never deleted) and an
+   * `audit_repaired` event records them. With no head recorded at all (a log older than its
+   * vault database), the lines that chain from genesis are adopted instead. Shorter: lines were
+   * removed; refuse to write until a person looks (`usertrust verify`).
+   */
+  #reconcile(
+    head: Head,
+    size: number,
+    headRecorded: boolean,
+  ): { adopted: Head; setAside: Record<string, unknown> | null } {
+    if (size < head.bytes) {
+      throw new AuditError(
+        `The audit log ${this.path} is ${size} bytes but the vault recorded ${head.bytes} bytes (event ${head.sequence}); ` +
+          "lines were removed from its end. Run `usertrust verify` and restore the log from a backup.",
+      );
+    }
+    const tail = Buffer.alloc(size - head.bytes);
+    readSync(this.#fd, tail, 0, tail.length, head.bytes);
+    const adopted = headRecorded ? head : adoptChainedLines(tail);
+    if (adopted.bytes === size) return { adopted, setAside: null };
+    return { adopted, setAside: this.#setAside(adopted, tail.subarray(adopted.bytes - head.bytes)) };
+  }
+
+  #setAside(adopted: Head, torn: Buffer): Record<string, unknown> {
+    const file = `${this.path}.torn-${Date.now()}-${adopted.sequence}`;
+    writeFileSync(file, torn, { flag: "wx" });
+    ftruncateSync(this.#fd, adopted.bytes);
+    return {
+      reason:
+        "bytes after the last committed event: a writer crashed before committing, or they were added by hand",
+      file,
+      bytes: torn.length,
+      sha256: sha256Hex(torn),
+    };
+  }
+}
+
+/** The head after the longest run of lines in `log` that chain from genesis with valid hashes. */
+function adoptChainedLines(log: Buffer): Head {
+  let adopted: Head = { sequence: 0, hash: GENESIS_HASH, bytes: 0 };
+  for (;;) {
+    const newline = log.indexOf(0x0a, adopted.bytes);
+    if (newline === -1) return adopted;
+    const event = parseEventLine(log.subarray(adopted.bytes, newline).toString("utf8"));
+    const chains =
+      event !== null && event.previousHash === adopted.hash && event.sequence === adopted.sequence + 1;
+    if (!chains || hashEvent(event) !== event.hash) return adopted;
+    adopted = { sequence: event.sequence, hash: event.hash, bytes: newline + 1 };
+  }
+}
+
+function unsignedEvent(
+  head: Head,
+  kind: string,
+  actor: string,
+  data: Record<string, unknown>,
+): Omit<AuditEvent, "hash"> {
+  return {
+    id: `evt_${randomUUID()}`,
+    timestamp: new Date().toISOString(),
+    previousHash: head.hash,
+    kind,
+    actor,
+    data,
+    sequence: head.sequence + 1,
+  };
+}
+
+function prepareStatements(db: DatabaseSync) {
+  return {
+    readHead: db.prepare("SELECT sequence, hash, bytes FROM audit_head WHERE id = 1"),
+    writeHead: db.prepare(
+      "INSERT INTO audit_head (id, sequence, hash, bytes) VALUES (1, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET sequence = excluded.sequence, hash = excluded.hash, bytes = excluded.bytes",
+    ),
+  };
+}

@@ -1,0 +1,385 @@
+import { existsSync } from "node:fs";
+import { AuditChain } from "./audit/audit-chain.ts";
+import type { AuditEvent } from "./audit/audit-event.ts";
+import { auditText, sha256Hex } from "./audit/audit-event.ts";
+import { loadConfig, type TrustConfig } from "./config.ts";
+import {
+  AuditError,
+  BudgetExceededError,
+  ClientDestroyedError,
+  LedgerUnavailableError,
+  UnknownModelError,
+} from "./errors.ts";
+import type { GovernedRequest } from "./governed-request.ts";
+import { Hold, type HoldCloser, type HoldTerms, newTransferId } from "./hold.ts";
+import { estimateInputTokens, holdUsage } from "./hold-sizing.ts";
+import {
+  type Clock,
+  type Ledger,
+  type LedgerBalance,
+  makeBalance,
+  type PostResult,
+} from "./ledger/ledger.ts";
+import { MemoryLedger } from "./ledger/memory-ledger.ts";
+import { SqliteLedger } from "./ledger/sqlite-ledger.ts";
+import { costUsertokens, PriceBook } from "./price-book.ts";
+import { buildReceipt, postWarnings, type ReceiptOutcome, type TrustReceipt } from "./receipt.ts";
+import type { Usage, UsageSource } from "./usage.ts";
+import { ZERO_USAGE } from "./usage.ts";
+import { initVault, resolveVault, type VaultPaths } from "./vault.ts";
+import { VaultDatabase } from "./vault-database.ts";
+
+export interface EngineOptions {
+  /** Folder that holds `.usertrust/`; defaults to the working directory. */
+  vaultBase?: string;
+  /** An explicit config file; its folder becomes the vault. */
+  configPath?: string;
+  /** Budget in usertokens; overrides the config file's `budget`. */
+  budget?: number;
+  tier?: TrustConfig["tier"];
+  /** Memory ledger instead of the durable one; also `USERTRUST_DRY_RUN=true`. The audit chain is still written. */
+  dryRun?: boolean;
+  /** Who the audit events name as the actor when a request names none. */
+  actor?: string;
+  /** A ledger to use instead of the one the config selects. */
+  ledger?: Ledger;
+  clock?: Clock;
+}
+
+/**
+ * The one governance pipeline every surface uses. `authorize` runs the stages in DESIGN.md order
+ * and returns a Hold; the caller forwards the call and ends the hold with exactly one settle or void.
+ */
+export class Engine implements HoldCloser {
+  readonly config: TrustConfig;
+  readonly paths: VaultPaths;
+  readonly ledger: Ledger;
+  readonly #audit: AuditChain;
+  readonly #database: VaultDatabase;
+  readonly #prices: PriceBook;
+  readonly #actor: string;
+  readonly #inFlight = new Set<Hold>();
+  readonly #authorizing = new Set<Promise<unknown>>();
+  readonly #unposted: UnpostedSpend[] = [];
+  #auditFailure: Error | null = null;
+  #closing: Promise<void> | null = null;
+
+  constructor(
+    config: TrustConfig,
+    paths: VaultPaths,
+    ledger: Ledger,
+    audit: AuditChain,
+    database: VaultDatabase,
+    actor: string,
+  ) {
+    this.#database = database;
+    this.config = config;
+    this.paths = paths;
+    this.ledger = ledger;
+    this.#audit = audit;
+    this.#prices = new PriceBook(config);
+    this.#actor = actor;
+  }
+
+  get closed(): boolean {
+    return this.#closing !== null;
+  }
+
+  /**
+   * Estimate → reserve, refusing with a typed error (and an audit event) before anything leaves
+   * the process. The breaker, policy gate, PII guard and board run between estimate and reserve.
+   */
+  async authorize(request: GovernedRequest): Promise<Hold> {
+    this.#assertUsable();
+    await this.#retryUnposted();
+    const terms = this.#estimate(request);
+    const reserving = this.#reserve(terms);
+    // close() waits for reserves in progress, so a hold placed while it runs is voided, not orphaned.
+    this.#authorizing.add(reserving);
+    try {
+      await reserving;
+    } finally {
+      this.#authorizing.delete(reserving);
+    }
+    const hold = new Hold(terms, this);
+    this.#inFlight.add(hold);
+    if (this.#closing !== null) {
+      await hold.void("the client was destroyed while the call was being authorized", "hold_voided");
+      throw new ClientDestroyedError();
+    }
+    return hold;
+  }
+
+  async balance(): Promise<LedgerBalance> {
+    this.#assertOpen();
+    return this.ledger.balance();
+  }
+
+  /** Voids every hold still in flight, then closes the ledger and the audit chain. Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async settle(hold: Hold, usage: Usage, source: UsageSource): Promise<TrustReceipt> {
+    const { terms } = hold;
+    const cost = costUsertokens(terms.rates, usage);
+    const warnings = [...terms.warnings];
+    try {
+      const { posted, event } = await this.#post({ terms, cost, usage, source, warnings });
+      await this.#flushAudit();
+      return this.#receipt(terms, event, {
+        cost,
+        balance: posted.balance,
+        settled: true,
+        usage,
+        source,
+        warnings,
+      });
+    } catch (error) {
+      // The provider has answered and charged; the caller keeps the response. The cost is kept
+      // here and posted before the next call, which is refused until that succeeds.
+      this.#unposted.push({ terms, cost, usage, source, warnings });
+      warnings.push(
+        `the cost could not be posted to the ledger (${(error as Error).message}); it will be posted before ` +
+          "the next call, and calls are refused until it is",
+      );
+      const event = this.#record("settle_failed", terms, {
+        costUsertokens: cost,
+        usage,
+        reason: (error as Error).message,
+      });
+      const balance = makeBalance(0, 0, 0);
+      return this.#receipt(terms, event, { cost, balance, settled: false, usage, source, warnings });
+    } finally {
+      this.#inFlight.delete(hold);
+    }
+  }
+
+  /**
+   * Posts the cost and writes the spend event inside the ledger's post step, so on the SQLite
+   * ledger the spend and its audit record commit in one transaction.
+   */
+  async #post(spend: UnpostedSpend): Promise<{ posted: PostResult; event: AuditEvent | null }> {
+    const { terms, cost, usage, source, warnings } = spend;
+    let event: AuditEvent | null = null;
+    const posted = await this.ledger.post(terms.transferId, cost, (result) => {
+      warnings.push(...postWarnings(cost, result));
+      event = this.#record("spend", terms, {
+        costUsertokens: cost,
+        postedUsertokens: result.postedUsertokens,
+        shortfallUsertokens: result.shortfallUsertokens,
+        holdUsertokens: terms.holdUsertokens,
+        usage,
+        usageSource: source,
+        pricedAs: terms.rates.pricedAs,
+        priceSource: terms.rates.source,
+        warnings,
+      });
+    });
+    return { posted, event };
+  }
+
+  /** Costs whose post failed are posted before anything else may spend; until then calls are refused. */
+  async #retryUnposted(): Promise<void> {
+    while (this.#unposted.length > 0) {
+      const spend = this.#unposted[0] as UnpostedSpend;
+      try {
+        await this.#post(spend);
+      } catch (error) {
+        throw new LedgerUnavailableError(
+          `Refusing new calls: the cost of an earlier call (${spend.cost} UT, ${spend.terms.transferId}) could not ` +
+            `be posted to the ledger (${(error as Error).message}). The next call retries it.`,
+          { cause: error },
+        );
+      }
+      this.#unposted.shift();
+    }
+  }
+
+  async void(hold: Hold, reason: string, kind: "call_failed" | "hold_voided"): Promise<TrustReceipt> {
+    const { terms } = hold;
+    try {
+      let event: AuditEvent | null = null;
+      const balance = await this.ledger.void(terms.transferId, () => {
+        event = this.#record(kind, terms, { holdUsertokens: terms.holdUsertokens, reason });
+      });
+      await this.#flushAudit();
+      return this.#receipt(terms, event, {
+        cost: 0,
+        balance,
+        settled: false,
+        usage: ZERO_USAGE,
+        source: "provider",
+        warnings: [...terms.warnings],
+      });
+    } finally {
+      this.#inFlight.delete(hold);
+    }
+  }
+
+  #estimate(request: GovernedRequest): HoldTerms {
+    const transferId = newTransferId();
+    const promptHash = sha256Hex(JSON.stringify(request.promptParts));
+    let rates: HoldTerms["rates"];
+    try {
+      rates = this.#prices.ratesFor(request.provider, request.model);
+    } catch (error) {
+      if (error instanceof UnknownModelError) {
+        this.#recordDenial("unknown_model", request, { transferId, promptHash, reason: error.message });
+      }
+      throw error;
+    }
+    const inputTokensEstimate = estimateInputTokens(request.promptParts);
+    // Every one of the call's choices may use the whole output cap.
+    const maxOutputTokens =
+      (request.maxOutputTokens ?? this.config.defaultMaxOutputTokens) * (request.outputChoices ?? 1);
+    const holdUsertokens = costUsertokens(rates, holdUsage(inputTokensEstimate, maxOutputTokens));
+    const warnings = rates.warning === undefined ? [] : [rates.warning];
+    return {
+      transferId,
+      request,
+      rates,
+      inputTokensEstimate,
+      maxOutputTokens,
+      holdUsertokens,
+      promptHash,
+      warnings,
+    };
+  }
+
+  async #reserve(terms: HoldTerms): Promise<void> {
+    try {
+      await this.ledger.reserve(terms.transferId, terms.holdUsertokens, this.config.holdTimeoutSeconds);
+    } catch (error) {
+      if (error instanceof BudgetExceededError) {
+        this.#recordDenial("budget_exceeded", terms.request, {
+          transferId: terms.transferId,
+          promptHash: terms.promptHash,
+          neededUsertokens: error.neededUsertokens,
+          remainingUsertokens: error.remainingUsertokens,
+        });
+        await this.#flushAudit();
+      }
+      throw error;
+    }
+  }
+
+  #record(kind: AuditEvent["kind"], terms: HoldTerms, data: Record<string, unknown>): AuditEvent | null {
+    return this.#append(kind, terms.request.actor, {
+      transferId: terms.transferId,
+      model: auditText(terms.request.model),
+      provider: terms.request.provider,
+      promptHash: terms.promptHash,
+      ...data,
+    });
+  }
+
+  /** Denials are audited too; if that write fails the denial still stands. */
+  #recordDenial(kind: AuditEvent["kind"], request: GovernedRequest, data: Record<string, unknown>): void {
+    this.#append(kind, request.actor, {
+      model: auditText(request.model),
+      provider: request.provider,
+      ...data,
+    });
+  }
+
+  #append(
+    kind: AuditEvent["kind"],
+    actor: string | undefined,
+    data: Record<string, unknown>,
+  ): AuditEvent | null {
+    try {
+      return this.#audit.append(kind, auditText(actor ?? this.#actor), data);
+    } catch (error) {
+      // The call this event records has already happened; report it on the receipt and refuse the next one.
+      this.#auditFailure = error as Error;
+      return null;
+    }
+  }
+
+  async #flushAudit(): Promise<void> {
+    try {
+      await this.#audit.flush();
+    } catch (error) {
+      this.#auditFailure = error as Error;
+    }
+  }
+
+  #receipt(terms: HoldTerms, event: AuditEvent | null, outcome: ReceiptOutcome): TrustReceipt {
+    return buildReceipt(terms, event, outcome, this.#audit.path, this.#auditFailure);
+  }
+
+  #assertOpen(): void {
+    if (this.#closing !== null) throw new ClientDestroyedError();
+  }
+
+  #assertUsable(): void {
+    this.#assertOpen();
+    if (this.#auditFailure !== null) {
+      throw new AuditError(
+        `Refusing new calls: an earlier audit write failed (${this.#auditFailure.message}), and calls must not go ` +
+          "unrecorded. Fix the vault's disk or permissions, run `usertrust verify`, then create a new client.",
+        { cause: this.#auditFailure },
+      );
+    }
+  }
+
+  async #close(): Promise<void> {
+    await Promise.allSettled([...this.#authorizing]);
+    await this.#retryUnposted().catch(() => {});
+    const open = [...this.#inFlight];
+    await Promise.allSettled(
+      open.map((hold) => hold.void("the client was destroyed before the call settled", "hold_voided")),
+    );
+    await this.#flushAudit();
+    await this.ledger.close();
+    this.#audit.close();
+    this.#database.close();
+  }
+}
+
+interface UnpostedSpend {
+  terms: HoldTerms;
+  cost: number;
+  usage: Usage;
+  source: UsageSource;
+  warnings: string[];
+}
+
+/** Opens the vault (creating it with defaults when missing), its ledger and its audit chain. */
+export async function createEngine(options: EngineOptions = {}): Promise<Engine> {
+  const paths = resolveVault(options);
+  if (!existsSync(paths.config)) initVault(paths);
+  const fileConfig = loadConfig(paths.config);
+  const config: TrustConfig = {
+    ...fileConfig,
+    ...(options.budget === undefined ? {} : { budget: options.budget }),
+    ...(options.tier === undefined ? {} : { tier: options.tier }),
+  };
+  const dryRun = options.dryRun ?? process.env.USERTRUST_DRY_RUN === "true";
+  const clock = options.clock;
+  // One connection to ledger.db serves the ledger and the audit chain's head (also in dry-run,
+  // so every process on the vault serializes its audit appends on the same lock).
+  let database: VaultDatabase;
+  try {
+    database = new VaultDatabase(paths.ledger, config.durability);
+  } catch (error) {
+    throw new LedgerUnavailableError(`Cannot open ${paths.ledger}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  try {
+    const ledger =
+      options.ledger ??
+      (dryRun
+        ? new MemoryLedger({ budgetUsertokens: config.budget, ...(clock ? { clock } : {}) })
+        : new SqliteLedger({ database, budgetUsertokens: config.budget, ...(clock ? { clock } : {}) }));
+    if (options.ledger) await options.ledger.setBudget(config.budget);
+    const audit = new AuditChain({ logPath: paths.auditLog, database, durability: config.durability });
+    return new Engine(config, paths, ledger, audit, database, options.actor ?? "local");
+  } catch (error) {
+    database.close();
+    throw error;
+  }
+}

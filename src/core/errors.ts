@@ -1,0 +1,101 @@
+/**
+ * Every error usertrust throws is a UsertrustError with a stable `code`, so callers can branch on
+ * the code instead of parsing messages. Messages say what happened, why, and what to change.
+ */
+export class UsertrustError extends Error {
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** The ledger refused a hold: the budget left is smaller than the hold this call needs. */
+export class BudgetExceededError extends UsertrustError {
+  readonly neededUsertokens: number;
+  readonly remainingUsertokens: number;
+
+  constructor(neededUsertokens: number, remainingUsertokens: number) {
+    super(
+      "BUDGET_EXCEEDED",
+      `Budget exceeded: this call needs a hold of ${neededUsertokens} UT but only ${remainingUsertokens} UT ` +
+        "remain (budget − spent − held). Raise `budget` in usertrust.config.json or the trust() options, " +
+        "lower max_tokens, or wait for in-flight calls to settle.",
+    );
+    this.neededUsertokens = neededUsertokens;
+    this.remainingUsertokens = remainingUsertokens;
+  }
+}
+
+/** The vault config file is missing a field, has a wrong type, or is not valid JSON. */
+export class ConfigError extends UsertrustError {
+  readonly file: string;
+  readonly field: string | undefined;
+  readonly line: number | undefined;
+
+  constructor(file: string, message: string, location: { field?: string; line?: number } = {}) {
+    const where = location.line === undefined ? file : `${file}:${location.line}`;
+    const what = location.field === undefined ? "" : ` (field \`${location.field}\`)`;
+    super("CONFIG_INVALID", `${where}${what}: ${message}`);
+    this.file = file;
+    this.field = location.field;
+    this.line = location.line;
+  }
+}
+
+/** The model has no known price and the config says unknown models are denied. */
+export class UnknownModelError extends UsertrustError {
+  readonly model: string;
+  readonly provider: string;
+
+  constructor(provider: string, model: string) {
+    super(
+      "UNKNOWN_MODEL",
+      `No price is known for ${provider} model "${model}", so its cost cannot be held against the budget. ` +
+        `Add it under \`pricing\` in usertrust.config.json (USD per million tokens), or set \`unknownModel\` ` +
+        `to "warn" or to { "rate": { "inputPerMTok": …, "outputPerMTok": … } }.`,
+    );
+    this.model = model;
+    this.provider = provider;
+  }
+}
+
+/** The ledger could not be reached or its store failed; the call is refused rather than left unaccounted. */
+export class LedgerUnavailableError extends UsertrustError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("LEDGER_UNAVAILABLE", message, options);
+  }
+}
+
+/** A hold was used in a way the ledger forbids, e.g. posting a hold that was already voided. */
+export class HoldStateError extends UsertrustError {
+  constructor(message: string) {
+    super("HOLD_STATE", message);
+  }
+}
+
+/** The audit chain could not be written or read. */
+export class AuditError extends UsertrustError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("AUDIT_FAILED", message, options);
+  }
+}
+
+/** A governed client or engine was used after destroy(). */
+export class ClientDestroyedError extends UsertrustError {
+  constructor() {
+    super(
+      "CLIENT_DESTROYED",
+      "This usertrust client was destroyed; its ledger and audit chain are closed. Create a new one with trust().",
+    );
+  }
+}
+
+/** trust() was given an object that is not a client usertrust can govern. */
+export class UnsupportedClientError extends UsertrustError {
+  constructor(message: string) {
+    super("UNSUPPORTED_CLIENT", message);
+  }
+}

@@ -1,0 +1,20 @@
+/**
+ * A model call as the engine sees it, whatever SDK or framework it came from. Surfaces translate
+ * their own request shapes into this; the engine never looks at provider objects.
+ */
+export interface GovernedRequest {
+  /** "openai" | "anthropic" | "google" | …: selects the price table and the circuit. */
+  provider: string;
+  model: string;
+  /**
+   * Every part of the prompt as text: system prompts, message contents, tool definitions, schemas.
+   * The estimate and the audit's prompt hash are computed from these; they are never stored.
+   */
+  promptParts: readonly string[];
+  /** The request's own cap on output tokens per choice; the config default applies when absent. */
+  maxOutputTokens: number | undefined;
+  /** How many completions the call asks for (OpenAI's `n`); each may use the whole output cap. */
+  outputChoices?: number;
+  /** Who is calling (an agent or user id), recorded on the audit event. */
+  actor?: string;
+}

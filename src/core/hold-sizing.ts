@@ -1,0 +1,33 @@
+import { Buffer } from "node:buffer";
+import { makeUsage, type Usage } from "./usage.ts";
+
+/**
+ * Token estimates for holds. A hold must not be smaller than the call will cost, and it must be
+ * cheap to compute on every call, so we use UTF-8 bytes / 3 rather than running a tokenizer:
+ * byte-level BPE vocabularies average about 4 bytes per token on English and about 3 on CJK
+ * text, so this errs high. Real usage from the provider replaces the estimate at settle.
+ */
+const BYTES_PER_TOKEN = 3;
+
+/** Chat formats wrap every message in a few role/separator tokens. */
+const TOKENS_PER_PART = 4;
+
+export function estimateTextTokens(text: string): number {
+  return Math.ceil(Buffer.byteLength(text, "utf8") / BYTES_PER_TOKEN);
+}
+
+export function estimateInputTokens(promptParts: readonly string[]): number {
+  let tokens = 0;
+  for (const part of promptParts) tokens += estimateTextTokens(part) + TOKENS_PER_PART;
+  return tokens;
+}
+
+/** The worst case a hold covers: the whole prompt as uncached input and every allowed output token. */
+export function holdUsage(inputTokens: number, maxOutputTokens: number): Usage {
+  return makeUsage({ inputTokens, outputTokens: maxOutputTokens });
+}
+
+/** Usage to settle at when the provider reported none: the prompt estimate and what was received. */
+export function estimatedUsage(inputTokens: number, outputBytes: number): Usage {
+  return makeUsage({ inputTokens, outputTokens: Math.ceil(outputBytes / BYTES_PER_TOKEN) });
+}

@@ -1,0 +1,85 @@
+import { randomUUID } from "node:crypto";
+import type { GovernedRequest } from "./governed-request.ts";
+import { estimatedUsage } from "./hold-sizing.ts";
+import type { ModelRates } from "./price-book.ts";
+import type { TrustReceipt } from "./receipt.ts";
+import type { Usage, UsageSource } from "./usage.ts";
+
+/** What authorize decided and reserved for one call. */
+export interface HoldTerms {
+  transferId: string;
+  request: GovernedRequest;
+  rates: ModelRates;
+  inputTokensEstimate: number;
+  maxOutputTokens: number;
+  holdUsertokens: number;
+  promptHash: string;
+  warnings: readonly string[];
+}
+
+/** The engine side of a hold: how it settles and voids. Kept out of Hold so Hold stays a plain handle. */
+export interface HoldCloser {
+  settle(hold: Hold, usage: Usage, source: UsageSource): Promise<TrustReceipt>;
+  void(hold: Hold, reason: string, kind: "call_failed" | "hold_voided"): Promise<TrustReceipt>;
+}
+
+/**
+ * A reserved budget hold for one call. It ends exactly once: the first settle or void wins and
+ * every later call returns that same receipt, so a stream that both errors and is broken out of
+ * cannot settle twice.
+ */
+export class Hold {
+  readonly terms: HoldTerms;
+  /** Resolves with the receipt however the hold ends; never rejects unhandled. */
+  readonly receipt: Promise<TrustReceipt>;
+  readonly #closer: HoldCloser;
+  #resolve!: (receipt: TrustReceipt) => void;
+  #reject!: (error: unknown) => void;
+  #ending: Promise<TrustReceipt> | null = null;
+
+  constructor(terms: HoldTerms, closer: HoldCloser) {
+    this.terms = terms;
+    this.#closer = closer;
+    this.receipt = new Promise<TrustReceipt>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    this.receipt.catch(() => {});
+  }
+
+  get transferId(): string {
+    return this.terms.transferId;
+  }
+
+  get ended(): boolean {
+    return this.#ending !== null;
+  }
+
+  /** Posts the real cost of `usage` (capped at the hold) and writes the spend event. */
+  settle(usage: Usage, source: UsageSource = "provider"): Promise<TrustReceipt> {
+    return this.#end(() => this.#closer.settle(this, usage, source));
+  }
+
+  /** Settles on an estimate when the provider reported no usage: the prompt estimate plus what was received. */
+  settleEstimated(outputBytes: number): Promise<TrustReceipt> {
+    return this.settle(estimatedUsage(this.terms.inputTokensEstimate, outputBytes), "estimated");
+  }
+
+  /** Releases the hold without spending; the receipt has settled: false and cost 0. */
+  void(reason: string, kind: "call_failed" | "hold_voided" = "call_failed"): Promise<TrustReceipt> {
+    return this.#end(() => this.#closer.void(this, reason, kind));
+  }
+
+  #end(run: () => Promise<TrustReceipt>): Promise<TrustReceipt> {
+    if (this.#ending === null) {
+      this.#ending = run();
+      this.#ending.then(this.#resolve, this.#reject);
+    }
+    return this.#ending;
+  }
+}
+
+/** Unique across processes and readable in logs: time first, then 48 random bits. */
+export function newTransferId(): string {
+  return `tx_${Date.now().toString(36)}_${randomUUID().slice(0, 8)}${randomUUID().slice(9, 13)}`;
+}

@@ -1,0 +1,73 @@
+/**
+ * The ledger port: the single source of truth for what is spent and held. Every adapter keeps the
+ * same semantics (a shared conformance suite checks them):
+ * - ids are idempotent: a retried reserve, post or void with the same id is a no-op, never a double spend;
+ * - reserve is atomic and fails with BudgetExceededError when budget − posted − pending < amount;
+ * - post takes at most the held amount; any excess is returned as a shortfall, never silently dropped;
+ * - a pending hold stops counting once its timeout passes, so a crashed caller never locks budget.
+ */
+export interface Ledger {
+  readonly kind: string;
+  setBudget(budgetUsertokens: number): Promise<void>;
+  reserve(holdId: string, amountUsertokens: number, timeoutSeconds: number): Promise<LedgerBalance>;
+  /**
+   * `withinCommit` runs inside the post's atomic step where the adapter can (SQLite: the same
+   * transaction, so the audit event commits with the spend), otherwise right after it. It must not throw.
+   */
+  post(holdId: string, amountUsertokens: number, withinCommit?: WithinCommit): Promise<PostResult>;
+  /** `withinCommit` as for post: the void's audit event commits with it where the adapter can. */
+  void(holdId: string, withinCommit?: () => void): Promise<LedgerBalance>;
+  balance(): Promise<LedgerBalance>;
+  holdState(holdId: string): Promise<HoldState | undefined>;
+  close(): Promise<void>;
+}
+
+export type WithinCommit = (result: PostResult) => void;
+
+export type HoldState = "pending" | "posted" | "voided" | "expired";
+
+export interface LedgerBalance {
+  budgetUsertokens: number;
+  postedUsertokens: number;
+  /** Held by pending, unexpired holds. */
+  pendingUsertokens: number;
+  /** budget − posted − pending; never negative. */
+  remainingUsertokens: number;
+}
+
+export interface PostResult {
+  postedUsertokens: number;
+  /** Cost above what could be posted (the hold, or for a late settle what the budget had left). */
+  shortfallUsertokens: number;
+  /** The hold had expired before the post; what was posted was taken from the budget still free. */
+  lateSettle: boolean;
+  balance: LedgerBalance;
+}
+
+/** Milliseconds since the epoch; injected so tests can move time. */
+export type Clock = () => number;
+
+export const systemClock: Clock = () => Date.now();
+
+/** Ledger amounts are whole usertokens; anything else is a bug upstream, caught at the boundary. */
+export function assertUsertokens(name: string, amount: number): void {
+  if (!Number.isSafeInteger(amount) || amount < 0) {
+    throw new RangeError(`${name} must be a non-negative whole number of usertokens, got ${amount}`);
+  }
+}
+
+/** A hold must expire, or a crashed caller would lock budget forever. */
+export function assertTimeoutSeconds(timeoutSeconds: number): void {
+  if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) {
+    throw new RangeError(`hold timeout must be a positive, finite number of seconds, got ${timeoutSeconds}`);
+  }
+}
+
+export function makeBalance(budget: number, posted: number, pending: number): LedgerBalance {
+  return {
+    budgetUsertokens: budget,
+    postedUsertokens: posted,
+    pendingUsertokens: pending,
+    remainingUsertokens: Math.max(0, budget - posted - pending),
+  };
+}

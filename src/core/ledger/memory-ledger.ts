@@ -1,0 +1,156 @@
+import { BudgetExceededError, ClientDestroyedError, HoldStateError } from "../errors.ts";
+import {
+  assertTimeoutSeconds,
+  assertUsertokens,
+  type Clock,
+  type HoldState,
+  type Ledger,
+  type LedgerBalance,
+  makeBalance,
+  type PostResult,
+  systemClock,
+  type WithinCommit,
+} from "./ledger.ts";
+
+interface MemoryHold {
+  amount: number;
+  expiresAtMs: number;
+  state: HoldState;
+  posted: number;
+  shortfall: number;
+  lateSettle: boolean;
+}
+
+/** The dry-run ledger: the same semantics as the durable ones, nothing persisted. */
+export class MemoryLedger implements Ledger {
+  readonly kind = "memory";
+  readonly #clock: Clock;
+  readonly #holds = new Map<string, MemoryHold>();
+  readonly #inFlight = new Set<MemoryHold>();
+  #budget: number;
+  #posted = 0;
+  #closed = false;
+
+  constructor(options: { budgetUsertokens: number; clock?: Clock }) {
+    assertUsertokens("budget", options.budgetUsertokens);
+    this.#budget = options.budgetUsertokens;
+    this.#clock = options.clock ?? systemClock;
+  }
+
+  async setBudget(budgetUsertokens: number): Promise<void> {
+    this.#open();
+    assertUsertokens("budget", budgetUsertokens);
+    this.#budget = budgetUsertokens;
+  }
+
+  async reserve(holdId: string, amountUsertokens: number, timeoutSeconds: number): Promise<LedgerBalance> {
+    this.#open();
+    assertUsertokens("hold amount", amountUsertokens);
+    assertTimeoutSeconds(timeoutSeconds);
+    const now = this.#clock();
+    if (!this.#holds.has(holdId)) {
+      const pending = this.#pending(now);
+      const remaining = this.#budget - this.#posted - pending;
+      if (remaining < amountUsertokens)
+        throw new BudgetExceededError(amountUsertokens, Math.max(0, remaining));
+      const hold: MemoryHold = {
+        amount: amountUsertokens,
+        expiresAtMs: now + timeoutSeconds * 1000,
+        state: "pending",
+        posted: 0,
+        shortfall: 0,
+        lateSettle: false,
+      };
+      this.#holds.set(holdId, hold);
+      this.#inFlight.add(hold);
+    }
+    return this.#balanceAt(now);
+  }
+
+  async post(holdId: string, amountUsertokens: number, withinCommit?: WithinCommit): Promise<PostResult> {
+    this.#open();
+    assertUsertokens("post amount", amountUsertokens);
+    const now = this.#clock();
+    const hold = this.#existing(holdId, now);
+    if (hold.state === "voided") throw new HoldStateError(`hold ${holdId} was voided; it cannot be posted`);
+    if (hold.state !== "posted") {
+      let cap = hold.amount;
+      if (hold.state === "expired") {
+        hold.lateSettle = true;
+        cap = Math.min(cap, Math.max(0, this.#budget - this.#posted - this.#pending(now)));
+      }
+      hold.posted = Math.min(amountUsertokens, cap);
+      hold.shortfall = amountUsertokens - hold.posted;
+      hold.state = "posted";
+      this.#inFlight.delete(hold);
+      this.#posted += hold.posted;
+    }
+    const result: PostResult = {
+      postedUsertokens: hold.posted,
+      shortfallUsertokens: hold.shortfall,
+      lateSettle: hold.lateSettle,
+      balance: this.#balanceAt(now),
+    };
+    withinCommit?.(result);
+    return result;
+  }
+
+  async void(holdId: string, withinCommit?: () => void): Promise<LedgerBalance> {
+    this.#open();
+    const now = this.#clock();
+    const hold = this.#existing(holdId, now);
+    if (hold.state === "posted") throw new HoldStateError(`hold ${holdId} was posted; it cannot be voided`);
+    hold.state = "voided";
+    this.#inFlight.delete(hold);
+    withinCommit?.();
+    return this.#balanceAt(now);
+  }
+
+  async balance(): Promise<LedgerBalance> {
+    this.#open();
+    return this.#balanceAt(this.#clock());
+  }
+
+  async holdState(holdId: string): Promise<HoldState | undefined> {
+    this.#open();
+    const hold = this.#holds.get(holdId);
+    if (hold === undefined) return undefined;
+    this.#expire(this.#clock());
+    return hold.state;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+  }
+
+  #existing(holdId: string, now: number): MemoryHold {
+    const hold = this.#holds.get(holdId);
+    if (hold === undefined) throw new HoldStateError(`no hold with id ${holdId} exists in this ledger`);
+    this.#expire(now);
+    return hold;
+  }
+
+  #pending(now: number): number {
+    this.#expire(now);
+    let sum = 0;
+    for (const hold of this.#inFlight) sum += hold.amount;
+    return sum;
+  }
+
+  #expire(now: number): void {
+    for (const hold of this.#inFlight) {
+      if (hold.expiresAtMs <= now) {
+        hold.state = "expired";
+        this.#inFlight.delete(hold);
+      }
+    }
+  }
+
+  #balanceAt(now: number): LedgerBalance {
+    return makeBalance(this.#budget, this.#posted, this.#pending(now));
+  }
+
+  #open(): void {
+    if (this.#closed) throw new ClientDestroyedError();
+  }
+}

@@ -1,0 +1,325 @@
+import type { DatabaseSync } from "node:sqlite";
+import {
+  BudgetExceededError,
+  ClientDestroyedError,
+  HoldStateError,
+  LedgerUnavailableError,
+} from "../errors.ts";
+import { type Durability, VaultDatabase } from "../vault-database.ts";
+import {
+  assertTimeoutSeconds,
+  assertUsertokens,
+  type Clock,
+  type HoldState,
+  type Ledger,
+  type LedgerBalance,
+  makeBalance,
+  type PostResult,
+  systemClock,
+  type WithinCommit,
+} from "./ledger.ts";
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS wallet (
+  id TEXT PRIMARY KEY,
+  budget INTEGER NOT NULL CHECK (budget >= 0),
+  posted INTEGER NOT NULL DEFAULT 0 CHECK (posted >= 0)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS holds (
+  id TEXT PRIMARY KEY,
+  wallet TEXT NOT NULL,
+  amount INTEGER NOT NULL CHECK (amount >= 0),
+  created_at_ms INTEGER NOT NULL,
+  expires_at_ms INTEGER NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('pending', 'posted', 'voided', 'expired')),
+  posted INTEGER,
+  shortfall INTEGER,
+  late_settle INTEGER NOT NULL DEFAULT 0,
+  closed_at_ms INTEGER
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS holds_in_flight ON holds (wallet, expires_at_ms) WHERE state = 'pending';
+`;
+
+const WALLET = "default";
+
+interface HoldRow {
+  amount: number;
+  expires_at_ms: number;
+  state: HoldState;
+  posted: number | null;
+  shortfall: number | null;
+  late_settle: number;
+}
+
+/**
+ * The embedded durable ledger: tables in the vault's SQLite file (WAL). Every operation is one short
+ * `BEGIN IMMEDIATE` transaction, which SQLite serializes across every process on the machine,
+ * so many processes on one vault share one budget. Never hold a transaction across an await.
+ */
+export class SqliteLedger implements Ledger {
+  readonly kind = "sqlite";
+  readonly #database: VaultDatabase;
+  readonly #ownsDatabase: boolean;
+  readonly #clock: Clock;
+  readonly #sql: ReturnType<typeof prepareStatements>;
+  /** Holds this instance reserved and has not ended: a hint that calls overlap, never used for money. */
+  #openHolds = 0;
+  #closed = false;
+
+  /**
+   * Opens the ledger in `database` (shared with the audit chain, which the engine closes) or in
+   * its own connection to `path`. Without `budgetUsertokens` the stored budget is kept and
+   * nothing is written (read-only use such as `usertrust status`).
+   */
+  constructor(options: {
+    path?: string;
+    database?: VaultDatabase;
+    budgetUsertokens?: number;
+    durability?: Durability;
+    clock?: Clock;
+  }) {
+    if (options.budgetUsertokens !== undefined) assertUsertokens("budget", options.budgetUsertokens);
+    this.#clock = options.clock ?? systemClock;
+    this.#ownsDatabase = options.database === undefined;
+    const path = options.database?.path ?? options.path ?? "";
+    try {
+      this.#database = options.database ?? new VaultDatabase(path, options.durability ?? "normal");
+    } catch (error) {
+      throw cannotOpen(path, error);
+    }
+    try {
+      this.#database.setup(SCHEMA);
+      this.#sql = prepareStatements(this.#database.db);
+      if (options.budgetUsertokens !== undefined) {
+        this.#writeBudget(options.budgetUsertokens);
+        // Holds that expired while no process was running are labelled once, by a writer; live
+        // paths compare expires_at_ms to the clock themselves, so no sweep runs per call.
+        this.#transaction((now) => this.#sql.sweepExpired.run(now, WALLET, now));
+      }
+    } catch (error) {
+      if (this.#ownsDatabase) this.#database.close();
+      throw cannotOpen(path, error);
+    }
+  }
+
+  async setBudget(budgetUsertokens: number): Promise<void> {
+    this.#open();
+    assertUsertokens("budget", budgetUsertokens);
+    this.#writeBudget(budgetUsertokens);
+    await this.#durable();
+  }
+
+  async reserve(holdId: string, amountUsertokens: number, timeoutSeconds: number): Promise<LedgerBalance> {
+    this.#open();
+    assertUsertokens("hold amount", amountUsertokens);
+    assertTimeoutSeconds(timeoutSeconds);
+    // Other calls of this process in flight: queue with them so overlapping calls share a commit.
+    const balance = await this.#run(this.#openHolds > 0, (now) => {
+      const inserted = this.#sql.insertHold.run(
+        holdId,
+        WALLET,
+        amountUsertokens,
+        now,
+        now + timeoutSeconds * 1000,
+      );
+      const { budget, posted, pending } = this.#totals(now);
+      if (inserted.changes === 1) {
+        // `pending` already includes this hold; throwing rolls the insert back.
+        const remaining = budget - posted - (pending - amountUsertokens);
+        if (remaining < amountUsertokens)
+          throw new BudgetExceededError(amountUsertokens, Math.max(0, remaining));
+      }
+      return makeBalance(budget, posted, pending);
+    });
+    this.#openHolds++;
+    await this.#durable();
+    return balance;
+  }
+
+  async post(holdId: string, amountUsertokens: number, withinCommit?: WithinCommit): Promise<PostResult> {
+    this.#open();
+    assertUsertokens("post amount", amountUsertokens);
+    const result = await this.#run(this.#openHolds > 1, (now): PostResult => {
+      const posted = this.#post(holdId, amountUsertokens, now);
+      withinCommit?.(posted);
+      return posted;
+    });
+    this.#openHolds = Math.max(0, this.#openHolds - 1);
+    await this.#durable();
+    return result;
+  }
+
+  #post(holdId: string, amountUsertokens: number, now: number): PostResult {
+    const live = this.#sql.postLive.get({ cost: amountUsertokens, now, id: holdId }) as
+      | { posted: number; shortfall: number }
+      | undefined;
+    if (live === undefined) return this.#postSlow(holdId, amountUsertokens, now);
+    this.#sql.addPosted.run(live.posted, WALLET);
+    return {
+      postedUsertokens: live.posted,
+      shortfallUsertokens: live.shortfall,
+      lateSettle: false,
+      balance: this.#balanceAt(now),
+    };
+  }
+
+  async void(holdId: string, withinCommit?: () => void): Promise<LedgerBalance> {
+    this.#open();
+    const balance = await this.#run(this.#openHolds > 1, (now) => {
+      if (this.#sql.voidOpen.run(now, holdId).changes === 0) {
+        const hold = this.#existing(holdId);
+        if (hold.state === "posted")
+          throw new HoldStateError(`hold ${holdId} was posted; it cannot be voided`);
+      }
+      withinCommit?.();
+      return this.#balanceAt(now);
+    });
+    this.#openHolds = Math.max(0, this.#openHolds - 1);
+    await this.#durable();
+    return balance;
+  }
+
+  async balance(): Promise<LedgerBalance> {
+    this.#open();
+    return this.#balanceAt(this.#clock());
+  }
+
+  async holdState(holdId: string): Promise<HoldState | undefined> {
+    this.#open();
+    const hold = this.#sql.hold.get(holdId) as HoldRow | undefined;
+    if (hold?.state === "pending" && hold.expires_at_ms <= this.#clock()) return "expired";
+    return hold?.state;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#ownsDatabase) this.#database.close();
+  }
+
+  #transaction<T>(work: (nowMs: number) => T): T {
+    try {
+      return this.#database.transaction(() => work(this.#clock()));
+    } catch (error) {
+      throw this.#unavailable(error);
+    }
+  }
+
+  /** Runs one ledger step now, or queued with the other steps of this turn when calls overlap. */
+  async #run<T>(batch: boolean, work: (nowMs: number) => T): Promise<T> {
+    if (!batch) return this.#transaction(work);
+    try {
+      return await this.#database.batched(() => work(this.#clock()));
+    } catch (error) {
+      throw this.#unavailable(error);
+    }
+  }
+
+  #unavailable(error: unknown): unknown {
+    if (error instanceof Error && (error as { code?: unknown }).code === "ERR_SQLITE_ERROR") {
+      return new LedgerUnavailableError(
+        `The ledger at ${this.#database.path} failed: ${error.message}. Another process may hold it locked ` +
+          "for longer than 10 s, or the disk is full or read-only.",
+        { cause: error },
+      );
+    }
+    return error;
+  }
+
+  /** A hold that is not live: already posted (idempotent replay), voided, expired (late settle) or unknown. */
+  #postSlow(holdId: string, amountUsertokens: number, now: number): PostResult {
+    const hold = this.#existing(holdId);
+    if (hold.state === "voided") throw new HoldStateError(`hold ${holdId} was voided; it cannot be posted`);
+    if (hold.state === "posted") {
+      return {
+        postedUsertokens: hold.posted ?? 0,
+        shortfallUsertokens: hold.shortfall ?? 0,
+        lateSettle: hold.late_settle === 1,
+        balance: this.#balanceAt(now),
+      };
+    }
+    // Expired: the call really happened, so post what the budget still has free, never more.
+    const { budget, posted: spent, pending } = this.#totals(now);
+    const posted = Math.min(amountUsertokens, hold.amount, Math.max(0, budget - spent - pending));
+    const shortfall = amountUsertokens - posted;
+    this.#sql.postLate.run(posted, shortfall, now, holdId);
+    this.#sql.addPosted.run(posted, WALLET);
+    return {
+      postedUsertokens: posted,
+      shortfallUsertokens: shortfall,
+      lateSettle: true,
+      balance: this.#balanceAt(now),
+    };
+  }
+
+  #writeBudget(budgetUsertokens: number): void {
+    this.#transaction(() => this.#sql.upsertBudget.run(WALLET, budgetUsertokens));
+  }
+
+  #existing(holdId: string): HoldRow {
+    const hold = this.#sql.hold.get(holdId) as HoldRow | undefined;
+    if (hold === undefined) throw new HoldStateError(`no hold with id ${holdId} exists in this ledger`);
+    return hold;
+  }
+
+  #totals(now: number): { budget: number; posted: number; pending: number } {
+    const totals = this.#sql.totals.get(now, WALLET) as
+      | { budget: number; posted: number; pending: number }
+      | undefined;
+    return totals ?? { budget: 0, posted: 0, pending: 0 };
+  }
+
+  #balanceAt(now: number): LedgerBalance {
+    const { budget, posted, pending } = this.#totals(now);
+    return makeBalance(budget, posted, pending);
+  }
+
+  async #durable(): Promise<void> {
+    await this.#database.sync();
+  }
+
+  #open(): void {
+    if (this.#closed) throw new ClientDestroyedError();
+  }
+}
+
+function cannotOpen(path: string, error: unknown): LedgerUnavailableError {
+  return new LedgerUnavailableError(
+    `Cannot open the ledger at ${path}: ${(error as Error).message}. ` +
+      "Check that the vault folder is writable and the file is a usertrust ledger.",
+    { cause: error },
+  );
+}
+
+function prepareStatements(db: DatabaseSync) {
+  return {
+    sweepExpired: db.prepare(
+      "UPDATE holds SET state = 'expired', closed_at_ms = ? WHERE wallet = ? AND state = 'pending' AND expires_at_ms <= ?",
+    ),
+    hold: db.prepare(
+      "SELECT amount, expires_at_ms, state, posted, shortfall, late_settle FROM holds WHERE id = ?",
+    ),
+    insertHold: db.prepare(
+      "INSERT INTO holds (id, wallet, amount, created_at_ms, expires_at_ms, state) VALUES (?, ?, ?, ?, ?, 'pending') ON CONFLICT (id) DO NOTHING",
+    ),
+    postLive: db.prepare(
+      `UPDATE holds SET state = 'posted', posted = MIN(amount, :cost), shortfall = :cost - MIN(amount, :cost), closed_at_ms = :now
+       WHERE id = :id AND state = 'pending' AND expires_at_ms > :now RETURNING posted, shortfall`,
+    ),
+    postLate: db.prepare(
+      "UPDATE holds SET state = 'posted', posted = ?, shortfall = ?, late_settle = 1, closed_at_ms = ? WHERE id = ?",
+    ),
+    voidOpen: db.prepare(
+      "UPDATE holds SET state = 'voided', closed_at_ms = ? WHERE id = ? AND state IN ('pending', 'expired')",
+    ),
+    addPosted: db.prepare("UPDATE wallet SET posted = posted + ? WHERE id = ?"),
+    totals: db.prepare(
+      `SELECT budget, posted,
+         (SELECT COALESCE(SUM(amount), 0) FROM holds WHERE wallet = w.id AND state = 'pending' AND expires_at_ms > ?) AS pending
+       FROM wallet AS w WHERE id = ?`,
+    ),
+    upsertBudget: db.prepare(
+      "INSERT INTO wallet (id, budget) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET budget = excluded.budget",
+    ),
+  };
+}

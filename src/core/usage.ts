@@ -1,0 +1,42 @@
+/**
+ * Token usage in four disjoint tiers, so each can be priced at its own rate and no token is
+ * counted twice: `inputTokens` excludes tokens read from or written to the prompt cache.
+ */
+export interface Usage {
+  inputTokens: number;
+  outputTokens: number;
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
+  /**
+   * The part of `cacheWriteTokens` written with a 1-hour lifetime (Anthropic), which is priced
+   * higher than the default 5-minute writes. Absent when there are none.
+   */
+  cacheWrite1hTokens?: number;
+}
+
+/** Where the usage on a receipt came from: the provider's own report, or our estimate when none arrived. */
+export type UsageSource = "provider" | "estimated";
+
+export const ZERO_USAGE: Readonly<Usage> = Object.freeze({
+  inputTokens: 0,
+  outputTokens: 0,
+  cacheReadTokens: 0,
+  cacheWriteTokens: 0,
+});
+
+/** Builds a Usage from possibly missing counts; negatives and non-numbers become 0. */
+export function makeUsage(parts: Partial<Record<keyof Usage, number | null | undefined>>): Usage {
+  const usage: Usage = {
+    inputTokens: countOrZero(parts.inputTokens),
+    outputTokens: countOrZero(parts.outputTokens),
+    cacheReadTokens: countOrZero(parts.cacheReadTokens),
+    cacheWriteTokens: countOrZero(parts.cacheWriteTokens),
+  };
+  const longWrites = Math.min(countOrZero(parts.cacheWrite1hTokens), usage.cacheWriteTokens);
+  if (longWrites > 0) usage.cacheWrite1hTokens = longWrites;
+  return usage;
+}
+
+function countOrZero(value: number | null | undefined): number {
+  return typeof value === "number" && Number.isFinite(value) && value > 0 ? Math.floor(value) : 0;
+}

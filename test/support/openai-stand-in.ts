@@ -1,0 +1,218 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import {
+  BODY_BYTES_MAX,
+  DEFAULT_REPLY,
+  delay,
+  type IncomingRequest,
+  type RecordedRequest,
+  type StandInOptions,
+  sendJson,
+  startStandInServer,
+  wordsOf,
+  writeStream,
+} from "./stand-in-server.ts";
+
+export type { RecordedRequest } from "./stand-in-server.ts";
+
+export interface StandInBehaviour {
+  /** Tokens reported as usage. Defaults: prompt = ceil(bytes of JSON.stringify(messages)/4), completion = number of content words emitted. */
+  promptTokens?: number;
+  completionTokens?: number;
+  cachedTokens?: number;
+  reasoningTokens?: number;
+  /** Reply text; default "Hello from the stand-in." Streams split it into one chunk per word (words keep their trailing spaces). */
+  reply?: string;
+  /** Omit the usage object entirely (non-stream), or never send the usage chunk (stream) even if include_usage was asked. */
+  omitUsage?: boolean;
+  /** Stream: put a cumulative usage object on EVERY chunk (some OpenAI-compatible servers do this) instead of one final usage chunk. */
+  cumulativeUsage?: boolean;
+  /** Stream: after this many content chunks, destroy the socket (simulates a mid-stream server failure). If the reply has fewer words, the socket dies after the last word, before finish_reason. */
+  failAfterChunks?: number;
+  /** Reply with this HTTP status (e.g. 429, 500) and an OpenAI-style error body, for the next `times` requests, then behave normally. retryAfterMs sets a `retry-after-ms` header. */
+  failStatus?: { status: number; times: number; retryAfterMs?: number };
+  /** Delay before responding (ms), and between stream chunks (ms). Default 0. */
+  delayMs?: number;
+  chunkDelayMs?: number;
+}
+
+export interface OpenAIStandIn {
+  /** e.g. "http://127.0.0.1:54321" (no trailing slash, no /v1). */
+  url: string;
+  /** Every request received, in order; only the last REQUESTS_KEPT_MAX are kept. */
+  requests: RecordedRequest[];
+  /** Replaces the behaviour for requests that arrive afterwards; in-flight requests keep theirs. */
+  setBehaviour(b: StandInBehaviour): void;
+  /** Closes the server and all open sockets; idempotent. */
+  close(): Promise<void>;
+}
+
+const CHAT_PATH = "/v1/chat/completions";
+const EMBEDDINGS_PATH = "/v1/embeddings";
+
+interface ChatRequest {
+  model: string;
+  stream: boolean;
+  includeUsage: boolean;
+  messages: unknown[];
+}
+
+interface Usage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+  prompt_tokens_details: { cached_tokens: number };
+  completion_tokens_details: { reasoning_tokens: number };
+}
+
+export async function startOpenAIStandIn(
+  behaviour: StandInBehaviour = {},
+  options: StandInOptions = {},
+): Promise<OpenAIStandIn> {
+  let current = behaviour;
+  let failuresLeft = behaviour.failStatus?.times ?? 0;
+  let responseSeq = 0;
+
+  async function handle(req: IncomingMessage, res: ServerResponse, incoming: IncomingRequest): Promise<void> {
+    const { path, text, body } = incoming;
+    // Snapshot so a concurrent setBehaviour cannot change a response halfway through, and spend a
+    // planned failure only on a well-formed chat request, before the delay, so failures keep arrival order.
+    const b = current;
+    const isChat = req.method === "POST" && path === CHAT_PATH;
+    const chat = isChat && text !== undefined ? readChatRequest(body) : undefined;
+    const failure = chat !== undefined && failuresLeft > 0 ? b.failStatus : undefined;
+    if (failure !== undefined) failuresLeft -= 1;
+    await delay(b.delayMs, server.shutdownSignal);
+
+    if (req.method === "POST" && path === EMBEDDINGS_PATH) return respondToEmbeddings(res, body, b);
+    if (!isChat) return sendError(res, 404, `Unknown request URL: ${req.method} ${path}.`, "unknown_url");
+    if (text === undefined) return sendError(res, 413, `Request body exceeds ${BODY_BYTES_MAX} bytes.`);
+    if (chat === undefined) {
+      return sendError(res, 400, "Body must be a JSON object with a string `model` and an array `messages`.");
+    }
+    if (failure !== undefined) {
+      if (failure.retryAfterMs !== undefined) res.setHeader("retry-after-ms", String(failure.retryAfterMs));
+      return sendError(res, failure.status, `Stand-in failure with status ${failure.status}.`);
+    }
+    responseSeq += 1;
+    await respondToChat(res, chat, b, `chatcmpl-standin${responseSeq}`, server.shutdownSignal);
+  }
+
+  const server = await startStandInServer({ ...options, handle, sendError });
+  return {
+    url: server.url,
+    requests: server.requests,
+    setBehaviour(b) {
+      current = b;
+      failuresLeft = b.failStatus?.times ?? 0;
+    },
+    close: server.close,
+  };
+}
+
+async function respondToChat(
+  res: ServerResponse,
+  chat: ChatRequest,
+  b: StandInBehaviour,
+  id: string,
+  signal: AbortSignal,
+): Promise<void> {
+  const reply = b.reply ?? DEFAULT_REPLY;
+  const words = wordsOf(reply);
+  const usage = usageOf(b, chat.messages, words.length);
+  const base = { id, created: Math.floor(Date.now() / 1000), model: chat.model };
+  if (!chat.stream) {
+    const message = { role: "assistant", content: reply, refusal: null };
+    const choice = { index: 0, message, finish_reason: "stop", logprobs: null };
+    const completion = { ...base, object: "chat.completion", choices: [choice] };
+    return sendJson(res, 200, b.omitUsage === true ? completion : { ...completion, usage });
+  }
+  const events = streamEvents(base, words, usage, usageMode(b, chat));
+  // Dies right after the event carrying the n-th word (the role chunk comes first), before finish_reason.
+  const failAfter =
+    b.failAfterChunks === undefined ? undefined : Math.min(b.failAfterChunks, words.length) + 1;
+  await writeStream(res, events, b.chunkDelayMs ?? 0, failAfter, signal);
+}
+
+function readChatRequest(body: unknown): ChatRequest | undefined {
+  if (typeof body !== "object" || body === null) return undefined;
+  const fields = body as Record<string, unknown>;
+  if (typeof fields.model !== "string" || !Array.isArray(fields.messages)) return undefined;
+  const streamOptions = fields.stream_options as { include_usage?: unknown } | null | undefined;
+  const includeUsage = streamOptions?.include_usage === true;
+  return { model: fields.model, stream: fields.stream === true, includeUsage, messages: fields.messages };
+}
+
+function usageOf(b: StandInBehaviour, messages: unknown[], wordCount: number): Usage {
+  const promptTokens = b.promptTokens ?? Math.ceil(Buffer.byteLength(JSON.stringify(messages)) / 4);
+  const completionTokens = b.completionTokens ?? wordCount;
+  return {
+    prompt_tokens: promptTokens,
+    completion_tokens: completionTokens,
+    total_tokens: promptTokens + completionTokens,
+    prompt_tokens_details: { cached_tokens: b.cachedTokens ?? 0 },
+    completion_tokens_details: { reasoning_tokens: b.reasoningTokens ?? 0 },
+  };
+}
+
+type UsageMode = "none" | "final" | "cumulative";
+
+function usageMode(b: StandInBehaviour, chat: ChatRequest): UsageMode {
+  if (b.omitUsage === true) return "none";
+  if (b.cumulativeUsage === true) return "cumulative";
+  return chat.includeUsage ? "final" : "none";
+}
+
+/** SSE events in wire order: role chunk, one chunk per word, finish chunk, optional usage chunk, [DONE]. */
+function streamEvents(base: object, words: string[], usage: Usage, mode: UsageMode): string[] {
+  const deltas: Array<{ delta: object; finish_reason: string | null }> = [
+    { delta: { role: "assistant", content: "" }, finish_reason: null },
+    ...words.map((content) => ({ delta: { content }, finish_reason: null })),
+    { delta: {}, finish_reason: "stop" },
+  ];
+  const events = deltas.map(({ delta, finish_reason }, step) => {
+    const choices = [{ index: 0, delta, logprobs: null, finish_reason }];
+    const chunk = { ...base, object: "chat.completion.chunk", choices };
+    if (mode === "none") return sse(chunk);
+    if (mode === "final") return sse({ ...chunk, usage: null });
+    // Cumulative: completion tokens grow with the words sent so far and reach the final count on the last one.
+    const sentWords = Math.min(step, words.length);
+    const completionTokens =
+      sentWords === words.length
+        ? usage.completion_tokens
+        : Math.round((usage.completion_tokens * sentWords) / words.length);
+    const total_tokens = usage.prompt_tokens + completionTokens;
+    return sse({ ...chunk, usage: { ...usage, completion_tokens: completionTokens, total_tokens } });
+  });
+  if (mode === "final") events.push(sse({ ...base, object: "chat.completion.chunk", choices: [], usage }));
+  events.push("data: [DONE]\n\n");
+  return events;
+}
+
+function sse(payload: unknown): string {
+  return `data: ${JSON.stringify(payload)}\n\n`;
+}
+
+function sendError(res: ServerResponse, status: number, message: string, code?: string): void {
+  const type = status === 429 ? "requests" : status >= 500 ? "server_error" : "invalid_request_error";
+  const errorCode = code ?? (status === 429 ? "rate_limit_exceeded" : null);
+  sendJson(res, status, { error: { message, type, param: null, code: errorCode } });
+}
+
+/** POST /v1/embeddings: one 4-value vector per input; usage counts prompt tokens only (there is no output). */
+function respondToEmbeddings(res: ServerResponse, body: unknown, b: StandInBehaviour): void {
+  const { model, input } = (body ?? {}) as { model?: unknown; input?: unknown };
+  if (typeof model !== "string" || input === undefined) {
+    sendError(res, 400, "Body must be a JSON object with a string `model` and an `input`.");
+    return;
+  }
+  const inputs = Array.isArray(input) && input.some((item) => typeof item !== "number") ? input : [input];
+  const promptTokens = b.promptTokens ?? Math.ceil(Buffer.byteLength(JSON.stringify(input)) / 4);
+  const payload = {
+    object: "list",
+    model,
+    data: inputs.map((_, index) => ({ object: "embedding", index, embedding: [0.1, 0.2, 0.3, 0.4] })),
+    ...(b.omitUsage ? {} : { usage: { prompt_tokens: promptTokens, total_tokens: promptTokens } }),
+  };
+  res.writeHead(200, { "content-type": "application/json" });
+  res.end(JSON.stringify(payload));
+}
