@@ -1,5 +1,6 @@
 import OpenAI from "openai";
-import { type TrustedClient, trust } from "../src/adapters/trust.ts";
+import { trust } from "../src/adapters/trust.ts";
+import type { TrustedClient } from "../src/adapters/trusted-client.ts";
 import { LatencySamples, type LatencySummary, perSecond } from "./stats.ts";
 import { makeBenchVault } from "./temp-vault.ts";
 

@@ -1,12 +1,14 @@
-export type { TrustedResponse } from "./adapters/governed-create.ts";
-export { GovernedStream, type StreamMeter } from "./adapters/governed-stream.ts";
+export type { StreamMeter } from "./adapters/governed-call.ts";
+export { GovernedStream } from "./adapters/governed-stream.ts";
+export { receiptOf, receiptsOf } from "./adapters/receipt-trail.ts";
 export {
   detectClientKind,
   type LLMClientKind,
-  type TrustedClient,
+  type ResponseShape,
   type TrustOpts,
   trust,
 } from "./adapters/trust.ts";
+export type { TrustedClient, TrustedResponse } from "./adapters/trusted-client.ts";
 export { type AuditEvent, type AuditEventKind, GENESIS_HASH, hashEvent } from "./core/audit/audit-event.ts";
 export {
   type ChainProblem,

@@ -1,18 +1,21 @@
 import { createEngine, type Engine } from "../core/engine.ts";
 import { ClientDestroyedError, UnsupportedClientError } from "../core/errors.ts";
+import type { TrustReceipt } from "../core/receipt.ts";
 import { messagesCreateTranslation } from "./anthropic/messages-create.ts";
 import { overridePaths } from "./client-proxy.ts";
-import {
-  type CreateFn,
-  type CreateTranslation,
-  governCreate,
-  type TrustedResponse,
-} from "./governed-create.ts";
-import type { GovernedStream } from "./governed-stream.ts";
+import { governedChats, governedModels } from "./google/governed-models.ts";
+import type { CallContext, CallTranslation } from "./governed-call.ts";
+import { GovernedStream } from "./governed-stream.ts";
 import { chatCompletionsTranslation } from "./openai/chat-completions.ts";
 import { embeddingsTranslation } from "./openai/embeddings.ts";
+import { responsesTranslation } from "./openai/responses.ts";
+import { receiptOf, trailedMethod } from "./receipt-trail.ts";
+import { governStainlessCreate, type RawCreate } from "./stainless/governed-create.ts";
+import type { TrustedClient } from "./trusted-client.ts";
 
-export interface TrustOpts {
+export type ResponseShape = "spec" | "native";
+
+export interface TrustOpts<Shape extends ResponseShape = ResponseShape> {
   /** An explicit vault config file; its folder becomes the vault. */
   configPath?: string;
   /** Accepted for compatibility with the hosted proxy; calls still go straight to the provider. */
@@ -28,114 +31,200 @@ export interface TrustOpts {
   vaultBase?: string;
   /** Actor named on audit events when a request names none (OpenAI's `user` field does). */
   actor?: string;
+  /**
+   * "spec" (default): create methods resolve to `{ response, receipt, governance }` and streams to
+   * a GovernedStream. "native": every method returns exactly what the SDK returns; receipts come
+   * from `receiptOf(response)` and `onReceipt`.
+   */
+  shape?: Shape;
+  /** Called with the receipt of every governed call, however it ended (settled or released). */
+  onReceipt?: (receipt: TrustReceipt) => void;
 }
 
 export type LLMClientKind = "anthropic" | "openai" | "google";
 
-/** What a governed call resolves to: a stream stays a stream, anything else gains a receipt. */
-type GovernedResult<T> = T extends AsyncIterable<infer Chunk> ? GovernedStream<Chunk> : TrustedResponse<T>;
-type Governed<R> = Promise<GovernedResult<Awaited<R>>>;
-
-/** Maps each overload of an SDK method to its governed form. */
-type GovernMethod<F> = F extends {
-  (...args: infer A1): infer R1;
-  (...args: infer A2): infer R2;
-  (...args: infer A3): infer R3;
+interface GovernedCreate {
+  path: string;
+  translation: CallTranslation;
 }
-  ? ((...args: A1) => Governed<R1>) & ((...args: A2) => Governed<R2>) & ((...args: A3) => Governed<R3>)
-  : F extends (...args: infer A) => infer R
-    ? (...args: A) => Governed<R>
-    : F;
-
-type WithGovernedChat<T> = T extends { chat: { completions: { create: infer F } } }
-  ? Omit<T, "chat"> & {
-      chat: Omit<T["chat"], "completions"> & {
-        completions: Omit<T["chat"]["completions"], "create"> & { create: GovernMethod<F> };
-      };
-    }
-  : T;
-
-type WithGovernedEmbeddings<T> = T extends { embeddings: { create: infer F } }
-  ? Omit<T, "embeddings"> & { embeddings: Omit<T["embeddings"], "create"> & { create: GovernMethod<F> } }
-  : T;
-
-type WithGovernedMessages<T> = T extends { messages: { create: infer F } }
-  ? Omit<T, "messages"> & { messages: Omit<T["messages"], "create"> & { create: GovernMethod<F> } }
-  : T;
-
-/** The governed client: the same shape as the SDK client, governed methods returning receipts, plus destroy(). */
-export type TrustedClient<T> = WithGovernedMessages<WithGovernedEmbeddings<WithGovernedChat<T>>> & {
-  /** Voids in-flight holds, flushes the audit chain and closes the ledger. Idempotent. */
-  destroy(): Promise<void>;
-};
-
-/** The method each supported client kind has governed in this release, and how it is translated. */
-const GOVERNED_METHODS: Partial<
-  Record<LLMClientKind, ReadonlyArray<{ path: string; translation: CreateTranslation }>>
-> = {
-  openai: [
-    { path: "chat.completions.create", translation: chatCompletionsTranslation },
-    { path: "embeddings.create", translation: embeddingsTranslation },
-  ],
-  anthropic: [{ path: "messages.create", translation: messagesCreateTranslation }],
-};
 
 /**
- * Wraps an LLM SDK client so every model call is a governed transaction. Detection is by shape,
- * so no SDK is imported. This release governs OpenAI `chat.completions.create` and
- * `embeddings.create`, and Anthropic `messages.create`; every other property and method of the client passes through untouched.
+ * What is governed per SDK. Creates are the methods that send one model request; every SDK helper
+ * listed here reaches the model only through them (checked against openai 7, @anthropic-ai/sdk 1),
+ * and is wrapped only so that `receiptOf(helperResult)` can answer.
  */
-export async function trust<T extends object>(client: T, opts: TrustOpts = {}): Promise<TrustedClient<T>> {
+const STAINLESS_SURFACES: Record<"openai" | "anthropic", { creates: GovernedCreate[]; helpers: string[] }> = {
+  openai: {
+    creates: [
+      { path: "chat.completions.create", translation: chatCompletionsTranslation },
+      { path: "responses.create", translation: responsesTranslation },
+      { path: "embeddings.create", translation: embeddingsTranslation },
+    ],
+    helpers: [
+      "chat.completions.parse",
+      "chat.completions.stream",
+      "chat.completions.runTools",
+      "responses.parse",
+      "responses.stream",
+    ],
+  },
+  anthropic: {
+    creates: [
+      { path: "messages.create", translation: messagesCreateTranslation },
+      { path: "beta.messages.create", translation: messagesCreateTranslation },
+    ],
+    helpers: [
+      "messages.parse",
+      "messages.stream",
+      "beta.messages.parse",
+      "beta.messages.stream",
+      "beta.messages.toolRunner",
+      "beta.messages.thread",
+    ],
+  },
+};
+
+const GOOGLE_METHODS: ReadonlyArray<{ name: string; streams: boolean }> = [
+  { name: "generateContent", streams: false },
+  { name: "generateContentStream", streams: true },
+  { name: "embedContent", streams: false },
+];
+
+/**
+ * Wraps an OpenAI, Anthropic or Google SDK client so every model call is a governed transaction.
+ * Detection is by shape, so no SDK is imported. The caller's client is not modified: OpenAI and
+ * Anthropic clients are cloned with `withOptions()`, Google's models module is rebuilt on the
+ * same API client. Everything not listed as governed passes through untouched.
+ */
+export async function trust<T extends object, Shape extends ResponseShape = "spec">(
+  client: T,
+  opts: TrustOpts<Shape> = {},
+): Promise<TrustedClient<T, Shape>> {
   const kind = detectClientKind(client);
-  const governed = kind === undefined ? undefined : GOVERNED_METHODS[kind];
-  if (governed === undefined) {
+  if (kind === undefined) {
     throw new UnsupportedClientError(
-      kind === undefined
-        ? "trust() needs an OpenAI, Anthropic or Google SDK client; this object has none of their shapes " +
-            "(client.chat.completions.create, client.messages.create, client.models.generateContent)."
-        : `trust() recognised a ${kind} client, but this release governs only OpenAI and Anthropic clients; ` +
-            "call the engine directly with createEngine() for others.",
+      "trust() needs an OpenAI, Anthropic or Google SDK client; this object has none of their shapes " +
+        "(client.chat.completions.create, client.messages.create, client.models.generateContent).",
+    );
+  }
+  if (kind !== "google" && typeof (client as { withOptions?: unknown }).withOptions !== "function") {
+    throw new UnsupportedClientError(
+      `trust() needs a ${kind} SDK with withOptions() (openai 5+ or @anthropic-ai/sdk 0.50+); upgrade the SDK.`,
     );
   }
   const engine = await createEngine(engineOptions(opts));
   let destroyed = false;
-  const usable = (): Engine => {
-    if (destroyed) throw new ClientDestroyedError();
-    return engine;
+  const context: CallContext = {
+    engine: (): Engine => {
+      if (destroyed) throw new ClientDestroyedError();
+      return engine;
+    },
+    onReceipt: opts.onReceipt,
   };
-  const overrides = new Map<string, unknown>([
-    ...governed
-      .filter(({ path }) => typeof lookup(client, path) === "function")
-      .map(({ path, translation }): [string, unknown] => [
+  const destroy = async (): Promise<void> => {
+    destroyed = true;
+    await engine.close();
+  };
+  const spec = opts.shape !== "native";
+  const trusted =
+    kind === "google"
+      ? trustGoogle(client, context, spec, destroy)
+      : governClone(cloneOf(client), STAINLESS_SURFACES[kind], context, spec, destroy);
+  return trusted as TrustedClient<T, Shape>;
+}
+
+function cloneOf(client: object, options: object = {}): object {
+  return (client as { withOptions(options: object): object }).withOptions(options);
+}
+
+/** Governs a clone of the caller's client; `withOptions()` on the result governs the new clone too. */
+function governClone(
+  clone: object,
+  surface: (typeof STAINLESS_SURFACES)["openai"],
+  context: CallContext,
+  spec: boolean,
+  destroy: () => Promise<void>,
+): object {
+  const overrides = new Map<string, unknown>();
+  for (const { path, translation } of surface.creates) {
+    const owner = ownerOf(clone, path);
+    if (owner === undefined) continue;
+    const governed = governStainlessCreate(
+      owner.method.bind(owner.object) as RawCreate,
+      context,
+      translation,
+    );
+    // An own property on the clone's resource: the SDK's helpers call create through it too.
+    owner.object[owner.name] = governed;
+    if (spec)
+      overrides.set(
         path,
-        governCreate(boundMethod(client, path), usable, translation),
-      ]),
-    [
-      "destroy",
-      async (): Promise<void> => {
-        destroyed = true;
-        await engine.close();
-      },
-    ],
+        specShaped(governed, (body) => translation.isStream(body)),
+      );
+  }
+  for (const path of surface.helpers) {
+    const owner = ownerOf(clone, path);
+    if (owner !== undefined) owner.object[owner.name] = trailedMethod(owner.method.bind(owner.object));
+  }
+  overrides.set("withOptions", (options: object) =>
+    governClone(cloneOf(clone, options), surface, context, spec, destroy),
+  );
+  overrides.set("destroy", destroy);
+  return overridePaths(clone, overrides);
+}
+
+function trustGoogle(
+  client: object,
+  context: CallContext,
+  spec: boolean,
+  destroy: () => Promise<void>,
+): object {
+  const real = client as { models: { apiClient: unknown }; chats?: { apiClient: unknown } };
+  const models = governedModels(real.models as Parameters<typeof governedModels>[0], context);
+  const modelOverrides = new Map<string, unknown>();
+  if (spec) {
+    for (const { name, streams } of GOOGLE_METHODS) {
+      modelOverrides.set(
+        name,
+        specShaped(models[name] as Governed, () => streams),
+      );
+    }
+  }
+  const overrides = new Map<string, unknown>([
+    ["models", overridePaths(models, modelOverrides)],
+    ["destroy", destroy],
   ]);
-  return overridePaths(client, overrides) as TrustedClient<T>;
+  if (real.chats !== undefined) overrides.set("chats", governedChats(real.chats, models));
+  return overridePaths(client, overrides);
 }
 
-function lookup(client: object, path: string): unknown {
-  return path
-    .split(".")
-    .reduce<unknown>((node, key) => (node as Record<string, unknown> | undefined)?.[key], client);
+type Governed = (body: unknown, options?: unknown) => PromiseLike<unknown>;
+
+/** The spec's shapes over a native governed method: `{ response, receipt, governance }`, or a GovernedStream. */
+function specShaped(native: Governed, isStream: (body: unknown) => boolean) {
+  return async (body: unknown, options?: unknown): Promise<unknown> => {
+    const response = await (options === undefined ? native(body) : native(body, options));
+    if (isStream(body)) return new GovernedStream(response as AsyncIterable<unknown>, receiptOf(response));
+    const receipt = await receiptOf(response);
+    return { response, receipt, governance: receipt };
+  };
 }
 
-/** The SDK method at a dotted path, bound to the object that owns it. */
-function boundMethod(client: object, path: string): CreateFn {
+interface Owner {
+  object: Record<string, unknown>;
+  name: string;
+  method: (...args: unknown[]) => unknown;
+}
+
+/** The object owning the method at a dotted path, if the method exists. */
+function ownerOf(client: object, path: string): Owner | undefined {
   const keys = path.split(".");
   const name = keys.pop() as string;
-  const owner = keys.reduce<Record<string, unknown>>(
-    (node, key) => node[key] as Record<string, unknown>,
-    client as Record<string, unknown>,
-  );
-  return (owner[name] as CreateFn).bind(owner);
+  let object: unknown = client;
+  for (const key of keys) object = (object as Record<string, unknown> | undefined)?.[key];
+  const method = (object as Record<string, unknown> | undefined)?.[name];
+  if (typeof method !== "function") return undefined;
+  return { object: object as Record<string, unknown>, name, method: method as Owner["method"] };
 }
 
 export function detectClientKind(client: unknown): LLMClientKind | undefined {

@@ -230,7 +230,7 @@ export class Engine implements HoldCloser {
       }
       throw error;
     }
-    const inputTokensEstimate = estimateInputTokens(request.promptParts);
+    const inputTokensEstimate = estimateInputTokens(request.promptParts) + (request.mediaTokens ?? 0);
     // Every one of the call's choices may use the whole output cap.
     const maxOutputTokens =
       (request.maxOutputTokens ?? this.config.defaultMaxOutputTokens) * (request.outputChoices ?? 1);

@@ -11,6 +11,11 @@ export interface GovernedRequest {
    * The estimate and the audit's prompt hash are computed from these; they are never stored.
    */
   promptParts: readonly string[];
+  /**
+   * Input tokens for parts that are not text (images, documents, audio), sized by each provider's
+   * documented rule in the adapter, since bytes / 3 says nothing about an image.
+   */
+  mediaTokens?: number;
   /** The request's own cap on output tokens per choice; the config default applies when absent. */
   maxOutputTokens: number | undefined;
   /** How many completions the call asks for (OpenAI's `n`); each may use the whole output cap. */

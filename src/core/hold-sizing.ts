@@ -27,7 +27,12 @@ export function holdUsage(inputTokens: number, maxOutputTokens: number): Usage {
   return makeUsage({ inputTokens, outputTokens: maxOutputTokens });
 }
 
+/** Output tokens for UTF-8 bytes received, when the provider did not count them. */
+export function estimateOutputTokens(outputBytes: number): number {
+  return Math.ceil(outputBytes / BYTES_PER_TOKEN);
+}
+
 /** Usage to settle at when the provider reported none: the prompt estimate and what was received. */
 export function estimatedUsage(inputTokens: number, outputBytes: number): Usage {
-  return makeUsage({ inputTokens, outputTokens: Math.ceil(outputBytes / BYTES_PER_TOKEN) });
+  return makeUsage({ inputTokens, outputTokens: estimateOutputTokens(outputBytes) });
 }

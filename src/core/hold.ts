@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { GovernedRequest } from "./governed-request.ts";
-import { estimatedUsage } from "./hold-sizing.ts";
+import { estimatedUsage, holdUsage } from "./hold-sizing.ts";
 import type { ModelRates } from "./price-book.ts";
 import type { TrustReceipt } from "./receipt.ts";
 import type { Usage, UsageSource } from "./usage.ts";
@@ -63,6 +63,14 @@ export class Hold {
   /** Settles on an estimate when the provider reported no usage: the prompt estimate plus what was received. */
   settleEstimated(outputBytes: number): Promise<TrustReceipt> {
     return this.settle(estimatedUsage(this.terms.inputTokensEstimate, outputBytes), "estimated");
+  }
+
+  /**
+   * Settles at the whole hold (the prompt estimate and every allowed output token), for a call
+   * whose usage usertrust cannot see, such as a raw response body the caller reads itself.
+   */
+  settleAtHold(): Promise<TrustReceipt> {
+    return this.settle(holdUsage(this.terms.inputTokensEstimate, this.terms.maxOutputTokens), "estimated");
   }
 
   /** Releases the hold without spending; the receipt has settled: false and cost 0. */

@@ -2,7 +2,7 @@ import type OpenAI from "openai";
 import type { ChatCompletion, ChatCompletionChunk } from "openai/resources/chat/completions";
 import { describe, expectTypeOf, it } from "vitest";
 import type { GovernedStream } from "../../src/adapters/governed-stream.ts";
-import type { TrustedClient } from "../../src/adapters/trust.ts";
+import type { TrustedClient } from "../../src/adapters/trusted-client.ts";
 import type { TrustReceipt } from "../../src/core/receipt.ts";
 
 type Client = TrustedClient<OpenAI>;

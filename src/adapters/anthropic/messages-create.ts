@@ -1,9 +1,9 @@
-import type { CreateTranslation } from "../governed-create.ts";
+import type { CallTranslation } from "../governed-call.ts";
 import { messagesRequestToGoverned } from "./messages-request.ts";
 import { MessagesStreamMeter, messageOutputBytes, usageFromAnthropic } from "./messages-usage.ts";
 
 /** messages.create, plain and `stream: true` (Anthropic always reports usage in the stream). */
-export const messagesCreateTranslation: CreateTranslation = {
+export const messagesCreateTranslation: CallTranslation = {
   toGoverned: messagesRequestToGoverned,
   isStream: (body) => (body as { stream?: unknown }).stream === true,
   streamRequest: (body) => ({ sent: body, meter: new MessagesStreamMeter() }),

@@ -1,6 +1,6 @@
 import { Buffer } from "node:buffer";
 import { makeUsage, type Usage } from "../../core/usage.ts";
-import type { StreamMeter } from "../governed-stream.ts";
+import type { StreamMeter } from "../governed-call.ts";
 
 interface AnthropicUsage {
   input_tokens?: number | null;

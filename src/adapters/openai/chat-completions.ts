@@ -1,4 +1,4 @@
-import type { CreateTranslation } from "../governed-create.ts";
+import type { CallTranslation } from "../governed-call.ts";
 import { chatRequestToGoverned } from "./chat-request.ts";
 import { ChatStreamMeter, completionOutputBytes, usageFromOpenAI } from "./chat-usage.ts";
 
@@ -8,7 +8,7 @@ interface ChatBody {
 }
 
 /** chat.completions.create: streams ask for the usage chunk, hidden again if the caller did not ask. */
-export const chatCompletionsTranslation: CreateTranslation = {
+export const chatCompletionsTranslation: CallTranslation = {
   toGoverned: chatRequestToGoverned,
   isStream: (body) => (body as ChatBody).stream === true,
   streamRequest(body) {

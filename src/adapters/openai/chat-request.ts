@@ -1,5 +1,6 @@
 import { UsertrustError } from "../../core/errors.ts";
 import type { GovernedRequest } from "../../core/governed-request.ts";
+import { openAIImageTokens, PDF_PAGE_TOKENS, pdfTokens } from "../media-tokens.ts";
 
 /** The parts of a chat-completions body usertrust reads; everything else is forwarded untouched. */
 interface ChatBody {
@@ -30,8 +31,9 @@ export function chatRequestToGoverned(body: unknown): GovernedRequest {
     );
   }
   const promptParts: string[] = [];
+  const media = { tokens: 0 };
   if (Array.isArray(chat.messages))
-    for (const message of chat.messages) collectMessageText(message, promptParts);
+    for (const message of chat.messages) collectMessageText(message, promptParts, media);
   for (const extra of [chat.tools, chat.functions, chat.response_format]) {
     if (extra !== undefined && extra !== null) promptParts.push(JSON.stringify(extra));
   }
@@ -43,6 +45,7 @@ export function chatRequestToGoverned(body: unknown): GovernedRequest {
     maxOutputTokens: maxOutput(chat),
   };
   if (choices !== undefined && choices > 1) request.outputChoices = choices;
+  if (media.tokens > 0) request.mediaTokens = media.tokens;
   if (typeof chat.user === "string" && chat.user !== "") request.actor = chat.user;
   return request;
 }
@@ -52,7 +55,7 @@ function maxOutput(chat: ChatBody): number | undefined {
   return positiveInteger(chat.max_completion_tokens) ?? positiveInteger(chat.max_tokens);
 }
 
-function collectMessageText(message: unknown, into: string[]): void {
+function collectMessageText(message: unknown, into: string[], media: { tokens: number }): void {
   if (typeof message !== "object" || message === null) return;
   const {
     content,
@@ -62,10 +65,7 @@ function collectMessageText(message: unknown, into: string[]): void {
   } = message as Record<string, unknown>;
   if (typeof content === "string") into.push(content);
   else if (Array.isArray(content)) {
-    for (const part of content) {
-      const text = (part as { text?: unknown } | null)?.text;
-      if (typeof text === "string") into.push(text);
-    }
+    for (const part of content) media.tokens += collectContentPart(part, into);
   }
   if (typeof name === "string") into.push(name);
   if (toolCalls !== undefined && toolCalls !== null) into.push(JSON.stringify(toolCalls));
@@ -74,4 +74,20 @@ function collectMessageText(message: unknown, into: string[]): void {
 
 function positiveInteger(value: unknown): number | undefined {
   return typeof value === "number" && Number.isSafeInteger(value) && value > 0 ? value : undefined;
+}
+
+/** One part of a message's content array: text, an image, a file, or audio; returns its media tokens. */
+function collectContentPart(part: unknown, into: string[]): number {
+  const { type, text, image_url: image, file, input_audio: audio } = (part ?? {}) as Record<string, unknown>;
+  if (typeof text === "string") into.push(text);
+  else if (type === "image_url") return openAIImageTokens((image as { detail?: unknown } | null)?.detail);
+  else if (type === "file") {
+    const data = (file as { file_data?: unknown } | null)?.file_data;
+    if (typeof data === "string") return pdfTokens(data, PDF_PAGE_TOKENS.openai);
+  } else if (type === "input_audio") {
+    // Audio is billed per second; its base64 bytes / 3 is a generous bound for compressed audio.
+    const data = (audio as { data?: unknown } | null)?.data;
+    if (typeof data === "string") return Math.ceil(data.length / 4);
+  }
+  return 0;
 }

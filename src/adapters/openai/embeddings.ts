@@ -1,7 +1,7 @@
 import { UsertrustError } from "../../core/errors.ts";
 import type { GovernedRequest } from "../../core/governed-request.ts";
 import { makeUsage } from "../../core/usage.ts";
-import type { CreateTranslation } from "../governed-create.ts";
+import type { CallTranslation } from "../governed-call.ts";
 
 interface EmbeddingsBody {
   model?: unknown;
@@ -10,7 +10,7 @@ interface EmbeddingsBody {
 }
 
 /** embeddings.create: all input, no output. Token-id inputs are held by their JSON text, which errs high. */
-export const embeddingsTranslation: CreateTranslation = {
+export const embeddingsTranslation: CallTranslation = {
   toGoverned(body) {
     const params = (body ?? {}) as EmbeddingsBody;
     if (typeof params.model !== "string" || params.model === "" || params.input === undefined) {

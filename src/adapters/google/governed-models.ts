@@ -1,0 +1,90 @@
+import { UnsupportedClientError } from "../../core/errors.ts";
+import {
+  type CallContext,
+  type CallTranslation,
+  meterIterator,
+  openCall,
+  releaseFailedCall,
+  settleResponse,
+} from "../governed-call.ts";
+import { attachTrail, openTrail, trailedMethod } from "../receipt-trail.ts";
+import {
+  embedContentTranslation,
+  generateContentStreamTranslation,
+  generateContentTranslation,
+} from "./translations.ts";
+
+type Method = (params: unknown) => Promise<unknown>;
+
+interface ModelsModule {
+  apiClient: unknown;
+  [name: string]: unknown;
+}
+
+/**
+ * The SDK methods that send one model request each. The public methods (generateContent,
+ * generateContentStream, embedContent) loop over these for automatic function calling and
+ * automatic continuation, so governing here gives every request its own hold and its own usage.
+ */
+const ONE_REQUEST_METHODS: ReadonlyArray<[string, CallTranslation]> = [
+  ["generateContentInternal", generateContentTranslation],
+  ["generateContentStreamInternal", generateContentStreamTranslation],
+  ["embedContentInternal", embedContentTranslation],
+];
+
+const PUBLIC_METHODS = ["generateContent", "generateContentStream", "embedContent"] as const;
+
+/**
+ * A new `Models` module of the same class on the same API client, with its one-request methods
+ * governed. The caller's client is not modified. Chats built on it are governed too.
+ */
+export function governedModels(real: ModelsModule, context: CallContext): ModelsModule {
+  const Models = real.constructor as new (apiClient: unknown) => ModelsModule;
+  const models = new Models(real.apiClient);
+  for (const [name, translation] of ONE_REQUEST_METHODS) {
+    const raw = models[name];
+    if (typeof raw !== "function") throw unsupported(name);
+    models[name] = governOneRequest((raw as Method).bind(models), context, translation);
+  }
+  for (const name of PUBLIC_METHODS) {
+    const method = models[name];
+    if (typeof method !== "function") throw unsupported(name);
+    models[name] = trailedMethod(method as Method);
+  }
+  return models;
+}
+
+/** A `Chats` module of the same class whose chats send through the governed models. */
+export function governedChats(real: { apiClient: unknown }, models: ModelsModule): object {
+  const Chats = real.constructor as new (models: unknown, apiClient: unknown) => object;
+  return new Chats(models, real.apiClient);
+}
+
+function governOneRequest(raw: Method, context: CallContext, translation: CallTranslation): Method {
+  return async (params) => {
+    const trail = openTrail();
+    const call = await openCall(context, translation, params, trail);
+    let response: unknown;
+    try {
+      response = await raw(call.sent);
+    } catch (error) {
+      await releaseFailedCall(call, error);
+      throw error;
+    }
+    if (call.stream && call.meter !== undefined) {
+      const chunks = (response as AsyncIterable<unknown>)[Symbol.asyncIterator]();
+      const metered = meterIterator(chunks, call.meter, call.hold, () => {});
+      attachTrail(metered, trail);
+      return metered;
+    }
+    await settleResponse(call, translation, response).catch(() => {});
+    attachTrail(response, trail);
+    return response;
+  };
+}
+
+function unsupported(name: string): UnsupportedClientError {
+  return new UnsupportedClientError(
+    `trust() needs @google/genai 1.x or later: its models module has no \`${name}\` method to govern.`,
+  );
+}

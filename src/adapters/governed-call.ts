@@ -1,0 +1,181 @@
+import type { Engine } from "../core/engine.ts";
+import type { GovernedRequest } from "../core/governed-request.ts";
+import type { Hold } from "../core/hold.ts";
+import { estimateOutputTokens } from "../core/hold-sizing.ts";
+import type { TrustReceipt } from "../core/receipt.ts";
+import type { Usage } from "../core/usage.ts";
+import type { ReceiptTrail } from "./receipt-trail.ts";
+
+/** What a provider adapter tells the stream meter about each chunk. */
+export interface StreamMeter<Chunk> {
+  /** Sees every chunk in order; returns false to keep a chunk from the consumer (one we asked for ourselves). */
+  observe(chunk: Chunk): boolean;
+  /** The provider-reported usage seen so far (the latest snapshot, never a sum of snapshots), if any. */
+  usage(): Usage | undefined;
+  /** UTF-8 bytes of output received, for an estimate when no usage arrives. */
+  outputBytes(): number;
+}
+
+/** What one provider method needs translated; everything else about governing a call is shared. */
+export interface CallTranslation {
+  toGoverned(body: unknown): GovernedRequest;
+  isStream(body: unknown): boolean;
+  /** The body actually sent for a stream (e.g. asking for usage) and the meter that reads it. */
+  streamRequest(body: unknown): { sent: unknown; meter: StreamMeter<never> };
+  usageOf(response: unknown): Usage | undefined;
+  outputBytesOf(response: unknown): number;
+  /** True when a whole response's usage cannot tell the call's cost (e.g. it runs on in the background). */
+  settlesAtHold?(body: unknown): boolean;
+}
+
+/** What every governed method of one trusted client shares. */
+export interface CallContext {
+  engine(): Engine;
+  onReceipt: ((receipt: TrustReceipt) => void) | undefined;
+}
+
+/** One model call between authorization and settlement. */
+export interface OpenCall {
+  readonly hold: Hold;
+  readonly stream: boolean;
+  /** The body to send: the caller's, or a copy that asks a stream for its usage. */
+  readonly sent: unknown;
+  readonly meter: StreamMeter<unknown> | undefined;
+}
+
+/**
+ * Authorizes one model call (which may refuse it) before anything is sent, and records its
+ * receipt, or its refusal, on the trail of whatever the caller holds.
+ */
+export async function openCall(
+  context: CallContext,
+  translation: CallTranslation,
+  body: unknown,
+  trail: ReceiptTrail,
+): Promise<OpenCall> {
+  let hold: Hold;
+  try {
+    hold = await context.engine().authorize(translation.toGoverned(body));
+  } catch (error) {
+    trail.record(Promise.reject(error));
+    throw error;
+  }
+  trail.record(hold.receipt);
+  const { onReceipt } = context;
+  if (onReceipt !== undefined)
+    hold.receipt.then(
+      (receipt) => deliver(onReceipt, receipt),
+      () => {},
+    );
+  if (!translation.isStream(body)) return { hold, stream: false, sent: body, meter: undefined };
+  const { sent, meter } = translation.streamRequest(body);
+  return { hold, stream: true, sent, meter: meter as StreamMeter<unknown> };
+}
+
+/** A throwing onReceipt callback must not break the call it reports on; it becomes a process warning. */
+function deliver(onReceipt: (receipt: TrustReceipt) => void, receipt: TrustReceipt): void {
+  try {
+    onReceipt(receipt);
+  } catch (error) {
+    process.emitWarning(`usertrust: the onReceipt callback threw: ${String(error)}`, "UsertrustWarning");
+  }
+}
+
+/** Settles a whole (non-stream) response at its reported usage, or on an estimate when it has none. */
+export function settleResponse(
+  call: OpenCall,
+  translation: CallTranslation,
+  response: unknown,
+): Promise<TrustReceipt> {
+  if (translation.settlesAtHold?.(call.sent) === true) return call.hold.settleAtHold();
+  const usage = translation.usageOf(response);
+  return usage ? call.hold.settle(usage) : call.hold.settleEstimated(translation.outputBytesOf(response));
+}
+
+/**
+ * Releases the hold of a call the provider did not answer (an HTTP error after the SDK's own
+ * retries, a refused connection, an abort before the response): nothing was delivered, nothing is
+ * spent. Never throws: the caller rethrows the SDK's own error.
+ */
+export async function releaseFailedCall(call: OpenCall, error: unknown): Promise<void> {
+  if (call.hold.ended) return;
+  await call.hold.void(`the provider call failed: ${describeError(error)}`).catch(() => {});
+}
+
+function describeError(error: unknown): string {
+  if (error instanceof Error) {
+    const status = (error as { status?: unknown }).status;
+    return typeof status === "number" ? `${error.name} (HTTP ${status})` : error.name;
+  }
+  return typeof error;
+}
+
+/**
+ * Meters a provider stream as the consumer reads it and settles the hold on every terminal path:
+ * completion, `break`, `return()` before the first chunk, a mid-stream error, an abort.
+ *
+ * What a stream that ends early costs: the provider bills what it generated, so the hold settles
+ * at the usage reported so far, with output never less than the bytes actually received (a stream
+ * cut before its final usage event would otherwise under-report); with no usage at all, at the
+ * prompt estimate plus the output received.
+ */
+export function meterIterator<Chunk>(
+  source: AsyncIterator<Chunk>,
+  meter: StreamMeter<Chunk>,
+  hold: Hold,
+  abort: () => void,
+): AsyncIterableIterator<Chunk> {
+  let completed = false;
+  let started = false;
+  const settle = async (): Promise<void> => {
+    const usage = meter.usage();
+    const settling =
+      usage === undefined
+        ? hold.settleEstimated(meter.outputBytes())
+        : hold.settle(completed ? usage : atLeastReceived(usage, meter.outputBytes()));
+    // A settle failure surfaces on the receipt; it must not replace the stream's own outcome.
+    await settling.catch(() => {});
+  };
+  async function* chunks(): AsyncGenerator<Chunk> {
+    try {
+      for await (const chunk of { [Symbol.asyncIterator]: () => source }) {
+        if (meter.observe(chunk)) yield chunk;
+      }
+      completed = true;
+    } finally {
+      await settle();
+    }
+  }
+  const generator = chunks();
+  // A generator closed before its first next() never runs its finally, so closing early is
+  // handled here: the request is aborted and the hold settles on what was consumed (nothing).
+  const closeUnstarted = async (): Promise<void> => {
+    if (started) return;
+    started = true;
+    abort();
+    await source.return?.().catch(() => {});
+    await settle();
+  };
+  return {
+    next: () => {
+      started = true;
+      return generator.next();
+    },
+    return: async (value?: unknown) => {
+      await closeUnstarted();
+      return generator.return(value);
+    },
+    throw: async (error?: unknown) => {
+      await closeUnstarted();
+      return generator.throw(error);
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
+}
+
+function atLeastReceived(usage: Usage, outputBytes: number): Usage {
+  const received = estimateOutputTokens(outputBytes);
+  return received > usage.outputTokens ? { ...usage, outputTokens: received } : usage;
+}

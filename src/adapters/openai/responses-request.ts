@@ -1,0 +1,78 @@
+import { UsertrustError } from "../../core/errors.ts";
+import type { GovernedRequest } from "../../core/governed-request.ts";
+import { openAIImageTokens, PDF_PAGE_TOKENS, pdfTokens } from "../media-tokens.ts";
+
+/** The parts of a responses.create body usertrust reads; everything else is forwarded untouched. */
+interface ResponsesBody {
+  model?: unknown;
+  input?: unknown;
+  instructions?: unknown;
+  tools?: unknown;
+  text?: unknown;
+  max_output_tokens?: unknown;
+  user?: unknown;
+  safety_identifier?: unknown;
+}
+
+/**
+ * Translates a responses.create body into the engine's neutral request. Context the server keeps
+ * (`previous_response_id`, `conversation`, stored prompts) is not in the body, so the hold cannot
+ * see it; the provider's usage still settles the real cost.
+ */
+export function responsesRequestToGoverned(body: unknown): GovernedRequest {
+  if (typeof body !== "object" || body === null) {
+    throw new UsertrustError(
+      "INVALID_REQUEST",
+      "responses.create needs a request object with `model` and `input`.",
+    );
+  }
+  const params = body as ResponsesBody;
+  if (typeof params.model !== "string" || params.model === "") {
+    throw new UsertrustError("INVALID_REQUEST", "responses.create needs a `model` string to price the call.");
+  }
+  const prompt: Prompt = { parts: [], mediaTokens: 0 };
+  if (typeof params.instructions === "string") prompt.parts.push(params.instructions);
+  if (typeof params.input === "string") prompt.parts.push(params.input);
+  else if (Array.isArray(params.input)) for (const item of params.input) collectItem(item, prompt);
+  for (const extra of [params.tools, params.text]) {
+    if (extra !== undefined && extra !== null) prompt.parts.push(JSON.stringify(extra));
+  }
+  const maxOutput = params.max_output_tokens;
+  const request: GovernedRequest = {
+    provider: "openai",
+    model: params.model,
+    promptParts: prompt.parts,
+    maxOutputTokens:
+      typeof maxOutput === "number" && Number.isSafeInteger(maxOutput) && maxOutput > 0
+        ? maxOutput
+        : undefined,
+  };
+  if (prompt.mediaTokens > 0) request.mediaTokens = prompt.mediaTokens;
+  const actor =
+    typeof params.user === "string" && params.user !== "" ? params.user : params.safety_identifier;
+  if (typeof actor === "string" && actor !== "") request.actor = actor;
+  return request;
+}
+
+interface Prompt {
+  parts: string[];
+  mediaTokens: number;
+}
+
+/** An input item: a message (string or content parts), or any other item (tool calls, outputs) as JSON. */
+function collectItem(item: unknown, into: Prompt): void {
+  if (typeof item !== "object" || item === null) return;
+  const { content } = item as { content?: unknown };
+  if (typeof content === "string") into.parts.push(content);
+  else if (Array.isArray(content)) for (const part of content) collectPart(part, into);
+  else into.parts.push(JSON.stringify(item));
+}
+
+function collectPart(part: unknown, into: Prompt): void {
+  const { type, text, detail, file_data: fileData } = (part ?? {}) as Record<string, unknown>;
+  if (typeof text === "string") into.parts.push(text);
+  else if (type === "input_image") into.mediaTokens += openAIImageTokens(detail);
+  else if (type === "input_file" && typeof fileData === "string") {
+    into.mediaTokens += pdfTokens(fileData, PDF_PAGE_TOKENS.openai);
+  }
+}

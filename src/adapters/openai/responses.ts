@@ -1,0 +1,90 @@
+import { Buffer } from "node:buffer";
+import { makeUsage, type Usage } from "../../core/usage.ts";
+import type { CallTranslation, StreamMeter } from "../governed-call.ts";
+import { responsesRequestToGoverned } from "./responses-request.ts";
+
+interface ResponsesUsage {
+  input_tokens?: number;
+  output_tokens?: number;
+  input_tokens_details?: { cached_tokens?: number | null } | null;
+}
+
+/**
+ * The Responses API reports cached tokens inside input_tokens (split out here, priced at the
+ * cache-read rate) and reasoning tokens inside output_tokens.
+ */
+export function usageFromResponses(usage: unknown): Usage | undefined {
+  if (typeof usage !== "object" || usage === null) return undefined;
+  const reported = usage as ResponsesUsage;
+  if (typeof reported.input_tokens !== "number" && typeof reported.output_tokens !== "number")
+    return undefined;
+  const input = reported.input_tokens ?? 0;
+  const cached = Math.min(input, reported.input_tokens_details?.cached_tokens ?? 0);
+  return makeUsage({
+    inputTokens: input - cached,
+    outputTokens: reported.output_tokens,
+    cacheReadTokens: cached,
+  });
+}
+
+/** UTF-8 bytes of a response's output items (message text, tool-call arguments), for estimates. */
+function responseOutputBytes(output: unknown): number {
+  if (!Array.isArray(output)) return 0;
+  let bytes = 0;
+  for (const item of output) {
+    const { content, arguments: args } = (item ?? {}) as { content?: unknown; arguments?: unknown };
+    if (typeof args === "string") bytes += Buffer.byteLength(args, "utf8");
+    if (!Array.isArray(content)) continue;
+    for (const part of content) {
+      const text = (part as { text?: unknown } | null)?.text;
+      if (typeof text === "string") bytes += Buffer.byteLength(text, "utf8");
+    }
+  }
+  return bytes;
+}
+
+interface ResponseEvent {
+  type?: string;
+  delta?: unknown;
+  response?: { usage?: unknown };
+}
+
+/** The final event (completed, incomplete or failed) carries the whole response with its usage. */
+class ResponsesStreamMeter implements StreamMeter<ResponseEvent> {
+  #usage: Usage | undefined;
+  #outputBytes = 0;
+
+  observe(event: ResponseEvent): boolean {
+    if (typeof event.delta === "string") this.#outputBytes += Buffer.byteLength(event.delta, "utf8");
+    const usage = usageFromResponses(event.response?.usage);
+    if (usage) this.#usage = usage;
+    return true;
+  }
+
+  usage(): Usage | undefined {
+    return this.#usage;
+  }
+
+  outputBytes(): number {
+    return this.#outputBytes;
+  }
+}
+
+interface ResponsesBody {
+  stream?: unknown;
+  background?: unknown;
+}
+
+/**
+ * responses.create, plain and streaming (also reached by responses.stream and responses.parse).
+ * A background response returns before the model has run, with no usage: it settles at its whole
+ * hold, the most it may cost, since its real cost is never reported on this call.
+ */
+export const responsesTranslation: CallTranslation = {
+  toGoverned: responsesRequestToGoverned,
+  isStream: (body) => (body as ResponsesBody).stream === true,
+  streamRequest: (body) => ({ sent: body, meter: new ResponsesStreamMeter() }),
+  usageOf: (response) => usageFromResponses((response as { usage?: unknown }).usage),
+  outputBytesOf: (response) => responseOutputBytes((response as { output?: unknown }).output),
+  settlesAtHold: (body) => (body as ResponsesBody).background === true,
+};

@@ -1,0 +1,113 @@
+import { AsyncLocalStorage } from "node:async_hooks";
+import { UsertrustError } from "../core/errors.ts";
+import type { TrustReceipt } from "../core/receipt.ts";
+
+/**
+ * The receipts of the governed model calls made on behalf of one value a user holds: a response,
+ * a stream, or an SDK helper (a MessageStream, a tool runner, a chat) that makes its calls later.
+ * Calls find the trail they belong to through AsyncLocalStorage, so helpers that call the SDK's
+ * own create method internally are tracked without knowing how they are built.
+ */
+export class ReceiptTrail {
+  readonly #parent: ReceiptTrail | undefined;
+  readonly #receipts: Array<Promise<TrustReceipt>> = [];
+  #waiters: Array<() => void> = [];
+
+  constructor(parent: ReceiptTrail | undefined) {
+    this.#parent = parent;
+  }
+
+  /** Records one call's receipt (or its refusal) here and in every enclosing trail. */
+  record(receipt: Promise<TrustReceipt>): void {
+    receipt.catch(() => {});
+    this.#receipts.push(receipt);
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const wake of waiters) wake();
+    this.#parent?.record(receipt);
+  }
+
+  /** Every receipt once all calls started so far have ended; waits for the first call if none began yet. */
+  async all(): Promise<TrustReceipt[]> {
+    if (this.#receipts.length === 0) await new Promise<void>((wake) => this.#waiters.push(wake));
+    let seen = 0;
+    while (seen !== this.#receipts.length) {
+      seen = this.#receipts.length;
+      await Promise.allSettled(this.#receipts);
+    }
+    return Promise.all(this.#receipts);
+  }
+
+  async last(): Promise<TrustReceipt> {
+    const receipts = await this.all();
+    return receipts[receipts.length - 1] as TrustReceipt;
+  }
+}
+
+const currentTrail = new AsyncLocalStorage<ReceiptTrail>();
+const trails = new WeakMap<object, ReceiptTrail>();
+
+/** A new trail nested in the one the caller is running under, if any. */
+export function openTrail(): ReceiptTrail {
+  return new ReceiptTrail(currentTrail.getStore());
+}
+
+/** Runs `work` so that every governed call it starts, now or later, records into `trail`. */
+export function runInTrail<T>(trail: ReceiptTrail, work: () => T): T {
+  return currentTrail.run(trail, work);
+}
+
+/** Makes `receiptOf(value)` answer from `trail`; primitives cannot carry a receipt and are ignored. */
+export function attachTrail(value: unknown, trail: ReceiptTrail): void {
+  if ((typeof value === "object" && value !== null) || typeof value === "function") {
+    if (!trails.has(value)) trails.set(value, trail);
+  }
+}
+
+/**
+ * Wraps an SDK method so that what it returns (or resolves to) answers `receiptOf`. Used for
+ * helpers whose model calls happen inside the SDK: `messages.stream()`, `runTools()`, chats…
+ */
+export function trailedMethod<A extends unknown[], R>(method: (...args: A) => R): (...args: A) => R {
+  return (...args: A): R => {
+    const trail = openTrail();
+    const result = runInTrail(trail, () => method(...args));
+    attachTrail(result, trail);
+    if (result instanceof Promise) {
+      result.then(
+        (value) => attachTrail(value, trail),
+        () => {},
+      );
+    }
+    return result;
+  };
+}
+
+function trailOf(value: unknown): ReceiptTrail {
+  const trail =
+    (typeof value === "object" && value !== null) || typeof value === "function"
+      ? trails.get(value)
+      : undefined;
+  if (trail === undefined) {
+    throw new UsertrustError(
+      "NO_RECEIPT",
+      "receiptOf() got a value that no governed call returned. Pass the response, stream or helper " +
+        "object a client from trust() gave you (not a copy or a field of it).",
+    );
+  }
+  return trail;
+}
+
+/**
+ * The receipt of the governed call that produced `value` (for a helper that made several calls,
+ * the last one), once that call has settled or been released. Rejects with the refusal when the
+ * call was denied.
+ */
+export function receiptOf(value: unknown): Promise<TrustReceipt> {
+  return trailOf(value).last();
+}
+
+/** Every receipt of the governed calls behind `value`, in the order they started. */
+export function receiptsOf(value: unknown): Promise<TrustReceipt[]> {
+  return trailOf(value).all();
+}
