@@ -39,7 +39,7 @@ export function geminiInlineTokens(mimeType: unknown, base64: unknown): number {
   const data = typeof base64 === "string" ? base64 : "";
   if (type.startsWith("image/")) return GEMINI_IMAGE_TOKENS;
   if (type === "application/pdf") return pdfTokens(data, PDF_PAGE_TOKENS.google);
-  const bytes = Math.floor((data.length * 3) / 4);
+  const bytes = Buffer.byteLength(data, "base64");
   if (type.startsWith("audio/")) return Math.ceil(bytes / GEMINI_AUDIO_BYTES_PER_TOKEN);
   if (type.startsWith("video/")) return Math.ceil(bytes / GEMINI_VIDEO_BYTES_PER_TOKEN);
   // Text-like inline data (text/plain, JSON, code) is read as text.

@@ -73,7 +73,8 @@ export function trailedMethod<A extends unknown[], R>(method: (...args: A) => R)
     const trail = openTrail();
     const result = runInTrail(trail, () => method(...args));
     attachTrail(result, trail);
-    if (result instanceof Promise) {
+    // Only a plain promise is followed: subscribing to an SDK APIPromise would start parsing its body.
+    if (result instanceof Promise && Object.getPrototypeOf(result) === Promise.prototype) {
       result.then(
         (value) => attachTrail(value, trail),
         () => {},

@@ -109,7 +109,8 @@ export async function trust<T extends object, Shape extends ResponseShape = "spe
   }
   if (kind !== "google" && typeof (client as { withOptions?: unknown }).withOptions !== "function") {
     throw new UnsupportedClientError(
-      `trust() needs a ${kind} SDK with withOptions() (openai 5+ or @anthropic-ai/sdk 0.50+); upgrade the SDK.`,
+      `trust() needs a ${kind} SDK client with withOptions() (current majors: openai 7, @anthropic-ai/sdk 1); ` +
+        "upgrade the SDK.",
     );
   }
   const engine = await createEngine(engineOptions(opts));

@@ -85,6 +85,6 @@ function governOneRequest(raw: Method, context: CallContext, translation: CallTr
 
 function unsupported(name: string): UnsupportedClientError {
   return new UnsupportedClientError(
-    `trust() needs @google/genai 1.x or later: its models module has no \`${name}\` method to govern.`,
+    `trust() needs @google/genai 3 (tested): its models module has no \`${name}\` method to govern.`,
   );
 }
