@@ -14,6 +14,7 @@ import {
   BudgetExceededError,
   defaultConfig,
   initVault,
+  receiptOf,
   resolveVault,
   type TrustReceipt,
   trust,
@@ -75,6 +76,12 @@ try {
   for await (const chunk of stream) streamed += chunk.choices[0]?.delta.content ?? "";
   show("streamed call", await stream.receipt);
   console.log(`  streamed text: "${streamed}"`);
+
+  // The SDK's own helpers call create internally, so they are governed too; receiptOf finds the receipt.
+  const helper = client.chat.completions.stream({ model: "gpt-4o", messages: question });
+  const final = await helper.finalChatCompletion();
+  show("stream() helper", await receiptOf(helper));
+  console.log(`  helper's final text: "${final.choices[0]?.message.content}"`);
 
   console.log("\nA call whose hold does not fit the budget is refused before it leaves the process:");
   const sentBefore = standIn.requests.length;
