@@ -24,6 +24,20 @@ export const ZERO_USAGE: Readonly<Usage> = Object.freeze({
   cacheWriteTokens: 0,
 });
 
+/**
+ * Usage for providers that count cached prompt tokens inside their input count (OpenAI, Gemini):
+ * the cached part is split out so it is priced once, at the cache-read rate.
+ */
+export function usageWithCachedInside(
+  inputIncludingCached: number | null | undefined,
+  cached: number | null | undefined,
+  output: number | null | undefined,
+): Usage {
+  const input = inputIncludingCached ?? 0;
+  const cacheRead = Math.min(input, cached ?? 0);
+  return makeUsage({ inputTokens: input - cacheRead, outputTokens: output, cacheReadTokens: cacheRead });
+}
+
 /** Builds a Usage from possibly missing counts; negatives and non-numbers become 0. */
 export function makeUsage(parts: Partial<Record<keyof Usage, number | null | undefined>>): Usage {
   const usage: Usage = {

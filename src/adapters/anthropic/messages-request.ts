@@ -1,6 +1,6 @@
-import { UsertrustError } from "../../core/errors.ts";
 import type { GovernedRequest } from "../../core/governed-request.ts";
 import { ANTHROPIC_IMAGE_TOKENS, PDF_PAGE_TOKENS, pdfTokens } from "../media-tokens.ts";
+import { nonEmptyString, positiveInteger, requestWithModel } from "../request-fields.ts";
 
 /** The parts of a messages.create body usertrust reads; everything else is forwarded untouched. */
 interface MessagesBody {
@@ -14,16 +14,7 @@ interface MessagesBody {
 
 /** Translates an Anthropic messages.create body into the engine's neutral request. */
 export function messagesRequestToGoverned(body: unknown): GovernedRequest {
-  if (typeof body !== "object" || body === null) {
-    throw new UsertrustError(
-      "INVALID_REQUEST",
-      "messages.create needs a request object with `model` and `messages`.",
-    );
-  }
-  const params = body as MessagesBody;
-  if (typeof params.model !== "string" || params.model === "") {
-    throw new UsertrustError("INVALID_REQUEST", "messages.create needs a `model` string to price the call.");
-  }
+  const params = requestWithModel<MessagesBody>(body, "messages.create", "messages");
   const prompt: Prompt = { parts: [], mediaTokens: 0 };
   collectContent(params.system, prompt);
   if (Array.isArray(params.messages)) {
@@ -31,19 +22,15 @@ export function messagesRequestToGoverned(body: unknown): GovernedRequest {
       collectContent((message as { content?: unknown } | null)?.content, prompt);
   }
   if (params.tools !== undefined && params.tools !== null) prompt.parts.push(JSON.stringify(params.tools));
-  const maxTokens = params.max_tokens;
   const request: GovernedRequest = {
     provider: "anthropic",
     model: params.model,
     promptParts: prompt.parts,
-    maxOutputTokens:
-      typeof maxTokens === "number" && Number.isSafeInteger(maxTokens) && maxTokens > 0
-        ? maxTokens
-        : undefined,
+    maxOutputTokens: positiveInteger(params.max_tokens),
   };
   if (prompt.mediaTokens > 0) request.mediaTokens = prompt.mediaTokens;
-  const userId = params.metadata?.user_id;
-  if (typeof userId === "string" && userId !== "") request.actor = userId;
+  const actor = nonEmptyString(params.metadata?.user_id);
+  if (actor !== undefined) request.actor = actor;
   return request;
 }
 

@@ -1,6 +1,6 @@
-import { UsertrustError } from "../../core/errors.ts";
 import type { GovernedRequest } from "../../core/governed-request.ts";
 import { GEMINI_IMAGE_TOKENS, geminiInlineTokens } from "../media-tokens.ts";
+import { positiveInteger, requestWithModel } from "../request-fields.ts";
 
 interface GenerateParams {
   model?: unknown;
@@ -26,39 +26,25 @@ export function geminiModelId(model: string): string {
 
 /** Translates generateContent / generateContentStream / embedContent parameters into the engine's request. */
 export function geminiRequestToGoverned(params: unknown, method: string): GovernedRequest {
-  if (typeof params !== "object" || params === null) {
-    throw new UsertrustError(
-      "INVALID_REQUEST",
-      `models.${method} needs a parameters object with \`model\` and \`contents\`.`,
-    );
-  }
-  const { model, contents, config } = params as GenerateParams;
-  if (typeof model !== "string" || model === "") {
-    throw new UsertrustError(
-      "INVALID_REQUEST",
-      `models.${method} needs a \`model\` string to price the call.`,
-    );
-  }
+  const { model, contents, config } = requestWithModel<GenerateParams>(
+    params,
+    `models.${method}`,
+    "contents",
+  );
   const prompt: Prompt = { parts: [], mediaTokens: 0 };
   collectContents(config?.systemInstruction, prompt);
   collectContents(contents, prompt);
   for (const extra of [config?.tools, config?.responseSchema, config?.responseJsonSchema]) {
     if (extra !== undefined && extra !== null) prompt.parts.push(JSON.stringify(extra));
   }
-  const maxOutput = config?.maxOutputTokens;
-  const candidates = config?.candidateCount;
+  const candidates = positiveInteger(config?.candidateCount);
   const request: GovernedRequest = {
     provider: "google",
     model: geminiModelId(model),
     promptParts: prompt.parts,
-    maxOutputTokens:
-      typeof maxOutput === "number" && Number.isSafeInteger(maxOutput) && maxOutput > 0
-        ? maxOutput
-        : undefined,
+    maxOutputTokens: positiveInteger(config?.maxOutputTokens),
   };
-  if (typeof candidates === "number" && Number.isSafeInteger(candidates) && candidates > 1) {
-    request.outputChoices = candidates;
-  }
+  if (candidates !== undefined && candidates > 1) request.outputChoices = candidates;
   if (prompt.mediaTokens > 0) request.mediaTokens = prompt.mediaTokens;
   return request;
 }

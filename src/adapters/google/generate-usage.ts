@@ -1,5 +1,5 @@
 import { Buffer } from "node:buffer";
-import { makeUsage, type Usage } from "../../core/usage.ts";
+import { makeUsage, type Usage, usageWithCachedInside } from "../../core/usage.ts";
 import type { StreamMeter } from "../governed-call.ts";
 
 interface UsageMetadata {
@@ -21,13 +21,13 @@ export function usageFromGemini(metadata: unknown): Usage | undefined {
   if (typeof reported.promptTokenCount !== "number" && typeof reported.candidatesTokenCount !== "number") {
     return undefined;
   }
-  const prompt = reported.promptTokenCount ?? 0;
-  const cached = Math.min(prompt, reported.cachedContentTokenCount ?? 0);
-  return makeUsage({
-    inputTokens: prompt - cached + (reported.toolUsePromptTokenCount ?? 0),
-    outputTokens: (reported.candidatesTokenCount ?? 0) + (reported.thoughtsTokenCount ?? 0),
-    cacheReadTokens: cached,
-  });
+  const usage = usageWithCachedInside(
+    reported.promptTokenCount,
+    reported.cachedContentTokenCount,
+    (reported.candidatesTokenCount ?? 0) + (reported.thoughtsTokenCount ?? 0),
+  );
+  // Results of Gemini's own tools are billed as input.
+  return makeUsage({ ...usage, inputTokens: usage.inputTokens + (reported.toolUsePromptTokenCount ?? 0) });
 }
 
 /** UTF-8 bytes of the candidates' parts (text, thoughts, function calls), for estimates. */

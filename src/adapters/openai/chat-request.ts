@@ -1,6 +1,6 @@
-import { UsertrustError } from "../../core/errors.ts";
 import type { GovernedRequest } from "../../core/governed-request.ts";
 import { openAIImageTokens, PDF_PAGE_TOKENS, pdfTokens } from "../media-tokens.ts";
+import { nonEmptyString, positiveInteger, requestWithModel } from "../request-fields.ts";
 
 /** The parts of a chat-completions body usertrust reads; everything else is forwarded untouched. */
 interface ChatBody {
@@ -17,19 +17,7 @@ interface ChatBody {
 
 /** Translates a chat.completions.create body into the engine's neutral request. */
 export function chatRequestToGoverned(body: unknown): GovernedRequest {
-  if (typeof body !== "object" || body === null) {
-    throw new UsertrustError(
-      "INVALID_REQUEST",
-      "chat.completions.create needs a request object with `model` and `messages`.",
-    );
-  }
-  const chat = body as ChatBody;
-  if (typeof chat.model !== "string" || chat.model === "") {
-    throw new UsertrustError(
-      "INVALID_REQUEST",
-      "chat.completions.create needs a `model` string to price the call.",
-    );
-  }
+  const chat = requestWithModel<ChatBody>(body, "chat.completions.create", "messages");
   const promptParts: string[] = [];
   const media = { tokens: 0 };
   if (Array.isArray(chat.messages))
@@ -46,7 +34,8 @@ export function chatRequestToGoverned(body: unknown): GovernedRequest {
   };
   if (choices !== undefined && choices > 1) request.outputChoices = choices;
   if (media.tokens > 0) request.mediaTokens = media.tokens;
-  if (typeof chat.user === "string" && chat.user !== "") request.actor = chat.user;
+  const actor = nonEmptyString(chat.user);
+  if (actor !== undefined) request.actor = actor;
   return request;
 }
 
@@ -70,10 +59,6 @@ function collectMessageText(message: unknown, into: string[], media: { tokens: n
   if (typeof name === "string") into.push(name);
   if (toolCalls !== undefined && toolCalls !== null) into.push(JSON.stringify(toolCalls));
   if (functionCall !== undefined && functionCall !== null) into.push(JSON.stringify(functionCall));
-}
-
-function positiveInteger(value: unknown): number | undefined {
-  return typeof value === "number" && Number.isSafeInteger(value) && value > 0 ? value : undefined;
 }
 
 /** One part of a message's content array: text, an image, a file, or audio; returns its media tokens. */

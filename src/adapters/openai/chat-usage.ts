@@ -1,5 +1,5 @@
 import { Buffer } from "node:buffer";
-import { makeUsage, type Usage } from "../../core/usage.ts";
+import { type Usage, usageWithCachedInside } from "../../core/usage.ts";
 import type { StreamMeter } from "../governed-call.ts";
 
 interface OpenAIUsage {
@@ -17,13 +17,11 @@ export function usageFromOpenAI(usage: unknown): Usage | undefined {
   const reported = usage as OpenAIUsage;
   if (typeof reported.prompt_tokens !== "number" && typeof reported.completion_tokens !== "number")
     return undefined;
-  const prompt = reported.prompt_tokens ?? 0;
-  const cached = Math.min(prompt, reported.prompt_tokens_details?.cached_tokens ?? 0);
-  return makeUsage({
-    inputTokens: prompt - cached,
-    outputTokens: reported.completion_tokens,
-    cacheReadTokens: cached,
-  });
+  return usageWithCachedInside(
+    reported.prompt_tokens,
+    reported.prompt_tokens_details?.cached_tokens,
+    reported.completion_tokens,
+  );
 }
 
 /** UTF-8 bytes of the assistant output in a completion's choices, for an estimate when usage is missing. */

@@ -1,6 +1,6 @@
-import { UsertrustError } from "../../core/errors.ts";
 import type { GovernedRequest } from "../../core/governed-request.ts";
 import { openAIImageTokens, PDF_PAGE_TOKENS, pdfTokens } from "../media-tokens.ts";
+import { nonEmptyString, positiveInteger, requestWithModel } from "../request-fields.ts";
 
 /** The parts of a responses.create body usertrust reads; everything else is forwarded untouched. */
 interface ResponsesBody {
@@ -20,16 +20,7 @@ interface ResponsesBody {
  * see it; the provider's usage still settles the real cost.
  */
 export function responsesRequestToGoverned(body: unknown): GovernedRequest {
-  if (typeof body !== "object" || body === null) {
-    throw new UsertrustError(
-      "INVALID_REQUEST",
-      "responses.create needs a request object with `model` and `input`.",
-    );
-  }
-  const params = body as ResponsesBody;
-  if (typeof params.model !== "string" || params.model === "") {
-    throw new UsertrustError("INVALID_REQUEST", "responses.create needs a `model` string to price the call.");
-  }
+  const params = requestWithModel<ResponsesBody>(body, "responses.create", "input");
   const prompt: Prompt = { parts: [], mediaTokens: 0 };
   if (typeof params.instructions === "string") prompt.parts.push(params.instructions);
   if (typeof params.input === "string") prompt.parts.push(params.input);
@@ -37,20 +28,15 @@ export function responsesRequestToGoverned(body: unknown): GovernedRequest {
   for (const extra of [params.tools, params.text]) {
     if (extra !== undefined && extra !== null) prompt.parts.push(JSON.stringify(extra));
   }
-  const maxOutput = params.max_output_tokens;
   const request: GovernedRequest = {
     provider: "openai",
     model: params.model,
     promptParts: prompt.parts,
-    maxOutputTokens:
-      typeof maxOutput === "number" && Number.isSafeInteger(maxOutput) && maxOutput > 0
-        ? maxOutput
-        : undefined,
+    maxOutputTokens: positiveInteger(params.max_output_tokens),
   };
   if (prompt.mediaTokens > 0) request.mediaTokens = prompt.mediaTokens;
-  const actor =
-    typeof params.user === "string" && params.user !== "" ? params.user : params.safety_identifier;
-  if (typeof actor === "string" && actor !== "") request.actor = actor;
+  const actor = nonEmptyString(params.user) ?? nonEmptyString(params.safety_identifier);
+  if (actor !== undefined) request.actor = actor;
   return request;
 }
 

@@ -1,5 +1,5 @@
 import { Buffer } from "node:buffer";
-import { makeUsage, type Usage } from "../../core/usage.ts";
+import { type Usage, usageWithCachedInside } from "../../core/usage.ts";
 import type { CallTranslation, StreamMeter } from "../governed-call.ts";
 import { responsesRequestToGoverned } from "./responses-request.ts";
 
@@ -18,13 +18,11 @@ export function usageFromResponses(usage: unknown): Usage | undefined {
   const reported = usage as ResponsesUsage;
   if (typeof reported.input_tokens !== "number" && typeof reported.output_tokens !== "number")
     return undefined;
-  const input = reported.input_tokens ?? 0;
-  const cached = Math.min(input, reported.input_tokens_details?.cached_tokens ?? 0);
-  return makeUsage({
-    inputTokens: input - cached,
-    outputTokens: reported.output_tokens,
-    cacheReadTokens: cached,
-  });
+  return usageWithCachedInside(
+    reported.input_tokens,
+    reported.input_tokens_details?.cached_tokens,
+    reported.output_tokens,
+  );
 }
 
 /** UTF-8 bytes of a response's output items (message text, tool-call arguments), for estimates. */
