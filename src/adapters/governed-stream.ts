@@ -6,18 +6,29 @@ import type { TrustReceipt } from "../core/receipt.ts";
  * (itself), `receipt` and `governance` (both the receipt promise), so both spec forms work:
  *   `for await (const c of stream) …; await stream.receipt`
  *   `const { response, governance } = await create(…); for await (const c of response) …; await governance`
- * The stream it wraps is already metered, so its hold settles on every terminal path (or is
- * released by destroy() if never read); the receipt resolves then.
+ * The stream it wraps is already metered, so its holds settle on every terminal path. The receipt
+ * resolves once iteration has ended (completed, broken out of, or failed) — a stream may open
+ * further requests while it is read (Gemini's continuation and function calling) — or, for a
+ * stream never read, once its hold has ended (destroy() releases it).
  */
 export class GovernedStream<Chunk> implements AsyncIterable<Chunk> {
   readonly receipt: Promise<TrustReceipt>;
   readonly #source: AsyncIterable<Chunk>;
+  readonly #ended: () => void;
   #iterated = false;
 
-  constructor(source: AsyncIterable<Chunk>, receipt: Promise<TrustReceipt>) {
+  constructor(source: AsyncIterable<Chunk>, receiptOf: () => Promise<TrustReceipt>) {
     this.#source = source;
-    this.receipt = receipt;
-    receipt.catch(() => {});
+    let ended!: () => void;
+    const iterationEnded = new Promise<void>((resolve) => {
+      ended = resolve;
+    });
+    this.#ended = ended;
+    const unread = receiptOf().then((receipt) =>
+      this.#iterated ? new Promise<TrustReceipt>(() => {}) : receipt,
+    );
+    this.receipt = Promise.race([iterationEnded.then(receiptOf), unread]);
+    this.receipt.catch(() => {});
   }
 
   get governance(): Promise<TrustReceipt> {
@@ -41,6 +52,35 @@ export class GovernedStream<Chunk> implements AsyncIterable<Chunk> {
       );
     }
     this.#iterated = true;
-    return this.#source[Symbol.asyncIterator]();
+    const chunks = this.#source[Symbol.asyncIterator]();
+    const ended = this.#ended;
+    const observe = async (step: Promise<IteratorResult<Chunk>>): Promise<IteratorResult<Chunk>> => {
+      try {
+        const result = await step;
+        if (result.done === true) ended();
+        return result;
+      } catch (error) {
+        ended();
+        throw error;
+      }
+    };
+    return {
+      next: () => observe(chunks.next()),
+      return: async (value?: unknown) => {
+        try {
+          return (await chunks.return?.(value)) ?? { done: true, value: undefined };
+        } finally {
+          ended();
+        }
+      },
+      throw: async (error?: unknown) => {
+        try {
+          if (chunks.throw === undefined) throw error;
+          return await chunks.throw(error);
+        } finally {
+          ended();
+        }
+      },
+    };
   }
 }

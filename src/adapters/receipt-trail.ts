@@ -57,31 +57,58 @@ export function runInTrail<T>(trail: ReceiptTrail, work: () => T): T {
   return currentTrail.run(trail, work);
 }
 
-/** Makes `receiptOf(value)` answer from `trail`; primitives cannot carry a receipt and are ignored. */
-export function attachTrail(value: unknown, trail: ReceiptTrail): void {
+/**
+ * Makes `receiptOf(value)` answer from `trail`; primitives cannot carry a receipt and are ignored.
+ * `replace`: an outer trail (a helper's) takes over from the inner one of the call whose object it
+ * returned, since it holds that call's receipt and every other one the helper made.
+ */
+export function attachTrail(value: unknown, trail: ReceiptTrail, replace = false): void {
   if ((typeof value === "object" && value !== null) || typeof value === "function") {
-    if (!trails.has(value)) trails.set(value, trail);
+    if (replace || !trails.has(value)) trails.set(value, trail);
   }
 }
 
 /**
  * Wraps an SDK method so that what it returns (or resolves to) answers `receiptOf`. Used for
  * helpers whose model calls happen inside the SDK: `messages.stream()`, `runTools()`, chats…
+ * Calls an async iterator makes while it is read (Gemini's continuation and function-calling
+ * streams open their requests lazily) are recorded on the same trail.
  */
 export function trailedMethod<A extends unknown[], R>(method: (...args: A) => R): (...args: A) => R {
   return (...args: A): R => {
     const trail = openTrail();
     const result = runInTrail(trail, () => method(...args));
-    attachTrail(result, trail);
+    adopt(result, trail);
     // Only a plain promise is followed: subscribing to an SDK APIPromise would start parsing its body.
     if (result instanceof Promise && Object.getPrototypeOf(result) === Promise.prototype) {
       result.then(
-        (value) => attachTrail(value, trail),
+        (value) => adopt(value, trail),
         () => {},
       );
     }
     return result;
   };
+}
+
+function adopt(value: unknown, trail: ReceiptTrail): void {
+  attachTrail(value, trail, true);
+  if (isAsyncIterator(value)) {
+    const iterator = value as unknown as Record<"next" | "return" | "throw", unknown>;
+    for (const step of ["next", "return", "throw"] as const) {
+      const original = iterator[step];
+      if (typeof original !== "function") continue;
+      iterator[step] = (...stepArgs: unknown[]) => runInTrail(trail, () => original.apply(value, stepArgs));
+    }
+  }
+}
+
+function isAsyncIterator(value: unknown): value is AsyncIterator<unknown> {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as { next?: unknown }).next === "function" &&
+    typeof (value as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === "function"
+  );
 }
 
 function trailOf(value: unknown): ReceiptTrail {

@@ -205,7 +205,8 @@ type Governed = (body: unknown, options?: unknown) => PromiseLike<unknown>;
 function specShaped(native: Governed, isStream: (body: unknown) => boolean) {
   return async (body: unknown, options?: unknown): Promise<unknown> => {
     const response = await (options === undefined ? native(body) : native(body, options));
-    if (isStream(body)) return new GovernedStream(response as AsyncIterable<unknown>, receiptOf(response));
+    if (isStream(body))
+      return new GovernedStream(response as AsyncIterable<unknown>, () => receiptOf(response));
     const receipt = await receiptOf(response);
     return { response, receipt, governance: receipt };
   };

@@ -26,6 +26,25 @@ export interface GoogleStandInBehaviour {
   reply?: string;
   /** Leave usageMetadata out of every generateContent response and stream chunk. */
   omitUsage?: boolean;
+  /**
+   * Which stream chunks carry usageMetadata: "every" (default, as Gemini does) sends the running
+   * totals on every chunk; "last" sends it on the final chunk only.
+   */
+  streamUsage?: "every" | "last";
+  /**
+   * Answer with a functionCall part instead of the reply text, as a model asking for a tool does,
+   * until the request's contents hold `rounds` (default 1) contents with functionResponse parts; then
+   * answer with the reply. Stateless, so automatic function calling gets one call per round and a
+   * final answer. A stream sends the functionCall as one chunk. Its candidates count defaults to a
+   * quarter of the bytes of the functionCall JSON, rounded up.
+   */
+  functionCall?: { name: string; args?: Record<string, unknown>; rounds?: number };
+  /**
+   * Automatic continuation: answer with a `continuationToken` and finishReason "CONTINUATION" until
+   * this many further hops were requested (each hop sends back the token it got), then finish
+   * normally. Every hop reports its own usage. Stateless: the token names the hop.
+   */
+  continuationHops?: number;
   /** Stream: after this many chunks, destroy the socket. With fewer words, every chunk (STOP included) is sent and the socket still dies before the response ends. */
   failAfterChunks?: number;
   /** Answer the next `times` generateContent / streamGenerateContent calls with this HTTP status and a Google error body, then behave normally. */
@@ -51,6 +70,7 @@ const ROUTE = /^\/(?:v1|v1beta|v1alpha)\/models\/([^/:]+):([A-Za-z]+)$/;
 const EMBEDDING_DIMENSIONS = 8;
 const JSON_CONTENT_TYPE = "application/json; charset=UTF-8";
 const FINISHED = { finishReason: "STOP" };
+const CONTINUATION_PREFIX = "standin-hop-";
 const STATUS_NAMES: Record<number, string> = {
   400: "INVALID_ARGUMENT",
   401: "UNAUTHENTICATED",
@@ -68,8 +88,8 @@ const STATUS_NAMES: Record<number, string> = {
 
 // One member per kind, so that checking `kind` narrows a Call to a Generation or away from it.
 type Generation =
-  | { kind: "generateContent"; contents: unknown[] }
-  | { kind: "streamGenerateContent"; contents: unknown[] };
+  | { kind: "generateContent"; contents: unknown[]; continuationToken?: unknown }
+  | { kind: "streamGenerateContent"; contents: unknown[]; continuationToken?: unknown };
 
 type Call =
   | Generation
@@ -141,27 +161,64 @@ async function respondToGeneration(
   meta: { modelVersion: string; responseId: string },
   signal: AbortSignal,
 ): Promise<void> {
+  const functionCall = wantsFunctionCall(b, call.contents) ? b.functionCall : undefined;
   const reply = b.reply ?? DEFAULT_REPLY;
-  const words = reply.match(/\s*\S+\s*/g) ?? [];
-  const candidatesTokens = b.candidatesTokens ?? words.length;
-  const responseOf = (text: string, sentTokens: number, finished: boolean): object => {
-    const candidate = { content: { role: "model", parts: [{ text }] }, index: 0 };
-    const usage = b.omitUsage === true ? {} : { usageMetadata: usageOf(b, call.contents, sentTokens) };
-    return { candidates: [finished ? { ...candidate, ...FINISHED } : candidate], ...usage, ...meta };
+  // A functionCall reply is one part (one chunk when streamed); a text reply is one chunk per word.
+  const words = functionCall === undefined ? (reply.match(/\s*\S+\s*/g) ?? []) : [""];
+  const callJson = functionCall === undefined ? "" : JSON.stringify(functionCallPart(functionCall));
+  const candidatesTokens =
+    b.candidatesTokens ??
+    (functionCall === undefined ? words.length : Math.ceil(Buffer.byteLength(callJson) / 4));
+  const hop = hopOf(call.continuationToken);
+  const continues = hop < (b.continuationHops ?? 0);
+  const ending = continues
+    ? { finishReason: "CONTINUATION", continuationToken: `${CONTINUATION_PREFIX}${hop + 1}` }
+    : FINISHED;
+  const responseOf = (text: string, sentTokens: number, finished: boolean, withUsage: boolean): object => {
+    const parts = functionCall === undefined ? [{ text }] : [functionCallPart(functionCall)];
+    const candidate = { content: { role: "model", parts }, index: 0 };
+    const usage =
+      b.omitUsage === true || !withUsage ? {} : { usageMetadata: usageOf(b, call.contents, sentTokens) };
+    return { candidates: [finished ? { ...candidate, ...ending } : candidate], ...usage, ...meta };
   };
   if (call.kind === "generateContent") {
-    return sendJson(res, 200, responseOf(reply, candidatesTokens, true), JSON_CONTENT_TYPE);
+    return sendJson(res, 200, responseOf(reply, candidatesTokens, true, true), JSON_CONTENT_TYPE);
   }
-  // Every chunk carries the running usage, as Gemini does: the prompt count stays constant and the
-  // candidates count grows with the words sent so far, reaching the final count on the last chunk.
+  // By default every chunk carries the running usage, as Gemini does: the prompt count stays constant
+  // and the candidates count grows with the words sent so far, reaching the final count on the last chunk.
   const parts = words.length === 0 ? [""] : words;
   const events = parts.map((text, index) => {
     const last = index === parts.length - 1;
     const sentTokens = last ? candidatesTokens : Math.round((candidatesTokens * (index + 1)) / parts.length);
-    return `data: ${JSON.stringify(responseOf(text, sentTokens, last))}\r\n\r\n`;
+    const withUsage = last || b.streamUsage !== "last";
+    return `data: ${JSON.stringify(responseOf(text, sentTokens, last, withUsage))}\r\n\r\n`;
   });
   const failAfter = b.failAfterChunks === undefined ? undefined : Math.max(0, b.failAfterChunks);
   await writeStream(res, events, b.chunkDelayMs ?? 0, failAfter, signal);
+}
+
+function functionCallPart(call: NonNullable<GoogleStandInBehaviour["functionCall"]>): object {
+  return { functionCall: { name: call.name, args: call.args ?? {} } };
+}
+
+/** True while fewer contents carry functionResponse parts than the behaviour's function-call rounds. */
+function wantsFunctionCall(b: GoogleStandInBehaviour, contents: unknown[]): boolean {
+  if (b.functionCall === undefined) return false;
+  const answered = contents.filter((content) => {
+    const parts = (content as { parts?: unknown } | null)?.parts;
+    return (
+      Array.isArray(parts) &&
+      parts.some((part) => (part as { functionResponse?: unknown } | null)?.functionResponse != null)
+    );
+  }).length;
+  return answered < (b.functionCall.rounds ?? 1);
+}
+
+/** The hop a continuation token names: 0 for the first request (no token), n for "standin-hop-n". */
+function hopOf(token: unknown): number {
+  if (typeof token !== "string" || !token.startsWith(CONTINUATION_PREFIX)) return 0;
+  const hop = Number(token.slice(CONTINUATION_PREFIX.length));
+  return Number.isSafeInteger(hop) && hop > 0 ? hop : 0;
 }
 
 /** The call a known method names, or undefined when the method is unknown or the body lacks what it needs. */
@@ -171,6 +228,9 @@ function readCall(method: string, body: unknown): Call | undefined {
   switch (method) {
     case "generateContent":
     case "streamGenerateContent":
+      return Array.isArray(fields.contents)
+        ? { kind: method, contents: fields.contents, continuationToken: fields.continuationToken }
+        : undefined;
     case "countTokens":
       return Array.isArray(fields.contents) ? { kind: method, contents: fields.contents } : undefined;
     case "embedContent":

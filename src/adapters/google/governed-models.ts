@@ -54,10 +54,23 @@ export function governedModels(real: ModelsModule, context: CallContext): Models
   return models;
 }
 
-/** A `Chats` module of the same class whose chats send through the governed models. */
+/**
+ * A `Chats` module of the same class whose chats send through the governed models; each chat's
+ * sendMessage / sendMessageStream result answers `receiptOf`.
+ */
 export function governedChats(real: { apiClient: unknown }, models: ModelsModule): object {
-  const Chats = real.constructor as new (models: unknown, apiClient: unknown) => object;
-  return new Chats(models, real.apiClient);
+  const Chats = real.constructor as new (models: unknown, apiClient: unknown) => { create: Method };
+  const chats = new Chats(models, real.apiClient);
+  const create = chats.create.bind(chats);
+  chats.create = ((params: unknown) => {
+    const chat = create(params) as unknown as Record<string, unknown>;
+    for (const name of ["sendMessage", "sendMessageStream"]) {
+      const send = chat[name];
+      if (typeof send === "function") chat[name] = trailedMethod((send as Method).bind(chat));
+    }
+    return chat;
+  }) as unknown as Method;
+  return chats;
 }
 
 function governOneRequest(raw: Method, context: CallContext, translation: CallTranslation): Method {
