@@ -93,7 +93,7 @@ async function ledgerBalance(vault: Vault, budget = BUDGET) {
 }
 
 /** `promise`, or a rejection naming what never resolved, so a hang fails fast instead of timing the file out. */
-async function within<T>(promise: Promise<T>, ms = 1_000): Promise<T> {
+async function within<T>(promise: Promise<T>, ms = 5_000): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`still pending after ${ms} ms`)), ms);
