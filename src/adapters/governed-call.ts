@@ -110,6 +110,14 @@ function describeError(error: unknown): string {
   return typeof error;
 }
 
+/** The metering of one streamed call: the chunk source it wraps, and closing it unread. */
+export interface StreamMetering<Chunk> {
+  /** Meters `source` as it is read; settles the hold however reading ends. */
+  iterate(source: AsyncIterator<Chunk>): AsyncIterableIterator<Chunk>;
+  /** For a stream closed before anything was read: aborts the request and settles on nothing consumed. */
+  closeUnread(): Promise<void>;
+}
+
 /**
  * Meters a provider stream as the consumer reads it and settles the hold on every terminal path:
  * completion, `break`, `return()` before the first chunk, a mid-stream error, an abort.
@@ -117,62 +125,80 @@ function describeError(error: unknown): string {
  * What a stream that ends early costs: the provider bills what it generated, so the hold settles
  * at the usage reported so far, with output never less than the bytes actually received (a stream
  * cut before its final usage event would otherwise under-report); with no usage at all, at the
- * prompt estimate plus the output received.
+ * prompt estimate plus the output received. `aborted` tells an aborted stream that ended quietly
+ * from one that completed.
  */
-export function meterIterator<Chunk>(
-  source: AsyncIterator<Chunk>,
+export function meterStream<Chunk>(
   meter: StreamMeter<Chunk>,
   hold: Hold,
   abort: () => void,
-): AsyncIterableIterator<Chunk> {
+  aborted: () => boolean = () => false,
+): StreamMetering<Chunk> {
   let completed = false;
   let started = false;
-  const settle = async (): Promise<void> => {
-    const usage = meter.usage();
-    const settling =
-      usage === undefined
-        ? hold.settleEstimated(meter.outputBytes())
-        : hold.settle(completed ? usage : atLeastReceived(usage, meter.outputBytes()));
-    // A settle failure surfaces on the receipt; it must not replace the stream's own outcome.
-    await settling.catch(() => {});
-  };
-  async function* chunks(): AsyncGenerator<Chunk> {
-    try {
-      for await (const chunk of { [Symbol.asyncIterator]: () => source }) {
-        if (meter.observe(chunk)) yield chunk;
-      }
-      completed = true;
-    } finally {
-      await settle();
-    }
-  }
-  const generator = chunks();
-  // A generator closed before its first next() never runs its finally, so closing early is
-  // handled here: the request is aborted and the hold settles on what was consumed (nothing).
-  const closeUnstarted = async (): Promise<void> => {
+  const settle = (): Promise<void> => settleStream(meter, hold, completed);
+  const closeUnread = async (): Promise<void> => {
     if (started) return;
     started = true;
     abort();
-    await source.return?.().catch(() => {});
     await settle();
   };
-  return {
-    next: () => {
-      started = true;
-      return generator.next();
-    },
-    return: async (value?: unknown) => {
-      await closeUnstarted();
-      return generator.return(value);
-    },
-    throw: async (error?: unknown) => {
-      await closeUnstarted();
-      return generator.throw(error);
-    },
-    [Symbol.asyncIterator]() {
-      return this;
-    },
+  const iterate = (source: AsyncIterator<Chunk>): AsyncIterableIterator<Chunk> => {
+    async function* chunks(): AsyncGenerator<Chunk> {
+      try {
+        for await (const chunk of { [Symbol.asyncIterator]: () => source }) {
+          if (meter.observe(chunk)) yield chunk;
+        }
+        // SDK streams end quietly when their request is aborted; that is not a completed stream.
+        completed = !aborted();
+      } finally {
+        await settle();
+      }
+    }
+    const generator = chunks();
+    // A generator closed before its first next() never runs its finally, so closing early is
+    // handled here: the request is aborted and the hold settles on what was consumed (nothing).
+    const closeUnstarted = async (): Promise<void> => {
+      if (started) return;
+      await closeUnread();
+      await source.return?.().catch(() => {});
+    };
+    return {
+      next: () => {
+        started = true;
+        return generator.next();
+      },
+      return: async (value?: unknown) => {
+        await closeUnstarted();
+        return generator.return(value);
+      },
+      throw: async (error?: unknown) => {
+        await closeUnstarted();
+        return generator.throw(error);
+      },
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+    };
   };
+  return { iterate, closeUnread };
+}
+
+/**
+ * Settles a streamed call at what its meter saw. A settle failure surfaces on the receipt; it must
+ * not replace the stream's own outcome, so this never rejects.
+ */
+export async function settleStream<Chunk>(
+  meter: StreamMeter<Chunk>,
+  hold: Hold,
+  completed: boolean,
+): Promise<void> {
+  const usage = meter.usage();
+  const settling =
+    usage === undefined
+      ? hold.settleEstimated(meter.outputBytes())
+      : hold.settle(completed ? usage : atLeastReceived(usage, meter.outputBytes()));
+  await settling.catch(() => {});
 }
 
 function atLeastReceived(usage: Usage, outputBytes: number): Usage {

@@ -92,13 +92,25 @@ export function trailedMethod<A extends unknown[], R>(method: (...args: A) => R)
 
 function adopt(value: unknown, trail: ReceiptTrail): void {
   attachTrail(value, trail, true);
+  if (typeof value !== "object" || value === null) return;
+  const object = value as Record<string | symbol, unknown>;
   if (isAsyncIterator(value)) {
-    const iterator = value as unknown as Record<"next" | "return" | "throw", unknown>;
     for (const step of ["next", "return", "throw"] as const) {
-      const original = iterator[step];
+      const original = object[step];
       if (typeof original !== "function") continue;
-      iterator[step] = (...stepArgs: unknown[]) => runInTrail(trail, () => original.apply(value, stepArgs));
+      object[step] = (...stepArgs: unknown[]) => runInTrail(trail, () => original.apply(value, stepArgs));
     }
+    return;
+  }
+  // An async-iterable helper (a tool runner) makes its requests while it is iterated, also when
+  // its own methods (runUntilDone, done) iterate it: its iterators run inside the trail too.
+  const iterate = object[Symbol.asyncIterator];
+  if (typeof iterate === "function") {
+    object[Symbol.asyncIterator] = () => {
+      const iterator = runInTrail(trail, () => iterate.call(value));
+      adopt(iterator, trail);
+      return iterator;
+    };
   }
 }
 

@@ -234,7 +234,10 @@ export class Engine implements HoldCloser {
     // Every one of the call's choices may use the whole output cap.
     const maxOutputTokens =
       (request.maxOutputTokens ?? this.config.defaultMaxOutputTokens) * (request.outputChoices ?? 1);
-    const holdUsertokens = costUsertokens(rates, holdUsage(inputTokensEstimate, maxOutputTokens));
+    const holdUsertokens = costUsertokens(
+      rates,
+      holdUsage(inputTokensEstimate, maxOutputTokens, request.promptCacheWrite),
+    );
     const warnings = rates.warning === undefined ? [] : [rates.warning];
     return {
       transferId,

@@ -16,6 +16,11 @@ export interface GovernedRequest {
    * documented rule in the adapter, since bytes / 3 says nothing about an image.
    */
   mediaTokens?: number;
+  /**
+   * The prompt may be written to the provider's cache (Anthropic `cache_control`), which is billed
+   * above the input rate (5-minute writes 1.25×, 1-hour writes 2×): the hold prices the prompt so.
+   */
+  promptCacheWrite?: "5m" | "1h";
   /** The request's own cap on output tokens per choice; the config default applies when absent. */
   maxOutputTokens: number | undefined;
   /** How many completions the call asks for (OpenAI's `n`); each may use the whole output cap. */

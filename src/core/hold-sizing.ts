@@ -23,8 +23,18 @@ export function estimateInputTokens(promptParts: readonly string[]): number {
 }
 
 /** The worst case a hold covers: the whole prompt as uncached input and every allowed output token. */
-export function holdUsage(inputTokens: number, maxOutputTokens: number): Usage {
-  return makeUsage({ inputTokens, outputTokens: maxOutputTokens });
+export function holdUsage(
+  inputTokens: number,
+  maxOutputTokens: number,
+  promptCacheWrite?: "5m" | "1h",
+): Usage {
+  if (promptCacheWrite === undefined) return makeUsage({ inputTokens, outputTokens: maxOutputTokens });
+  // A prompt that may be written to the cache is held as written at the write rate, which is above the input rate.
+  return makeUsage({
+    outputTokens: maxOutputTokens,
+    cacheWriteTokens: inputTokens,
+    cacheWrite1hTokens: promptCacheWrite === "1h" ? inputTokens : 0,
+  });
 }
 
 /** Output tokens for UTF-8 bytes received, when the provider did not count them. */

@@ -70,7 +70,11 @@ export class Hold {
    * whose usage usertrust cannot see, such as a raw response body the caller reads itself.
    */
   settleAtHold(): Promise<TrustReceipt> {
-    return this.settle(holdUsage(this.terms.inputTokensEstimate, this.terms.maxOutputTokens), "estimated");
+    const { inputTokensEstimate, maxOutputTokens, request } = this.terms;
+    return this.settle(
+      holdUsage(inputTokensEstimate, maxOutputTokens, request.promptCacheWrite),
+      "estimated",
+    );
   }
 
   /** Releases the hold without spending; the receipt has settled: false and cost 0. */

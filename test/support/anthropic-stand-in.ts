@@ -27,15 +27,28 @@ export interface AnthropicStandInBehaviour {
   reply?: string;
   /** Drop `usage` from the message (non-stream and message_start) and from message_delta. The SDK's messages.stream() helper cannot cope with that; raw iteration can. */
   omitUsage?: boolean;
-  /** Stream: after this many content_block_delta events, destroy the socket (before an error event due at the same point). With fewer words, it dies after the last word, before content_block_stop. */
+  /** Stream: after this many reply words (text_delta events; thinking deltas before them do not count), destroy the socket (before an error event due at the same point). With fewer words, it dies after the last word, before content_block_stop. */
   failAfterEvents?: number;
   /** Reply to the next `times` POST /v1/messages with this HTTP status and an Anthropic error body, then behave normally. retryAfterMs sets a `retry-after-ms` header. */
   failStatus?: { status: number; times: number; retryAfterMs?: number };
-  /** Stream: after this many content_block_delta events, send an SSE `error` event (overloaded_error) and end the stream, as the API does mid-stream. */
+  /** Stream: after this many reply words (text_delta events), send an SSE `error` event (overloaded_error) and end the stream, as the API does mid-stream. */
   errorEventAfter?: number;
   /** Delay before responding (ms), and between stream events (ms). Default 0. */
   delayMs?: number;
   chunkDelayMs?: number;
+  /**
+   * Tool use: a messages request whose last message has no `tool_result` block is answered with one
+   * `tool_use` block calling this tool (stop_reason "tool_use"; streamed as one `input_json_delta`); a
+   * request whose last message carries a tool_result (the next round of a tool loop) gets the text reply.
+   * Default output tokens of the tool_use reply: ceil(bytes of JSON.stringify(input) / 4).
+   */
+  toolUse?: { name: string; input: Record<string, unknown>; id?: string };
+  /**
+   * A `thinking` block before the text (streamed as thinking_delta events, one per word, then a
+   * signature_delta). As the API does, its tokens are part of `output_tokens`: the default output is
+   * then reply words + thinking words.
+   */
+  thinking?: string;
 }
 
 export interface AnthropicStandIn {
@@ -49,10 +62,13 @@ export interface AnthropicStandIn {
   close(): Promise<void>;
 }
 
+// beta.messages.create posts here too: @anthropic-ai/sdk 1 marks beta calls with an internal
+// qualifier and the `anthropic-beta` header, not with a `?beta=true` query.
 const MESSAGES_PATH = "/v1/messages";
 const COUNT_TOKENS_PATH = "/v1/messages/count_tokens";
 // message_start, content_block_start and ping come before the first content_block_delta.
 const EVENTS_BEFORE_DELTAS = 3;
+const THINKING_SIGNATURE = "c3RhbmQtaW4tc2lnbmF0dXJl";
 
 interface MessagesRequest {
   model: string;
@@ -60,6 +76,11 @@ interface MessagesRequest {
   system: unknown;
   messages: unknown[];
 }
+
+type ContentBlock =
+  | { type: "text"; text: string }
+  | { type: "thinking"; thinking: string; signature: string }
+  | { type: "tool_use"; id: string; name: string; input: Record<string, unknown> };
 
 interface Usage {
   input_tokens: number;
@@ -128,29 +149,48 @@ async function respondToMessages(
 ): Promise<void> {
   const reply = b.reply ?? DEFAULT_REPLY;
   const words = wordsOf(reply);
-  const usage = b.omitUsage === true ? undefined : usageOf(b, request, words.length);
+  const thinkingWords = b.thinking === undefined ? [] : wordsOf(b.thinking);
+  const tool = b.toolUse !== undefined && !endsWithToolResult(request.messages) ? b.toolUse : undefined;
+  const content: ContentBlock[] = [];
+  if (b.thinking !== undefined)
+    content.push({ type: "thinking", thinking: b.thinking, signature: THINKING_SIGNATURE });
+  if (tool !== undefined)
+    content.push({ type: "tool_use", id: tool.id ?? `toolu_${id}`, name: tool.name, input: tool.input });
+  else content.push({ type: "text", text: reply });
+  const defaultOutput = tool !== undefined ? tokensOf(tool.input) : words.length + thinkingWords.length;
+  const usage = b.omitUsage === true ? undefined : usageOf(b, request, defaultOutput);
+  const stopReason = tool !== undefined ? "tool_use" : "end_turn";
   const base = { id, type: "message", role: "assistant", model: request.model };
   if (!request.stream) {
-    const content = [{ type: "text", text: reply }];
-    const message = { ...base, content, stop_reason: "end_turn", stop_sequence: null };
+    const message = { ...base, content, stop_reason: stopReason, stop_sequence: null };
     return sendJson(res, 200, usage === undefined ? message : { ...message, usage });
   }
-  let events = streamEvents(base, words, usage);
+  const stream = streamEvents(base, content, usage, stopReason);
+  let events = stream.events;
+  // The event carrying the n-th reply word (clamped to the reply), or ping when n is 0.
+  const deltaIndex = (n: number): number => {
+    const clamped = Math.min(n, stream.textDeltas.length);
+    return clamped <= 0 ? EVENTS_BEFORE_DELTAS - 1 : (stream.textDeltas[clamped - 1] as number);
+  };
   if (b.errorEventAfter !== undefined) {
     const error = { type: "error", error: { type: "overloaded_error", message: "Overloaded" } };
-    events = [...events.slice(0, deltaIndex(b.errorEventAfter, words.length) + 1), sse("error", error)];
+    events = [...events.slice(0, deltaIndex(b.errorEventAfter) + 1), sse("error", error)];
   }
   // Dies right after the event carrying the n-th word (or ping when n is 0).
   const failAfter =
     b.failAfterEvents === undefined
       ? undefined
-      : Math.min(deltaIndex(b.failAfterEvents, words.length), events.length - 1) + 1;
+      : Math.min(deltaIndex(b.failAfterEvents), events.length - 1) + 1;
   await writeStream(res, events, b.chunkDelayMs ?? 0, failAfter, signal);
 }
 
-/** Index of the event carrying the n-th word (clamped to the reply), or of ping when n is 0. */
-function deltaIndex(n: number, wordCount: number): number {
-  return EVENTS_BEFORE_DELTAS - 1 + Math.max(0, Math.min(n, wordCount));
+/** Whether the last message carries a tool_result block: the round after a tool call. */
+function endsWithToolResult(messages: unknown[]): boolean {
+  const content = (messages.at(-1) as { content?: unknown } | null | undefined)?.content;
+  return (
+    Array.isArray(content) &&
+    content.some((block) => (block as { type?: unknown } | null)?.type === "tool_result")
+  );
 }
 
 /** count_tokens takes no max_tokens; /v1/messages requires it, as the API does. */
@@ -171,14 +211,14 @@ function tokensOf(value: unknown): number {
   return Math.ceil(Buffer.byteLength(JSON.stringify(value)) / 4);
 }
 
-function usageOf(b: AnthropicStandInBehaviour, request: MessagesRequest, wordCount: number): Usage {
+function usageOf(b: AnthropicStandInBehaviour, request: MessagesRequest, defaultOutput: number): Usage {
   const cacheCreationInputTokens =
     b.cacheCreationInputTokens ??
     (b.cacheCreation ? b.cacheCreation.ephemeral5m + b.cacheCreation.ephemeral1h : 0);
   const breakdown = b.cacheCreation ?? { ephemeral5m: cacheCreationInputTokens, ephemeral1h: 0 };
   return {
     input_tokens: b.inputTokens ?? tokensOf({ system: request.system, messages: request.messages }),
-    output_tokens: b.outputTokens ?? wordCount,
+    output_tokens: b.outputTokens ?? defaultOutput,
     cache_creation_input_tokens: cacheCreationInputTokens,
     cache_read_input_tokens: b.cacheReadInputTokens ?? 0,
     cache_creation: {
@@ -189,8 +229,17 @@ function usageOf(b: AnthropicStandInBehaviour, request: MessagesRequest, wordCou
   };
 }
 
-/** SSE events in wire order: message_start, content_block_start, ping, one delta per word, then the closers. */
-function streamEvents(base: object, words: string[], usage: Usage | undefined): string[] {
+/**
+ * SSE events in wire order: message_start, then per content block its start (the first one followed
+ * by ping), one delta per word (tool input: one input_json_delta; thinking: then a signature_delta)
+ * and its stop, then message_delta and message_stop. `textDeltas` are the indexes of the text deltas.
+ */
+function streamEvents(
+  base: object,
+  content: ContentBlock[],
+  usage: Usage | undefined,
+  stopReason: string,
+): { events: string[]; textDeltas: number[] } {
   const event = (type: string, fields: object = {}) => sse(type, { type, ...fields });
   const start = { ...base, content: [], stop_reason: null, stop_sequence: null };
   // The API reports a provisional output count at the start and the cumulative total on message_delta,
@@ -202,16 +251,38 @@ function streamEvents(base: object, words: string[], usage: Usage | undefined): 
     cache_creation_input_tokens: usage.cache_creation_input_tokens,
     cache_read_input_tokens: usage.cache_read_input_tokens,
   };
-  const stop = { stop_reason: "end_turn", stop_sequence: null };
-  return [
-    event("message_start", { message: startUsage ? { ...start, usage: startUsage } : start }),
-    event("content_block_start", { index: 0, content_block: { type: "text", text: "" } }),
-    event("ping"),
-    ...words.map((text) => event("content_block_delta", { index: 0, delta: { type: "text_delta", text } })),
-    event("content_block_stop", { index: 0 }),
+  const events = [event("message_start", { message: startUsage ? { ...start, usage: startUsage } : start })];
+  const textDeltas: number[] = [];
+  for (const [index, block] of content.entries()) {
+    const delta = (fields: object) => event("content_block_delta", { index, delta: fields });
+    if (block.type === "text") {
+      events.push(event("content_block_start", { index, content_block: { type: "text", text: "" } }));
+      if (index === 0) events.push(event("ping"));
+      for (const text of wordsOf(block.text)) {
+        textDeltas.push(events.length);
+        events.push(delta({ type: "text_delta", text }));
+      }
+    } else if (block.type === "thinking") {
+      const opening = { type: "thinking", thinking: "", signature: "" };
+      events.push(event("content_block_start", { index, content_block: opening }));
+      if (index === 0) events.push(event("ping"));
+      for (const thinking of wordsOf(block.thinking))
+        events.push(delta({ type: "thinking_delta", thinking }));
+      events.push(delta({ type: "signature_delta", signature: block.signature }));
+    } else {
+      const opening = { type: "tool_use", id: block.id, name: block.name, input: {} };
+      events.push(event("content_block_start", { index, content_block: opening }));
+      if (index === 0) events.push(event("ping"));
+      events.push(delta({ type: "input_json_delta", partial_json: JSON.stringify(block.input) }));
+    }
+    events.push(event("content_block_stop", { index }));
+  }
+  const stop = { stop_reason: stopReason, stop_sequence: null };
+  events.push(
     event("message_delta", deltaUsage ? { delta: stop, usage: deltaUsage } : { delta: stop }),
     event("message_stop"),
-  ];
+  );
+  return { events, textDeltas };
 }
 
 function sse(event: string, payload: unknown): string {

@@ -2,7 +2,7 @@ import { UnsupportedClientError } from "../../core/errors.ts";
 import {
   type CallContext,
   type CallTranslation,
-  meterIterator,
+  meterStream,
   openCall,
   releaseFailedCall,
   settleResponse,
@@ -86,7 +86,7 @@ function governOneRequest(raw: Method, context: CallContext, translation: CallTr
     }
     if (call.stream && call.meter !== undefined) {
       const chunks = (response as AsyncIterable<unknown>)[Symbol.asyncIterator]();
-      const metered = meterIterator(chunks, call.meter, call.hold, () => {});
+      const metered = meterStream(call.meter, call.hold, () => {}).iterate(chunks);
       attachTrail(metered, trail);
       return metered;
     }

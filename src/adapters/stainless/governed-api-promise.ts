@@ -9,6 +9,8 @@ export interface ApiPromiseLike<T> extends PromiseLike<T> {
   asResponse(): Promise<Response>;
   withResponse(): Promise<{ data: T; response: Response }>;
   _thenUnwrap<U>(transform: (data: T, props: unknown) => U): ApiPromiseLike<U>;
+  /** Anthropic: the raw response with its request metadata, for helpers that parse it themselves. */
+  _responseProps?(): Promise<{ response: Response }>;
 }
 
 /** A started call: the SDK's own promise and the governed call it belongs to. */
@@ -19,6 +21,8 @@ export interface StartedCall<T> {
   readonly settled: () => Promise<void>;
   /** Resolves once a failed call's hold is released; never rejects. */
   readonly released: () => Promise<void>;
+  /** The raw response, metered as it is read. */
+  readonly metered: (response: Response) => Response;
 }
 
 /**
@@ -106,6 +110,24 @@ export class GovernedApiPromise<T> extends Promise<T> {
     }
     await started.call.hold.settleAtHold().catch(() => {});
     return response;
+  }
+
+  /**
+   * The raw response and its request metadata, as the SDK's helpers read it (Anthropic's message
+   * threads parse the response themselves); its body is metered, so the call still settles.
+   */
+  async _responseProps(): Promise<{ response: Response }> {
+    const started = await this.#started;
+    const raw = started.real._responseProps;
+    if (typeof raw !== "function") throw new TypeError("_responseProps is not a function");
+    let props: { response: Response };
+    try {
+      props = await raw.call(started.real);
+    } catch (error) {
+      await started.released();
+      throw error;
+    }
+    return { ...props, response: started.metered(props.response) };
   }
 
   _thenUnwrap<U>(transform: (data: T, props: unknown) => U): GovernedApiPromise<U> {

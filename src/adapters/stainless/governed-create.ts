@@ -2,14 +2,16 @@ import { UsertrustError } from "../../core/errors.ts";
 import {
   type CallContext,
   type CallTranslation,
-  meterIterator,
+  meterStream,
   type OpenCall,
   openCall,
   releaseFailedCall,
+  type StreamMetering,
   settleResponse,
 } from "../governed-call.ts";
 import { openTrail, type ReceiptTrail } from "../receipt-trail.ts";
 import { type ApiPromiseLike, GovernedApiPromise, type StartedCall } from "./governed-api-promise.ts";
+import { meteredResponse } from "./metered-response.ts";
 
 export type RawCreate = (body: unknown, options?: unknown) => ApiPromiseLike<unknown>;
 
@@ -67,6 +69,7 @@ async function start(
     settled: async () => {
       await settlement;
     },
+    metered: (response) => meteredResponse(response, call, translation),
     released: async () => {
       // A response that arrived but could not be parsed delivered nothing either.
       if (!(await failed)) await releaseFailedCall(call, new Error("the response could not be read"));
@@ -75,29 +78,64 @@ async function start(
 }
 
 interface SdkStream {
+  iterator?: unknown;
   [Symbol.asyncIterator]?: unknown;
   controller?: AbortController;
 }
 
 /**
- * The SDK's Stream stays the same object (same class, `controller`, `tee()`, `toReadableStream()`);
- * only its outermost iterator is replaced by a metered one. Outermost, because the SDK may itself
- * decorate the iterator (openai normalizes chat chunks this way), and `tee()` and
- * `toReadableStream()` read through it too.
+ * The SDK's Stream stays the same object (same class, `controller`, `tee()`, `toReadableStream()`).
+ * Its chunk source (`iterator`, which iteration, `tee()` and `toReadableStream()` all read through,
+ * under any decoration the SDK adds, such as openai's chunk normalization) is replaced by a metered
+ * one, and its outer iterator is guarded so that closing it before the first read still settles.
  */
 function meterSdkStream(data: unknown, call: OpenCall): unknown {
   const stream = data as SdkStream;
-  const source = stream[Symbol.asyncIterator];
+  const source = stream.iterator;
+  const outer = stream[Symbol.asyncIterator];
   const meter = call.meter;
-  if (typeof source !== "function" || meter === undefined) {
+  if (typeof source !== "function" || typeof outer !== "function" || meter === undefined) {
     throw new UsertrustError(
       "UNSUPPORTED_STREAM",
-      "usertrust could not meter this SDK stream (it is not async-iterable); this SDK version is not supported.",
+      "usertrust could not meter this SDK stream (it has no `iterator`); this SDK version is not supported.",
     );
   }
-  stream[Symbol.asyncIterator] = () =>
-    meterIterator(source.call(stream) as AsyncIterator<unknown>, meter, call.hold, () =>
-      stream.controller?.abort(),
-    );
+  const metering = meterStream(
+    meter,
+    call.hold,
+    () => stream.controller?.abort(),
+    () => stream.controller?.signal.aborted === true,
+  );
+  stream.iterator = () => metering.iterate(source.call(stream) as AsyncIterator<unknown>);
+  stream[Symbol.asyncIterator] = () => guardUnread(outer.call(stream) as AsyncIterator<unknown>, metering);
   return stream;
+}
+
+/** Passes every step through; a `return()` or `throw()` before any `next()` closes the metering unread. */
+function guardUnread(
+  iterator: AsyncIterator<unknown>,
+  metering: StreamMetering<unknown>,
+): AsyncIterableIterator<unknown> {
+  let read = false;
+  const closing = async (): Promise<void> => {
+    if (!read) await metering.closeUnread();
+  };
+  return {
+    next: (...args: [] | [unknown]) => {
+      read = true;
+      return iterator.next(...args);
+    },
+    return: async (value?: unknown) => {
+      await closing();
+      return (await iterator.return?.(value)) ?? { done: true, value: undefined };
+    },
+    throw: async (error?: unknown) => {
+      await closing();
+      if (iterator.throw === undefined) throw error;
+      return iterator.throw(error);
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
 }
