@@ -1,3 +1,4 @@
+import { outcomeOfError } from "../core/circuit-breaker.ts";
 import type { Engine } from "../core/engine.ts";
 import type { GovernedRequest } from "../core/governed-request.ts";
 import type { Hold } from "../core/hold.ts";
@@ -99,7 +100,9 @@ export function settleResponse(
  */
 export async function releaseFailedCall(call: OpenCall, error: unknown): Promise<void> {
   if (call.hold.ended) return;
-  await call.hold.void(`the provider call failed: ${describeError(error)}`).catch(() => {});
+  await call.hold
+    .void(`the provider call failed: ${describeError(error)}`, "call_failed", outcomeOfError(error))
+    .catch(() => {});
 }
 
 function describeError(error: unknown): string {

@@ -19,12 +19,29 @@ const configSchema = z.strictObject({
   tier: z.enum(["free", "mini", "pro", "mega", "ultra"]).default("mini"),
   proxy: z.string().optional(),
   key: z.string().optional(),
-  policies: z.string().default("policies/default.yml"),
-  pii: z.enum(["redact", "warn", "block", "off"]).default("warn"),
+  /** Policy files or folders, relative to the vault (`.usertrust/`) unless absolute. */
+  policies: z.union([z.string(), z.array(z.string()).min(1)]).default("policies/default.yml"),
+  /** What a hard policy deny does: block the call, or let it through and record a warning (warn) or only an audit event (log). */
+  enforcement: z.enum(["block", "warn", "log"]).default("block"),
+  /** PII in prompts: a mode, or { mode, restore } where restore puts redacted values back into the response text. */
+  pii: z
+    .union([
+      z.enum(["redact", "warn", "block", "off"]),
+      z.strictObject({
+        mode: z.enum(["redact", "warn", "block", "off"]).default("warn"),
+        restore: z.boolean().default(false),
+      }),
+    ])
+    .default("warn"),
+  /** Prompt-injection patterns in prompts. */
+  injection: z.enum(["block", "warn", "off"]).default("warn"),
   board: z
     .strictObject({
       enabled: z.boolean().default(false),
-      vetoThreshold: z.enum(["low", "medium", "high", "critical"]).default("high"),
+      vetoThreshold: z.enum(["low", "medium", "high", "critical"]).default("medium"),
+      /** What an escalated review does when no onEscalate callback decides: block it, or allow it (recorded). */
+      escalation: z.enum(["block", "allow"]).default("block"),
+      maxHistory: z.number().int().positive().default(100),
     })
     .prefault({}),
   circuitBreaker: z

@@ -2,10 +2,12 @@ import { existsSync } from "node:fs";
 import { AuditChain } from "./audit/audit-chain.ts";
 import type { AuditEvent } from "./audit/audit-event.ts";
 import { auditText, sha256Hex } from "./audit/audit-event.ts";
+import { type Admission, type CallOutcome, CircuitBreaker } from "./circuit-breaker.ts";
 import { loadConfig, type TrustConfig } from "./config.ts";
 import {
   AuditError,
   BudgetExceededError,
+  CircuitOpenError,
   ClientDestroyedError,
   LedgerUnavailableError,
   UnknownModelError,
@@ -61,6 +63,7 @@ export class Engine implements HoldCloser {
   readonly #inFlight = new Set<Hold>();
   readonly #authorizing = new Set<Promise<unknown>>();
   readonly #unposted: UnpostedSpend[] = [];
+  readonly #breaker: CircuitBreaker;
   #auditFailure: Error | null = null;
   #closing: Promise<void> | null = null;
 
@@ -79,6 +82,13 @@ export class Engine implements HoldCloser {
     this.#audit = audit;
     this.#prices = new PriceBook(config);
     this.#actor = actor;
+    this.#breaker = new CircuitBreaker(
+      {
+        failureThreshold: config.circuitBreaker.failureThreshold,
+        resetTimeoutMs: config.circuitBreaker.resetTimeout,
+      },
+      (transition) => this.#append("circuit_state", undefined, { ...transition }),
+    );
   }
 
   get closed(): boolean {
@@ -92,12 +102,22 @@ export class Engine implements HoldCloser {
   async authorize(request: GovernedRequest): Promise<Hold> {
     this.#assertUsable();
     await this.#retryUnposted();
-    const terms = this.#estimate(request);
+    const admission = this.#admit(request);
+    let terms: HoldTerms;
+    try {
+      terms = { ...this.#estimate(request), admission };
+    } catch (error) {
+      this.#breaker.record(admission, "neutral");
+      throw error;
+    }
     const reserving = this.#reserve(terms);
     // close() waits for reserves in progress, so a hold placed while it runs is voided, not orphaned.
     this.#authorizing.add(reserving);
     try {
       await reserving;
+    } catch (error) {
+      this.#breaker.record(admission, "neutral");
+      throw error;
     } finally {
       this.#authorizing.delete(reserving);
     }
@@ -153,6 +173,8 @@ export class Engine implements HoldCloser {
       return this.#receipt(terms, event, { cost, balance, settled: false, usage, source, warnings });
     } finally {
       this.#inFlight.delete(hold);
+      // The provider answered: that is what the circuit cares about, whatever the ledger did.
+      if (terms.admission !== undefined) this.#breaker.record(terms.admission, "success");
     }
   }
 
@@ -197,7 +219,12 @@ export class Engine implements HoldCloser {
     }
   }
 
-  async void(hold: Hold, reason: string, kind: "call_failed" | "hold_voided"): Promise<TrustReceipt> {
+  async void(
+    hold: Hold,
+    reason: string,
+    kind: "call_failed" | "hold_voided",
+    outcome: CallOutcome,
+  ): Promise<TrustReceipt> {
     const { terms } = hold;
     try {
       let event: AuditEvent | null = null;
@@ -215,6 +242,7 @@ export class Engine implements HoldCloser {
       });
     } finally {
       this.#inFlight.delete(hold);
+      if (terms.admission !== undefined) this.#breaker.record(terms.admission, outcome);
     }
   }
 
@@ -279,6 +307,21 @@ export class Engine implements HoldCloser {
   }
 
   /** Denials are audited too; if that write fails the denial still stands. */
+  /** The provider's circuit lets the call through, or it is refused (and audited) before any hold. */
+  #admit(request: GovernedRequest): Admission {
+    try {
+      return this.#breaker.admit(request.provider);
+    } catch (error) {
+      if (error instanceof CircuitOpenError) {
+        this.#recordDenial("circuit_open", request, {
+          reason: error.message,
+          retryAfterMs: error.retryAfterMs,
+        });
+      }
+      throw error;
+    }
+  }
+
   #recordDenial(kind: AuditEvent["kind"], request: GovernedRequest, data: Record<string, unknown>): void {
     this.#append(kind, request.actor, {
       model: auditText(request.model),

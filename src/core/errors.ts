@@ -99,3 +99,37 @@ export class UnsupportedClientError extends UsertrustError {
     super("UNSUPPORTED_CLIENT", message);
   }
 }
+
+/** A policy rule with a hard deny matched the call; nothing was sent. */
+export class PolicyDeniedError extends UsertrustError {
+  readonly rule: string;
+  readonly reason: string;
+  readonly severity: string;
+
+  constructor(rule: string, reason: string, severity: string) {
+    super(
+      "POLICY_DENIED",
+      `Policy rule "${rule}" (${severity}) denied this call: ${reason}. Change the request, or edit or disable ` +
+        'the rule in .usertrust/policies (set `enforcement` to "warn" or "log" in the config to only record it).',
+    );
+    this.rule = rule;
+    this.reason = reason;
+    this.severity = severity;
+  }
+}
+
+/** The provider's circuit is open after repeated failures; calls are refused until it is probed again. */
+export class CircuitOpenError extends UsertrustError {
+  readonly provider: string;
+  readonly retryAfterMs: number;
+
+  constructor(provider: string, retryAfterMs: number, detail: string) {
+    super(
+      "CIRCUIT_OPEN",
+      `Calls to ${provider} are paused: ${detail}. The circuit lets one probe call through in ` +
+        `${Math.ceil(retryAfterMs / 1000)} s; tune \`circuitBreaker\` in usertrust.config.json.`,
+    );
+    this.provider = provider;
+    this.retryAfterMs = retryAfterMs;
+  }
+}

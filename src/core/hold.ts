@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import type { Admission, CallOutcome } from "./circuit-breaker.ts";
 import type { GovernedRequest } from "./governed-request.ts";
 import { estimatedUsage, holdUsage } from "./hold-sizing.ts";
 import type { ModelRates } from "./price-book.ts";
@@ -15,12 +16,19 @@ export interface HoldTerms {
   holdUsertokens: number;
   promptHash: string;
   warnings: readonly string[];
+  /** The provider circuit's admission of this call, reported back when the call ends. */
+  admission?: Admission;
 }
 
 /** The engine side of a hold: how it settles and voids. Kept out of Hold so Hold stays a plain handle. */
 export interface HoldCloser {
   settle(hold: Hold, usage: Usage, source: UsageSource): Promise<TrustReceipt>;
-  void(hold: Hold, reason: string, kind: "call_failed" | "hold_voided"): Promise<TrustReceipt>;
+  void(
+    hold: Hold,
+    reason: string,
+    kind: "call_failed" | "hold_voided",
+    outcome: CallOutcome,
+  ): Promise<TrustReceipt>;
 }
 
 /**
@@ -77,9 +85,16 @@ export class Hold {
     );
   }
 
-  /** Releases the hold without spending; the receipt has settled: false and cost 0. */
-  void(reason: string, kind: "call_failed" | "hold_voided" = "call_failed"): Promise<TrustReceipt> {
-    return this.#end(() => this.#closer.void(this, reason, kind));
+  /**
+   * Releases the hold without spending; the receipt has settled: false and cost 0. `outcome` says
+   * whether the provider was at fault (it counts towards opening the provider's circuit).
+   */
+  void(
+    reason: string,
+    kind: "call_failed" | "hold_voided" = "call_failed",
+    outcome: CallOutcome = "neutral",
+  ): Promise<TrustReceipt> {
+    return this.#end(() => this.#closer.void(this, reason, kind, outcome));
   }
 
   #end(run: () => Promise<TrustReceipt>): Promise<TrustReceipt> {

@@ -43,8 +43,10 @@ describe("parseConfig", () => {
       budget: 1234,
       tier: "mini",
       policies: "policies/default.yml",
+      enforcement: "block",
       pii: "warn",
-      board: { enabled: false, vetoThreshold: "high" },
+      injection: "warn",
+      board: { enabled: false, vetoThreshold: "medium", escalation: "block", maxHistory: 100 },
       circuitBreaker: { failureThreshold: 5, resetTimeout: 30_000 },
       patterns: { enabled: false, feedProxy: false },
       audit: { rotation: "none", indexLimit: 10_000 },
@@ -58,7 +60,9 @@ describe("parseConfig", () => {
     expect(defaultConfig(1234)).toEqual(config);
     expect(parseConfig('{ "budget": 1, "board": { "enabled": true } }', FILE).board).toEqual({
       enabled: true,
-      vetoThreshold: "high",
+      vetoThreshold: "medium",
+      escalation: "block",
+      maxHistory: 100,
     });
   });
 

@@ -27,7 +27,15 @@ export type AuditEventKind =
   | "budget_exceeded"
   | "unknown_model"
   | "settle_failed"
-  | "audit_repaired";
+  | "audit_repaired"
+  | "circuit_open"
+  | "circuit_state"
+  | "policy_denied"
+  | "policy_reload_failed"
+  | "pii_blocked"
+  | "injection_blocked"
+  | "board_blocked"
+  | "board_escalated";
 
 /** sha256 over the canonical JSON of every field but `hash`, including any field someone added. */
 export function hashEvent(event: Omit<AuditEvent, "hash"> & { hash?: string }): string {

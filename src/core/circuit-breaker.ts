@@ -1,0 +1,139 @@
+import { CircuitOpenError } from "./errors.ts";
+
+export type CircuitState = "closed" | "open" | "half_open";
+
+/** How a governed call ended, as far as the provider's health is concerned. */
+export type CallOutcome = "success" | "provider_fault" | "neutral";
+
+export interface CircuitOptions {
+  /** Consecutive provider faults that open the circuit. */
+  failureThreshold: number;
+  /** Milliseconds an open circuit waits before letting one probe call through. */
+  resetTimeoutMs: number;
+}
+
+/** A call let through the breaker; report its outcome once with `CircuitBreaker.record`. */
+export interface Admission {
+  readonly provider: string;
+  /** This call is the single probe of a half-open circuit. */
+  readonly probe: boolean;
+}
+
+/** A state change, for the audit log. */
+export interface CircuitTransition {
+  provider: string;
+  from: CircuitState;
+  to: CircuitState;
+  consecutiveFailures: number;
+}
+
+interface Circuit {
+  state: CircuitState;
+  consecutiveFailures: number;
+  openedAt: number;
+  probeInFlight: boolean;
+}
+
+/**
+ * One circuit per provider. Closed: every call passes; `failureThreshold` consecutive provider
+ * faults open it. Open: calls are refused with CircuitOpenError (before any hold) until
+ * `resetTimeoutMs` has passed. Half-open: exactly one probe passes; its success closes the
+ * circuit, its fault opens it again, a neutral end (the caller's own 4xx, an abort) frees the
+ * probe slot. Caller errors never count as provider faults.
+ */
+export class CircuitBreaker {
+  readonly #options: CircuitOptions;
+  readonly #now: () => number;
+  readonly #onTransition: (transition: CircuitTransition) => void;
+  readonly #circuits = new Map<string, Circuit>();
+
+  constructor(
+    options: CircuitOptions,
+    onTransition: (transition: CircuitTransition) => void = () => {},
+    now: () => number = Date.now,
+  ) {
+    this.#options = options;
+    this.#onTransition = onTransition;
+    this.#now = now;
+  }
+
+  state(provider: string): CircuitState {
+    return this.#circuit(provider).state;
+  }
+
+  /** Lets a call through or throws CircuitOpenError. */
+  admit(provider: string): Admission {
+    const circuit = this.#circuit(provider);
+    if (circuit.state === "open") {
+      const waited = this.#now() - circuit.openedAt;
+      if (waited < this.#options.resetTimeoutMs) {
+        throw new CircuitOpenError(
+          provider,
+          this.#options.resetTimeoutMs - waited,
+          `${circuit.consecutiveFailures} calls in a row failed at the provider`,
+        );
+      }
+      this.#move(provider, circuit, "half_open");
+    }
+    if (circuit.state === "half_open") {
+      if (circuit.probeInFlight) {
+        throw new CircuitOpenError(provider, 0, "a probe call is testing whether the provider has recovered");
+      }
+      circuit.probeInFlight = true;
+      return { provider, probe: true };
+    }
+    return { provider, probe: false };
+  }
+
+  /** Reports how an admitted call ended. */
+  record(admission: Admission, outcome: CallOutcome): void {
+    const circuit = this.#circuit(admission.provider);
+    if (admission.probe) circuit.probeInFlight = false;
+    if (outcome === "neutral") return;
+    if (outcome === "success") {
+      circuit.consecutiveFailures = 0;
+      if (circuit.state !== "closed") this.#move(admission.provider, circuit, "closed");
+      return;
+    }
+    circuit.consecutiveFailures += 1;
+    const reopen = circuit.state === "half_open" && admission.probe;
+    if (
+      reopen ||
+      (circuit.state === "closed" && circuit.consecutiveFailures >= this.#options.failureThreshold)
+    ) {
+      circuit.openedAt = this.#now();
+      this.#move(admission.provider, circuit, "open");
+    }
+  }
+
+  #circuit(provider: string): Circuit {
+    let circuit = this.#circuits.get(provider);
+    if (circuit === undefined) {
+      circuit = { state: "closed", consecutiveFailures: 0, openedAt: 0, probeInFlight: false };
+      this.#circuits.set(provider, circuit);
+    }
+    return circuit;
+  }
+
+  #move(provider: string, circuit: Circuit, to: CircuitState): void {
+    const from = circuit.state;
+    circuit.state = to;
+    this.#onTransition({ provider, from, to, consecutiveFailures: circuit.consecutiveFailures });
+  }
+}
+
+/**
+ * Whether a provider call's error says the provider is unhealthy: server errors, 429, timeouts
+ * and connection failures are; the caller's own 4xx (a bad request, a wrong key) and the
+ * caller's abort are not.
+ */
+export function outcomeOfError(error: unknown): CallOutcome {
+  if (typeof error !== "object" || error === null) return "provider_fault";
+  const name = (error as { name?: unknown }).name;
+  if (name === "AbortError" || name === "APIUserAbortError") return "neutral";
+  const status = (error as { status?: unknown; code?: unknown }).status ?? (error as { code?: unknown }).code;
+  if (typeof status === "number" && status >= 400 && status < 500 && status !== 429 && status !== 408) {
+    return "neutral";
+  }
+  return "provider_fault";
+}
