@@ -8,6 +8,7 @@ export {
   type TrustOpts,
   trust,
 } from "./adapters/trust.ts";
+export { type TrustContext, withTrustContext } from "./adapters/trust-context.ts";
 export type { TrustedClient, TrustedResponse } from "./adapters/trusted-client.ts";
 export { type AuditEvent, type AuditEventKind, GENESIS_HASH, hashEvent } from "./core/audit/audit-event.ts";
 export {

@@ -6,6 +6,7 @@ import { estimateOutputTokens } from "../core/hold-sizing.ts";
 import type { TrustReceipt } from "../core/receipt.ts";
 import type { Usage } from "../core/usage.ts";
 import type { ReceiptTrail } from "./receipt-trail.ts";
+import { type TrustContext, withCallerContext } from "./trust-context.ts";
 
 /** What a provider adapter tells the stream meter about each chunk. */
 export interface StreamMeter<Chunk> {
@@ -33,6 +34,8 @@ export interface CallTranslation {
 export interface CallContext {
   engine(): Engine;
   onReceipt: ((receipt: TrustReceipt) => void) | undefined;
+  /** Scope, actor and metadata from trust()'s options, under any per-call context. */
+  defaults: TrustContext;
 }
 
 /** One model call between authorization and settlement. */
@@ -56,7 +59,9 @@ export async function openCall(
 ): Promise<OpenCall> {
   let hold: Hold;
   try {
-    hold = await context.engine().authorize(translation.toGoverned(body));
+    hold = await context
+      .engine()
+      .authorize(withCallerContext(translation.toGoverned(body), context.defaults));
   } catch (error) {
     trail.record(Promise.reject(error));
     throw error;

@@ -28,3 +28,32 @@ export function positiveInteger(value: unknown): number | undefined {
 export function nonEmptyString(value: unknown): string | undefined {
   return typeof value === "string" && value !== "" ? value : undefined;
 }
+
+/**
+ * Tool names in any provider's tool list: OpenAI chat `{function: {name}}`, Anthropic and Responses
+ * `{name}`, Gemini `{functionDeclarations: [{name}]}`; built-in tools by their `type`.
+ */
+export function toolNamesOf(tools: unknown): string[] {
+  if (!Array.isArray(tools)) return [];
+  const names: string[] = [];
+  for (const tool of tools) {
+    if (typeof tool !== "object" || tool === null) continue;
+    const { name, type, function: fn, functionDeclarations } = tool as Record<string, unknown>;
+    const functionName = (fn as { name?: unknown } | null | undefined)?.name;
+    if (typeof functionName === "string") names.push(functionName);
+    else if (typeof name === "string") names.push(name);
+    else if (Array.isArray(functionDeclarations)) {
+      for (const declaration of functionDeclarations) {
+        const declared = (declaration as { name?: unknown } | null)?.name;
+        if (typeof declared === "string") names.push(declared);
+      }
+    } else if (typeof type === "string") names.push(type);
+  }
+  return names;
+}
+
+/** How many messages a request carries: an array's length, or 1 for a single prompt. */
+export function messageCountOf(messages: unknown): number {
+  if (Array.isArray(messages)) return messages.length;
+  return messages === undefined || messages === null ? 0 : 1;
+}

@@ -11,6 +11,7 @@ import { embeddingsTranslation } from "./openai/embeddings.ts";
 import { responsesTranslation } from "./openai/responses.ts";
 import { receiptOf, trailedMethod } from "./receipt-trail.ts";
 import { governStainlessCreate, type RawCreate } from "./stainless/governed-create.ts";
+import type { TrustContext } from "./trust-context.ts";
 import type { TrustedClient } from "./trusted-client.ts";
 
 export type ResponseShape = "spec" | "native";
@@ -31,6 +32,10 @@ export interface TrustOpts<Shape extends ResponseShape = ResponseShape> {
   vaultBase?: string;
   /** Actor named on audit events when a request names none (OpenAI's `user` field does). */
   actor?: string;
+  /** Scope of every call of this client (e.g. "production/api"), for policy scopePatterns and the board. */
+  scope?: string | readonly string[];
+  /** Fields every call's policies can read as `metadata.<key>`. */
+  metadata?: Readonly<Record<string, unknown>>;
   /**
    * "spec" (default): create methods resolve to `{ response, receipt, governance }` and streams to
    * a GovernedStream. "native": every method returns exactly what the SDK returns; receipts come
@@ -121,6 +126,7 @@ export async function trust<T extends object, Shape extends ResponseShape = "spe
       return engine;
     },
     onReceipt: opts.onReceipt,
+    defaults: contextDefaults(opts),
   };
   const destroy = async (): Promise<void> => {
     destroyed = true;
@@ -239,6 +245,14 @@ export function detectClientKind(client: unknown): LLMClientKind | undefined {
   if (typeof shape?.messages?.create === "function") return "anthropic";
   if (typeof shape?.models?.generateContent === "function") return "google";
   return undefined;
+}
+
+function contextDefaults(opts: TrustOpts): TrustContext {
+  const defaults: TrustContext = {};
+  if (opts.scope !== undefined) defaults.scope = opts.scope;
+  if (opts.actor !== undefined) defaults.actor = opts.actor;
+  if (opts.metadata !== undefined) defaults.metadata = opts.metadata;
+  return defaults;
 }
 
 function engineOptions(opts: TrustOpts): Parameters<typeof createEngine>[0] {

@@ -27,4 +27,12 @@ export interface GovernedRequest {
   outputChoices?: number;
   /** Who is calling (an agent or user id), recorded on the audit event. */
   actor?: string;
+  /** Where the call comes from, e.g. ["production/api"]: matched by policy scopePatterns and the board. */
+  scope?: readonly string[];
+  /** Caller metadata for policies (`metadata.*` fields); it can never overwrite an engine-owned field. */
+  metadata?: Readonly<Record<string, unknown>>;
+  /** Names of the tools the model is offered. */
+  toolNames?: readonly string[];
+  /** Messages (or contents) in the request. */
+  messageCount?: number;
 }

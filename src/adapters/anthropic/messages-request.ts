@@ -1,6 +1,12 @@
 import type { GovernedRequest } from "../../core/governed-request.ts";
 import { ANTHROPIC_IMAGE_TOKENS, PDF_PAGE_TOKENS, pdfTokens } from "../media-tokens.ts";
-import { nonEmptyString, positiveInteger, requestWithModel } from "../request-fields.ts";
+import {
+  messageCountOf,
+  nonEmptyString,
+  positiveInteger,
+  requestWithModel,
+  toolNamesOf,
+} from "../request-fields.ts";
 
 /** The parts of a messages.create body usertrust reads; everything else is forwarded untouched. */
 interface MessagesBody {
@@ -33,6 +39,9 @@ export function messagesRequestToGoverned(body: unknown): GovernedRequest {
   if (cacheWrite !== undefined) request.promptCacheWrite = cacheWrite;
   const actor = nonEmptyString(params.metadata?.user_id);
   if (actor !== undefined) request.actor = actor;
+  const toolNames = toolNamesOf(params.tools);
+  if (toolNames.length > 0) request.toolNames = toolNames;
+  request.messageCount = messageCountOf(params.messages);
   return request;
 }
 

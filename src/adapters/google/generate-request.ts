@@ -1,6 +1,6 @@
 import type { GovernedRequest } from "../../core/governed-request.ts";
 import { GEMINI_IMAGE_TOKENS, geminiInlineTokens } from "../media-tokens.ts";
-import { positiveInteger, requestWithModel } from "../request-fields.ts";
+import { messageCountOf, positiveInteger, requestWithModel, toolNamesOf } from "../request-fields.ts";
 
 interface GenerateParams {
   model?: unknown;
@@ -46,6 +46,9 @@ export function geminiRequestToGoverned(params: unknown, method: string): Govern
   };
   if (candidates !== undefined && candidates > 1) request.outputChoices = candidates;
   if (prompt.mediaTokens > 0) request.mediaTokens = prompt.mediaTokens;
+  const toolNames = toolNamesOf(config?.tools);
+  if (toolNames.length > 0) request.toolNames = toolNames;
+  request.messageCount = messageCountOf(contents);
   return request;
 }
 

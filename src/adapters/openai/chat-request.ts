@@ -1,6 +1,12 @@
 import type { GovernedRequest } from "../../core/governed-request.ts";
 import { openAIImageTokens, PDF_PAGE_TOKENS, pdfTokens } from "../media-tokens.ts";
-import { nonEmptyString, positiveInteger, requestWithModel } from "../request-fields.ts";
+import {
+  messageCountOf,
+  nonEmptyString,
+  positiveInteger,
+  requestWithModel,
+  toolNamesOf,
+} from "../request-fields.ts";
 
 /** The parts of a chat-completions body usertrust reads; everything else is forwarded untouched. */
 interface ChatBody {
@@ -36,6 +42,9 @@ export function chatRequestToGoverned(body: unknown): GovernedRequest {
   if (media.tokens > 0) request.mediaTokens = media.tokens;
   const actor = nonEmptyString(chat.user);
   if (actor !== undefined) request.actor = actor;
+  const toolNames = toolNamesOf(chat.tools ?? chat.functions);
+  if (toolNames.length > 0) request.toolNames = toolNames;
+  request.messageCount = messageCountOf(chat.messages);
   return request;
 }
 

@@ -1,6 +1,12 @@
 import type { GovernedRequest } from "../../core/governed-request.ts";
 import { openAIImageTokens, PDF_PAGE_TOKENS, pdfTokens } from "../media-tokens.ts";
-import { nonEmptyString, positiveInteger, requestWithModel } from "../request-fields.ts";
+import {
+  messageCountOf,
+  nonEmptyString,
+  positiveInteger,
+  requestWithModel,
+  toolNamesOf,
+} from "../request-fields.ts";
 
 /** The parts of a responses.create body usertrust reads; everything else is forwarded untouched. */
 interface ResponsesBody {
@@ -37,6 +43,9 @@ export function responsesRequestToGoverned(body: unknown): GovernedRequest {
   if (prompt.mediaTokens > 0) request.mediaTokens = prompt.mediaTokens;
   const actor = nonEmptyString(params.user) ?? nonEmptyString(params.safety_identifier);
   if (actor !== undefined) request.actor = actor;
+  const toolNames = toolNamesOf(params.tools);
+  if (toolNames.length > 0) request.toolNames = toolNames;
+  request.messageCount = messageCountOf(params.input);
   return request;
 }
 
