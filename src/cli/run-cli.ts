@@ -1,9 +1,15 @@
 import { existsSync } from "node:fs";
+import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { verifyChain } from "../core/audit/verify-chain.ts";
+import { defaultConfig, loadConfig } from "../core/config.ts";
 import { UsertrustError } from "../core/errors.ts";
 import { SqliteLedger } from "../core/ledger/sqlite-ledger.ts";
-import { initVault, resolveVault } from "../core/vault.ts";
+import { evaluatePolicies } from "../core/policy/evaluate-policies.ts";
+import { listPolicyFiles, loadPolicies, type PolicySource } from "../core/policy/policy-file.ts";
+import { formatPolicyProblem, PolicyLoadError } from "../core/policy/policy-load-error.ts";
+import type { PolicyRule } from "../core/policy/policy-rule.ts";
+import { initVault, resolveVault, type VaultPaths } from "../core/vault.ts";
 
 /** Exit codes: 0 all good, 1 a finding (broken chain, …), 2 bad usage or an error. */
 export const EXIT_OK = 0;
@@ -20,14 +26,29 @@ Commands:
   init      Create the vault (.usertrust/) with a default config and policy; keeps existing files.
   verify    Recompute the audit chain; exit 1 naming the first bad line.
   status    Show the budget, what is spent and what is held.
+  policy validate [FILE…]
+            Check policy files (default: the vault's, per config \`policies\`); list every problem
+            as file:line:column and exit 1 if there is any.
+  policy test [FILE…] --model M --cost UT [--provider P] [--scope S…] [--field K=V…] [--at TIME]
+            Decide a made-up request against the policy rules; exit 0 allowed, 1 denied.
 
 Options:
   --vault-base DIR   Folder holding .usertrust/ (default: the working directory)
   --config FILE      An explicit config file (its folder is the vault)
   --budget UT        init only: the budget to write into a new config (usertokens; 1 UT = $0.0001)
+  --model M          policy test: the request's model
+  --cost UT          policy test: the request's estimated cost (usertokens)
+  --provider P       policy test: the request's provider
+  --scope S          policy test: a scope of the request, e.g. production/api (repeatable)
+  --field K=V        policy test: any other field, dot notation for nesting; V is read as JSON
+                     when it parses (5, true, ["a"]), else as text (repeatable)
+  --at TIME          policy test: evaluate at this ISO 8601 time instead of now
   --json             Machine-readable output
   -h, --help         This help
 `;
+
+/** Options only `policy test` reads; anywhere else they are a mistake, not something to ignore. */
+const POLICY_TEST_OPTIONS = ["model", "cost", "provider", "scope", "field", "at"] as const;
 
 export async function runCli(argv: string[], io: { out: Output; err: Output }): Promise<number> {
   let parsed: ReturnType<typeof parse>;
@@ -44,6 +65,11 @@ export async function runCli(argv: string[], io: { out: Output; err: Output }): 
     return command === undefined && !values.help ? EXIT_USAGE : EXIT_OK;
   }
   const paths = resolveVault({ vaultBase: values["vault-base"], configPath: values.config });
+  const misplaced = POLICY_TEST_OPTIONS.find((option) => values[option] !== undefined);
+  if (misplaced !== undefined && !(command === "policy" && positionals[1] === "test")) {
+    io.err.write(`usertrust: --${misplaced} is an option of \`usertrust policy test\`\n\n${HELP}`);
+    return EXIT_USAGE;
+  }
   try {
     switch (command) {
       case "init":
@@ -52,6 +78,8 @@ export async function runCli(argv: string[], io: { out: Output; err: Output }): 
         return verify(paths, values.json === true, io);
       case "status":
         return await status(paths, values.json === true, io);
+      case "policy":
+        return await policy(paths, positionals.slice(1), values, io);
       default:
         io.err.write(`usertrust: unknown command "${command}"\n\n${HELP}`);
         return EXIT_USAGE;
@@ -71,6 +99,12 @@ function parse(argv: string[]) {
       "vault-base": { type: "string" },
       config: { type: "string" },
       budget: { type: "string" },
+      model: { type: "string" },
+      cost: { type: "string" },
+      provider: { type: "string" },
+      scope: { type: "string", multiple: true },
+      field: { type: "string", multiple: true },
+      at: { type: "string" },
       json: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
@@ -149,4 +183,184 @@ async function status(
 
 function formatUt(usertokens: number): string {
   return `${usertokens.toLocaleString("en-US")} UT ($${(usertokens / 10_000).toFixed(4)})`;
+}
+
+type CliValues = ReturnType<typeof parse>["values"];
+
+async function policy(
+  paths: VaultPaths,
+  args: string[],
+  values: CliValues,
+  io: { out: Output; err: Output },
+): Promise<number> {
+  const [subcommand, ...files] = args;
+  if (subcommand !== "validate" && subcommand !== "test") {
+    const what = subcommand === undefined ? "needs a subcommand" : `has no subcommand "${subcommand}"`;
+    io.err.write(`usertrust policy ${what}: use \`policy validate\` or \`policy test\`\n\n${HELP}`);
+    return EXIT_USAGE;
+  }
+  const sources = files.length > 0 ? files : vaultPolicySources(paths);
+  return subcommand === "validate"
+    ? validatePolicies(sources, values.json === true, io)
+    : await testPolicies(paths, sources, values, io);
+}
+
+/** The config's `policies` paths, resolved in the vault; only the default file may be missing. */
+function vaultPolicySources(paths: VaultPaths): PolicySource[] {
+  const defaultSetting = defaultConfig().policies;
+  const setting = existsSync(paths.config) ? loadConfig(paths.config).policies : defaultSetting;
+  return (Array.isArray(setting) ? setting : [setting]).map((path) => ({
+    path: resolve(paths.root, path),
+    optional: path === defaultSetting,
+  }));
+}
+
+function validatePolicies(sources: PolicySource[], json: boolean, io: { out: Output; err: Output }): number {
+  const { files } = listPolicyFiles(sources);
+  let rules: PolicyRule[];
+  try {
+    rules = loadPolicies(sources);
+  } catch (error) {
+    if (!(error instanceof PolicyLoadError)) throw error;
+    const { problems } = error;
+    if (json) io.out.write(`${JSON.stringify({ ok: false, files, rules: 0, problems })}\n`);
+    else {
+      for (const problem of problems) io.out.write(`${formatPolicyProblem(problem)}\n`);
+      io.out.write(`${plural(problems.length, "problem")}; no rule was loaded.\n`);
+    }
+    return EXIT_FINDING;
+  }
+  if (json) io.out.write(`${JSON.stringify({ ok: true, files, rules: rules.length, problems: [] })}\n`);
+  else if (files.length === 0) {
+    const where = sources.map((source) => (typeof source === "string" ? source : source.path)).join(", ");
+    io.out.write(`OK: no policy file at ${where}; no rules apply.\n`);
+  } else {
+    io.out.write(`OK: ${plural(rules.length, "rule")} in ${plural(files.length, "file")}\n`);
+    for (const file of files) io.out.write(`  ${file}\n`);
+  }
+  return EXIT_OK;
+}
+
+async function testPolicies(
+  paths: VaultPaths,
+  sources: PolicySource[],
+  values: CliValues,
+  io: { out: Output; err: Output },
+): Promise<number> {
+  const request = policyTestRequest(values);
+  if (typeof request === "string") {
+    io.err.write(`usertrust policy test: ${request}\n`);
+    return EXIT_USAGE;
+  }
+  const rules = loadPolicies(sources);
+  const context: Record<string, unknown> = { ...(await vaultBudget(paths, request.costUsertokens)) };
+  context.model = request.model;
+  if (request.provider !== undefined) context.provider = request.provider;
+  context.estimatedCost = request.costUsertokens;
+  context.scope = request.scope;
+  for (const [field, value] of request.fields) setField(context, field, value);
+
+  const result = evaluatePolicies(rules, context, request.at);
+  if (values.json) {
+    io.out.write(`${JSON.stringify({ ...result, context, rulesEvaluated: rules.length })}\n`);
+  } else {
+    io.out.write(`Request: ${JSON.stringify(context)}\n`);
+    if (result.matched.length === 0) io.out.write("No rule matched.\n");
+    for (const match of result.hardViolations) io.out.write(`  DENY  ${match.reason}\n`);
+    for (const match of result.softViolations) io.out.write(`  WARN  ${match.reason}\n`);
+    const counts = [
+      plural(result.hardViolations.length, "hard violation"),
+      plural(result.softViolations.length, "warning"),
+    ].join(", ");
+    io.out.write(`Decision: ${result.decision} (${counts}; ${plural(rules.length, "rule")} evaluated)\n`);
+  }
+  return result.decision === "deny" ? EXIT_FINDING : EXIT_OK;
+}
+
+interface PolicyTestRequest {
+  model: string;
+  provider: string | undefined;
+  costUsertokens: number;
+  scope: string[];
+  fields: Array<[string, unknown]>;
+  at: Date;
+}
+
+/** The request `policy test` decides, from its flags; a string says which flag is wrong. */
+function policyTestRequest(values: CliValues): PolicyTestRequest | string {
+  if (values.model === undefined) return "--model is required (the model the request would call)";
+  if (values.cost === undefined) return "--cost is required (the estimated cost in usertokens)";
+  if (!/^\d+$/.test(values.cost) || !Number.isSafeInteger(Number(values.cost))) {
+    return `--cost must be a whole number of usertokens, got "${values.cost}"`;
+  }
+  const at = values.at === undefined ? new Date() : new Date(values.at);
+  if (Number.isNaN(at.getTime()))
+    return `--at must be an ISO 8601 time such as 2026-03-09T14:30:00Z, got "${values.at}"`;
+  const fields: Array<[string, unknown]> = [];
+  for (const assignment of values.field ?? []) {
+    const separator = assignment.indexOf("=");
+    const field = assignment.slice(0, separator);
+    if (separator <= 0 || !/^[^.]+(\.[^.]+)*$/.test(field)) {
+      return `--field takes FIELD=VALUE with a dot-notation field, e.g. metadata.team=search; got "${assignment}"`;
+    }
+    fields.push([field, fieldValue(assignment.slice(separator + 1))]);
+  }
+  return {
+    model: values.model,
+    provider: values.provider,
+    costUsertokens: Number(values.cost),
+    scope: values.scope ?? [],
+    fields,
+    at,
+  };
+}
+
+/** A --field value is JSON when it parses as JSON (numbers, true, lists), otherwise plain text. */
+function fieldValue(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+function setField(context: Record<string, unknown>, field: string, value: unknown): void {
+  const keys = field.split(".");
+  const last = keys.pop() as string;
+  let node = context;
+  for (const key of keys) {
+    const next = node[key];
+    if (typeof next !== "object" || next === null || Array.isArray(next)) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[last] = value;
+}
+
+/**
+ * The budget fields the default rules read. The ledger knows what is spent and held; without one
+ * yet, the config's budget is all there is and nothing is spent.
+ */
+async function vaultBudget(paths: VaultPaths, costUsertokens: number): Promise<Record<string, number>> {
+  let budget: number;
+  let remaining: number;
+  if (existsSync(paths.ledger)) {
+    const ledger = new SqliteLedger({ path: paths.ledger });
+    try {
+      const balance = await ledger.balance();
+      budget = balance.budgetUsertokens;
+      remaining = balance.remainingUsertokens;
+    } finally {
+      await ledger.close();
+    }
+  } else if (existsSync(paths.config)) {
+    budget = loadConfig(paths.config).budget;
+    remaining = budget;
+  } else {
+    return {};
+  }
+  return { budget, budgetRemaining: remaining, budgetRemainingAfterEstimate: remaining - costUsertokens };
+}
+
+function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
 }

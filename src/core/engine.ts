@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { AuditChain } from "./audit/audit-chain.ts";
 import type { AuditEvent } from "./audit/audit-event.ts";
 import { auditText, sha256Hex } from "./audit/audit-event.ts";
+import type { EscalationHandler } from "./board/escalation.ts";
 import { type Admission, type CallOutcome, CircuitBreaker } from "./circuit-breaker.ts";
 import { loadConfig, type TrustConfig } from "./config.ts";
 import {
@@ -24,6 +25,7 @@ import {
 } from "./ledger/ledger.ts";
 import { MemoryLedger } from "./ledger/memory-ledger.ts";
 import { SqliteLedger } from "./ledger/sqlite-ledger.ts";
+import { Preflight } from "./preflight.ts";
 import { costUsertokens, PriceBook } from "./price-book.ts";
 import { buildReceipt, postWarnings, type ReceiptOutcome, type TrustReceipt } from "./receipt.ts";
 import type { Usage, UsageSource } from "./usage.ts";
@@ -46,6 +48,8 @@ export interface EngineOptions {
   /** A ledger to use instead of the one the config selects. */
   ledger?: Ledger;
   clock?: Clock;
+  /** Decides escalated board reviews ("allow" or "block"); without it `board.escalation` in the config does. */
+  onEscalate?: EscalationHandler;
 }
 
 /**
@@ -64,6 +68,7 @@ export class Engine implements HoldCloser {
   readonly #authorizing = new Set<Promise<unknown>>();
   readonly #unposted: UnpostedSpend[] = [];
   readonly #breaker: CircuitBreaker;
+  readonly #preflight: Preflight;
   #auditFailure: Error | null = null;
   #closing: Promise<void> | null = null;
 
@@ -74,6 +79,7 @@ export class Engine implements HoldCloser {
     audit: AuditChain,
     database: VaultDatabase,
     actor: string,
+    onEscalate?: EscalationHandler,
   ) {
     this.#database = database;
     this.config = config;
@@ -89,6 +95,13 @@ export class Engine implements HoldCloser {
       },
       (transition) => this.#append("circuit_state", undefined, { ...transition }),
     );
+    this.#preflight = new Preflight({
+      config,
+      paths,
+      recordDenial: (kind, request, data) =>
+        request === undefined ? this.#append(kind, undefined, data) : this.#recordDenial(kind, request, data),
+      ...(onEscalate === undefined ? {} : { onEscalate }),
+    });
   }
 
   get closed(): boolean {
@@ -101,25 +114,28 @@ export class Engine implements HoldCloser {
    */
   async authorize(request: GovernedRequest): Promise<Hold> {
     this.#assertUsable();
+    // close() waits for authorizations in progress, so a hold placed while it runs is voided, not orphaned.
+    const authorizing = this.#authorize(request);
+    this.#authorizing.add(authorizing);
+    try {
+      return await authorizing;
+    } finally {
+      this.#authorizing.delete(authorizing);
+    }
+  }
+
+  async #authorize(request: GovernedRequest): Promise<Hold> {
     await this.#retryUnposted();
     const admission = this.#admit(request);
     let terms: HoldTerms;
     try {
-      terms = { ...this.#estimate(request), admission };
+      terms = await this.#check({ ...this.#estimate(request), admission });
+      if (this.#closing !== null) throw new ClientDestroyedError();
+      await this.#reserve(terms);
     } catch (error) {
       this.#breaker.record(admission, "neutral");
+      await this.#flushAudit();
       throw error;
-    }
-    const reserving = this.#reserve(terms);
-    // close() waits for reserves in progress, so a hold placed while it runs is voided, not orphaned.
-    this.#authorizing.add(reserving);
-    try {
-      await reserving;
-    } catch (error) {
-      this.#breaker.record(admission, "neutral");
-      throw error;
-    } finally {
-      this.#authorizing.delete(reserving);
     }
     const hold = new Hold(terms, this);
     this.#inFlight.add(hold);
@@ -302,11 +318,34 @@ export class Engine implements HoldCloser {
       model: auditText(terms.request.model),
       provider: terms.request.provider,
       promptHash: terms.promptHash,
+      ...terms.checks,
       ...data,
     });
   }
 
   /** Denials are audited too; if that write fails the denial still stands. */
+  /** PII, injection, policy and board checks; a refusal throws (audited), a clearance adds warnings and findings. */
+  async #check(terms: HoldTerms): Promise<HoldTerms> {
+    const balance = await this.ledger.balance();
+    const clearance = await this.#preflight.check({
+      request: terms.request,
+      holdUsertokens: terms.holdUsertokens,
+      maxOutputTokens: terms.maxOutputTokens,
+      balance,
+      now: new Date(),
+      denialData: { transferId: terms.transferId, promptHash: terms.promptHash },
+    });
+    const checked: HoldTerms = {
+      ...terms,
+      warnings: [...terms.warnings, ...clearance.warnings],
+      checks: clearance.audit,
+    };
+    if (clearance.redactor !== undefined) {
+      checked.redaction = { redactor: clearance.redactor, restore: clearance.restore };
+    }
+    return checked;
+  }
+
   /** The provider's circuit lets the call through, or it is refused (and audited) before any hold. */
   #admit(request: GovernedRequest): Admission {
     try {
@@ -326,6 +365,7 @@ export class Engine implements HoldCloser {
     this.#append(kind, request.actor, {
       model: auditText(request.model),
       provider: request.provider,
+      ...(request.scope === undefined ? {} : { scope: request.scope.map(auditText) }),
       ...data,
     });
   }
@@ -378,6 +418,7 @@ export class Engine implements HoldCloser {
     await Promise.allSettled(
       open.map((hold) => hold.void("the client was destroyed before the call settled", "hold_voided")),
     );
+    this.#preflight.close();
     await this.#flushAudit();
     await this.ledger.close();
     this.#audit.close();
@@ -423,7 +464,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
         : new SqliteLedger({ database, budgetUsertokens: config.budget, ...(clock ? { clock } : {}) }));
     if (options.ledger) await options.ledger.setBudget(config.budget);
     const audit = new AuditChain({ logPath: paths.auditLog, database, durability: config.durability });
-    return new Engine(config, paths, ledger, audit, database, options.actor ?? "local");
+    return new Engine(config, paths, ledger, audit, database, options.actor ?? "local", options.onEscalate);
   } catch (error) {
     database.close();
     throw error;

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Admission, CallOutcome } from "./circuit-breaker.ts";
 import type { GovernedRequest } from "./governed-request.ts";
+import type { Redactor } from "./guards/redactor.ts";
 import { estimatedUsage, holdUsage } from "./hold-sizing.ts";
 import type { ModelRates } from "./price-book.ts";
 import type { TrustReceipt } from "./receipt.ts";
@@ -18,6 +19,10 @@ export interface HoldTerms {
   warnings: readonly string[];
   /** The provider circuit's admission of this call, reported back when the call ends. */
   admission?: Admission;
+  /** What the preflight checks found (PII counts, injection kinds, policy matches, board outcome), for audit events. */
+  checks?: Readonly<Record<string, unknown>>;
+  /** Set when the prompt's personal data must be replaced before sending (pii: redact). */
+  redaction?: { redactor: Redactor; restore: boolean };
 }
 
 /** The engine side of a hold: how it settles and voids. Kept out of Hold so Hold stays a plain handle. */

@@ -153,7 +153,7 @@ describe("responses.create", () => {
     // o4-mini: 60k × $1.10/M + 40k × $0.275/M + 20k × $4.40/M = $0.066 + $0.011 + $0.088 = $0.165 = 1,650 UT.
     expect(receipt).toMatchObject({
       cost: 1_650,
-      warnings: [],
+      warnings: [expect.stringMatching(/^policy high-cost: /)],
       settled: true,
       usageSource: "provider",
       model: "o4-mini",
@@ -310,7 +310,12 @@ describe("the SDK's helpers go through the governed create", () => {
     expect(result.output_parsed).toEqual({ greeting: "hi there" });
     const receipt = await receiptOf(result);
     // 1M input × $0.15/M = 1,500 UT.
-    expect(receipt).toMatchObject({ cost: 1_500, settled: true, usageSource: "provider", warnings: [] });
+    expect(receipt).toMatchObject({
+      cost: 1_500,
+      settled: true,
+      usageSource: "provider",
+      warnings: [expect.stringMatching(/^policy high-cost: /)],
+    });
     expect(kinds(vault)).toEqual(["spend"]);
     expect(await ledgerAfter(client, vault)).toMatchObject({ postedUsertokens: 1_500, pendingUsertokens: 0 });
   });
@@ -537,7 +542,12 @@ describe('shape "native"', () => {
     expect(completion).not.toHaveProperty("response");
     const receipt = await receiptOf(completion);
     // 1M × $0.15/M + 1M × $0.60/M = $0.75 = 7,500 UT.
-    expect(receipt).toMatchObject({ cost: 7_500, settled: true, usageSource: "provider", warnings: [] });
+    expect(receipt).toMatchObject({
+      cost: 7_500,
+      settled: true,
+      usageSource: "provider",
+      warnings: [expect.stringMatching(/^policy high-cost: /)],
+    });
     expect(receipts).toEqual([receipt]);
     expect(kinds(vault)).toEqual(["spend"]);
     expect(await ledgerAfter(client, vault)).toMatchObject({ postedUsertokens: 7_500, pendingUsertokens: 0 });

@@ -295,7 +295,8 @@ describe("settle and void", () => {
       timestamp: event?.timestamp,
       usage: MILLION_EACH,
       usageSource: "provider",
-      warnings: [],
+      // The default policy's high-cost rule warns above 1,000 UT.
+      warnings: [expect.stringMatching(/^policy high-cost: /)],
     });
     expect(receipt.transferId).toMatch(/^tx_/);
     expect(new Date(receipt.timestamp).toISOString()).toBe(receipt.timestamp);

@@ -1,0 +1,100 @@
+import type { PiiKind } from "./pii-detector.ts";
+import { hasJwtHeader } from "./pii-validators.ts";
+import { API_KEY_PATTERNS } from "./secret-patterns.ts";
+import { type Detector, eachMatch, isAlphanumericCode } from "./text-scan.ts";
+
+/**
+ * Credentials: API keys by issuer prefix, JWTs, private key blocks, and secrets recognised by their
+ * label (`password=…`) or their place in a URL (`user:password@`).
+ */
+
+const API_KEY = new RegExp(`\\b(?:${API_KEY_PATTERNS.map((pattern) => pattern.source).join("|")})`, "g");
+
+export const detectApiKeys: Detector = (text, found) =>
+  eachMatch(API_KEY, text, (match) => {
+    const start = match.index;
+    const end = start + match[0].length;
+    if (isAlphanumericCode(text.charCodeAt(start - 1)) || isAlphanumericCode(text.charCodeAt(end))) return;
+    // "sk-" also starts ordinary hyphenated words; real keys are random and contain digits.
+    if (match[0].startsWith("sk-") && !/\d/.test(match[0])) return;
+    found.push({ kind: "api_key", start, end });
+  });
+
+const JWT = /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*/g;
+
+export const detectJwts: Detector = (text, found) =>
+  eachMatch(JWT, text, (match) => {
+    if (hasJwtHeader(match[0].slice(0, match[0].indexOf(".")))) {
+      found.push({ kind: "jwt", start: match.index, end: match.index + match[0].length });
+    }
+  });
+
+const PRIVATE_KEY_BEGIN = /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----/g;
+const PRIVATE_KEY_END = /-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----/g;
+/** Base64 body lines, also when the newlines arrive escaped as `\n` in pasted JSON. */
+const PRIVATE_KEY_BODY = /[A-Za-z0-9+/=\r\n\\]*/y;
+const PRIVATE_KEY_CHARS_MAX = 100_000;
+
+/** A key block to its END line, or to the end of its base64 body when the END line was cut off. */
+export const detectPrivateKeys: Detector = (text, found) => {
+  PRIVATE_KEY_BEGIN.lastIndex = 0;
+  for (let begin = PRIVATE_KEY_BEGIN.exec(text); begin !== null; begin = PRIVATE_KEY_BEGIN.exec(text)) {
+    const bodyStart = begin.index + begin[0].length;
+    PRIVATE_KEY_END.lastIndex = bodyStart;
+    const endLine = PRIVATE_KEY_END.exec(text);
+    let end: number;
+    if (endLine !== null && endLine.index - begin.index <= PRIVATE_KEY_CHARS_MAX) {
+      end = endLine.index + endLine[0].length;
+    } else {
+      PRIVATE_KEY_BODY.lastIndex = bodyStart;
+      end = bodyStart + (PRIVATE_KEY_BODY.exec(text)?.[0].trimEnd().length ?? 0);
+    }
+    found.push({ kind: "private_key", start: begin.index, end });
+    PRIVATE_KEY_BEGIN.lastIndex = end;
+  }
+};
+
+/**
+ * A detector for "label: value" patterns (compiled with the `d` flag): the first capture group that
+ * matched is the value, and only the value is a finding, so the label stays readable for the model.
+ */
+function labelledValueDetector(
+  kind: PiiKind,
+  pattern: RegExp,
+  accept: (value: string, match: RegExpExecArray) => boolean,
+): Detector {
+  return (text, found) =>
+    eachMatch(pattern, text, (match) => {
+      for (let group = 1; group < match.length; group++) {
+        const span = match.indices?.[group];
+        if (span === undefined) continue;
+        if (accept(match[group] ?? "", match)) found.push({ kind, start: span[0], end: span[1] });
+        return;
+      }
+    });
+}
+
+/** `scheme://user:password@host`: only the password is reported. */
+const URL_PASSWORD = /:\/\/[^\s/?#@:]{0,128}:([^\s/?#@]{1,256})@/dg;
+
+export const detectUrlPasswords = labelledValueDetector("secret", URL_PASSWORD, () => true);
+
+/**
+ * `password=…`, `"client_secret": "…"`, `api_key: …`, `my password is …`: the value after a label
+ * that names a credential. Quoted values must not look like a word or an identifier ("changeme",
+ * "YOUR_API_KEY"); bare values must mix letters and digits, which keeps code such as
+ * `password = getPassword()` and `token: process.env.TOKEN` out.
+ */
+const LABELLED_SECRET =
+  /(?:password|passwd|passphrase|pwd|secret|api[_-]?key|apikey|access[_-]?key|auth[_-]?token|access[_-]?token|refresh[_-]?token|client[_-]?secret)[A-Za-z0-9_-]*["']?[^\S\r\n]{0,3}(?::=|=>|:|=|[^\S\r\n]+is:?)[^\S\r\n]{0,3}(?:"([^"\s]{6,200})"|'([^'\s]{6,200})'|([^\s"'`,;(){}[\]<>]{6,200}))(?=$|[\s"'`,;)}\]])/dgi;
+/** A value that is itself one of our placeholders was redacted already. */
+const PLACEHOLDER_LIKE = /^\[[A-Z_]+_\d+\]$/;
+
+function isSecretValue(value: string, match: RegExpExecArray): boolean {
+  if (/^[$%<{]/.test(value) || /^(.)\1+$/.test(value) || PLACEHOLDER_LIKE.test(value)) return false;
+  const quoted = match[3] === undefined;
+  if (quoted) return !/^[A-Za-z_.-]+$/.test(value);
+  return /\d/.test(value) && /[A-Za-z]/.test(value);
+}
+
+export const detectLabelledSecrets = labelledValueDetector("secret", LABELLED_SECRET, isSecretValue);

@@ -1,0 +1,293 @@
+import { Buffer } from "node:buffer";
+
+/**
+ * Heuristics for prompt-injection attempts in prompt text (typically user input, retrieved documents
+ * and tool results). They look for what makes an instruction an attack rather than the words alone:
+ * "ignore the previous email" is ordinary, "ignore all previous instructions" is not, so every
+ * pattern pairs a verb with an object that names the model's own instructions, role or prompt.
+ * Findings carry a kind and a span, never an excerpt, so they can go to the audit log as they are.
+ *
+ * Kinds:
+ * - `instruction_override`: ignore / disregard / forget the previous or system instructions;
+ * - `role_hijack`: "you are now DAN", "act as an unrestricted AI", fake chat-template role markers
+ *   (`<|im_start|>system`, `[INST]`, `<<SYS>>`, a `### system:` line);
+ * - `system_prompt_extraction`: repeat / reveal / print your system prompt or initial instructions;
+ * - `encoded_payload`: a base64 or hex blob that decodes to text containing any of the above.
+ */
+export type InjectionKind =
+  | "instruction_override"
+  | "role_hijack"
+  | "system_prompt_extraction"
+  | "encoded_payload";
+
+export interface InjectionFinding {
+  kind: InjectionKind;
+  /** UTF-16 offsets in the scanned text, `end` exclusive. */
+  start: number;
+  end: number;
+}
+
+interface Rule {
+  kind: Exclude<InjectionKind, "encoded_payload">;
+  /** Starts with a distinctive word of the phrase, so the regex engine can skip most positions fast. */
+  pattern: RegExp;
+  /**
+   * What must come right before the match: a regex ending in `$`, tried on the preceding
+   * BEFORE_CHARS_MAX characters. The finding then starts where `before` matched.
+   */
+  before?: RegExp;
+  /** Extra judgement a regex expresses badly; `before` is the match of `before`, when there is one. */
+  accept?: (match: RegExpExecArray, text: string, before: RegExpExecArray | null) => boolean;
+}
+
+const BEFORE_CHARS_MAX = 160;
+
+/** Words that make "ignore … instructions" point at the model's instructions, not some document's. */
+const POINTS_AT_MODEL_INSTRUCTIONS =
+  /\b(?:all|any|every|previous|prior|above|earlier|preceding|foregoing|original|initial|system|developer|your|former)\b/i;
+
+/** "Show the system prompt" is ordinary talk among developers; "reveal your system prompt" is not. */
+function asksForOwnPrompt(before: RegExpExecArray | null): boolean {
+  const groups = before?.groups ?? {};
+  if (groups.determiner?.toLowerCase() === "your") return true;
+  return /^(?:repeat|reveal|recite|leak|dump|disclose|spell\s+out)$/i.test(groups.verb ?? "");
+}
+
+/** A chat-template heading counts only at the start of a line. */
+function startsLine(match: RegExpExecArray, text: string): boolean {
+  let index = match.index;
+  while (index > 0 && (text[index - 1] === " " || text[index - 1] === "\t")) index--;
+  return index === 0 || text[index - 1] === "\n";
+}
+
+const RULES: readonly Rule[] = [
+  {
+    kind: "instruction_override",
+    pattern:
+      /\b(?:ignore|disregard|forget|do\s+not\s+follow|don't\s+follow|stop\s+following)\s+(?<qualifier>(?:(?:all|any|every|each|of|the|these|those|such|previous|prior|above|earlier|preceding|foregoing|original|initial|system|developer|your|existing|current|former|other|safety|and|that|you\s+were\s+given)\s+){1,6})(?:instructions?|prompts?|rules|directives?|guidelines|guardrails|constraints|restrictions|programming|polic(?:y|ies)|safeguards)\b/gi,
+    accept: (match) => POINTS_AT_MODEL_INSTRUCTIONS.test(match.groups?.qualifier ?? ""),
+  },
+  {
+    kind: "instruction_override",
+    pattern:
+      /\b(?:override|bypass|circumvent|disable|turn\s+off)\s+(?<qualifier>(?:(?:all|any|of|the|your|system|safety|content|security|previous|prior|existing|ethical)\s+){1,5})(?:instructions|guidelines|guardrails|safeguards|filters|restrictions|system\s+prompt|programming|polic(?:y|ies))\b/gi,
+    accept: (match) => /\b(?:your|system|safety|ethical)\b/i.test(match.groups?.qualifier ?? ""),
+  },
+  {
+    kind: "instruction_override",
+    pattern:
+      /\bforget\s+(?:about\s+)?(?:everything|all(?:\s+of)?\s+(?:that|the\s+above))\s+(?:above|before\s+this|you\s+(?:were|have\s+been)\s+(?:told|given))/gi,
+  },
+  {
+    kind: "instruction_override",
+    pattern:
+      /\byour\s+(?:new|real|true|actual|updated)\s+(?:instructions|rules|directives|system\s+prompt)\s+(?:are|is)\b/gi,
+  },
+  {
+    kind: "role_hijack",
+    pattern:
+      /\byou\s+are\s+now\s+(?:(?:a|an|the|in|my)\s+)?(?:DAN\b|(?:jail-?broken|unrestricted|unfiltered|uncensored|unlocked|evil|rogue)\b|developer\s+mode\b|no\s+longer\s+(?:bound|restricted|an?\s+(?:AI|assistant|language\s+model))\b)/gi,
+  },
+  {
+    kind: "role_hijack",
+    pattern: /\b(?:DAN|jailbreak)\s+mode\b/gi,
+  },
+  {
+    kind: "role_hijack",
+    pattern: /\bdeveloper\s+mode\b/gi,
+    before: /\b(?:you|ChatGPT|Claude|Gemini)\s+(?:are\s+|is\s+)?(?:now\s+)?(?:in|with)\s+$/i,
+  },
+  {
+    kind: "role_hijack",
+    pattern:
+      /\b(?:act|behave|respond|answer|roleplay)\s+as\s+(?:if\s+you\s+(?:are|were)\s+)?(?:DAN\b|an?\s+(?:unrestricted|unfiltered|uncensored|jail-?broken|evil|amoral)\s+(?:AI|model|assistant|chatbot|version\s+of\s+yourself)\b)/gi,
+  },
+  {
+    kind: "role_hijack",
+    pattern:
+      /\b(?:pretend|imagine|act\s+as\s+if)\s+(?:that\s+)?you\s+(?:have|had|are\s+under)\s+no\s+(?:restrictions|rules|limits|limitations|guidelines|filters|(?:content\s+)?polic(?:y|ies)|(?:ethical|safety)\s+guidelines)\b/gi,
+  },
+  {
+    kind: "role_hijack",
+    pattern:
+      /\b(?:pretend\s+(?:to\s+be|you\s+are)|act(?:ing)?\s+as|speak(?:ing)?\s+as|respond(?:ing)?\s+as|you\s+are\s+now)\s+(?:the\s+)?system(?:\s+(?:prompt|message|itself))?(?=\s*(?:[.,;:!?"')\]]|$)|\s+(?:and|now|from|with|instead)\b)/gi,
+  },
+  {
+    kind: "role_hijack",
+    pattern:
+      /<\|(?:im_start|im_end|system|assistant|user|endoftext|eot_id|start_header_id|end_header_id)\|>|\[\/?INST\]|<<\/?SYS>>/gi,
+  },
+  {
+    kind: "role_hijack",
+    pattern:
+      /#{1,6}[ \t]*(?:system|assistant)(?:[ \t]+(?:prompt|message|instructions?|override|update))?[ \t]*:/gi,
+    accept: startsLine,
+  },
+  {
+    kind: "system_prompt_extraction",
+    pattern:
+      /\b(?:system\s+(?:prompt|message|instructions?)|(?:initial|original|hidden|secret|internal|developer|pre-?)\s*(?:prompt|instructions)|instructions\s+(?:you\s+were|you've\s+been|you\s+have\s+been)\s+given|(?:prompt|instructions)\s+above)\b/gi,
+    before:
+      /\b(?<verb>repeat|reveal|print|show|display|output|tell\s+me|give\s+me|share|disclose|leak|dump|recite|write\s+out|spell\s+out|what\s+(?:is|are|was|were))\s+(?:me\s+)?(?:back\s+)?(?:(?:all|exactly|verbatim|word\s+for\s+word|of)\s+)*(?<determiner>your|the)\s+(?:(?:full|entire|complete|exact|original|initial|hidden|secret|internal|previous|current|first)\s+){0,3}$/i,
+    accept: (_match, _text, before) => asksForOwnPrompt(before),
+  },
+  {
+    kind: "system_prompt_extraction",
+    pattern:
+      /\b(?:repeat|recite|reveal|output|print)\s+(?:everything|all\s+(?:of\s+)?the\s+(?:text|words)|the\s+(?:text|words))\s+(?:above|before\s+this|preceding\s+this|that\s+came\s+before)\b/gi,
+  },
+  {
+    kind: "system_prompt_extraction",
+    pattern:
+      /\b(?:what\s+(?:is|was)\s+written|repeat\s+(?:the\s+)?(?:text|words))\s+(?:at|in)\s+the\s+(?:beginning|start|top)\s+of\s+(?:this|the|your)\s+(?:conversation|prompt|context|chat)\b/gi,
+  },
+];
+
+/** Where the finding for `match` starts, or -1 when the rule does not hold there. */
+function findingStart(rule: Rule, match: RegExpExecArray, text: string): number {
+  let before: RegExpExecArray | null = null;
+  let start = match.index;
+  if (rule.before !== undefined) {
+    const windowStart = Math.max(0, match.index - BEFORE_CHARS_MAX);
+    before = rule.before.exec(text.slice(windowStart, match.index));
+    if (before === null) return -1;
+    start = windowStart + before.index;
+  }
+  if (rule.accept !== undefined && !rule.accept(match, text, before)) return -1;
+  return start;
+}
+
+function findPlain(text: string, found: InjectionFinding[]): void {
+  for (const rule of RULES) {
+    rule.pattern.lastIndex = 0;
+    for (let match = rule.pattern.exec(text); match !== null; match = rule.pattern.exec(text)) {
+      const start = findingStart(rule, match, text);
+      if (start !== -1) found.push({ kind: rule.kind, start, end: match.index + match[0].length });
+    }
+  }
+}
+
+// ── encoded payloads ─────────────────────────────────────────────────────────────────────────────
+
+/**
+ * Where an encoded blob may be. Base64 of text switches between lower and upper case every few
+ * characters; hex of ASCII text has a digit 2–7 in every other place. Ordinary words rarely do
+ * either, so a scan for these spots is much cheaper than a scan for long base64-alphabet runs.
+ */
+const ENCODED_HINT = /[a-z0-9+/][A-Z]|[2-7][0-9A-Fa-f][2-7][0-9A-Fa-f][2-7]/g;
+/** Escaped bytes: `\x69\x67\x6e…`. */
+const ESCAPED_HEX = /(?:\\x[0-9A-Fa-f]{2}){12,}/g;
+const HEX = /^(?:0x)?([0-9A-Fa-f]+)$/;
+
+/** Limits on decoding work per text, so a megabyte of base64 costs a bounded amount. */
+const ENCODED_RUNS_MAX = 64;
+const ENCODED_RUN_CHARS_MIN = 24;
+const ENCODED_CHARS_PER_RUN_MAX = 16_384;
+const ENCODED_CHARS_TOTAL_MAX = 65_536;
+const DECODED_TEXT_CHARS_MIN = 12;
+const PRINTABLE_SHARE_MIN = 0.9;
+
+/** The base64 alphabets, standard and URL-safe (padding is handled apart). */
+function isBase64Code(code: number): boolean {
+  return (
+    (code >= 48 && code <= 57) ||
+    (code >= 65 && code <= 90) ||
+    (code >= 97 && code <= 122) ||
+    code === 43 ||
+    code === 47 ||
+    code === 45 ||
+    code === 95
+  );
+}
+
+/**
+ * The texts a run may encode: hex, or base64 read from each of the first four offsets, since a
+ * word glued to the front (`b64-…`, `payload_…`) shifts the 4-character groups.
+ */
+function decodings(run: string): string[] {
+  const hex = HEX.exec(run)?.[1];
+  if (hex !== undefined) return [Buffer.from(hex.slice(0, hex.length & ~1), "hex").toString("utf8")];
+  if (!/[A-Z]/.test(run) || !/[a-z]/.test(run)) return [];
+  const body = run.replace(/=+$/, "");
+  const texts: string[] = [];
+  for (let offset = 0; offset < 4 && body.length - offset >= ENCODED_RUN_CHARS_MIN; offset++) {
+    texts.push(
+      Buffer.from(body.slice(offset, offset + ((body.length - offset) & ~3)), "base64").toString("utf8"),
+    );
+  }
+  return texts;
+}
+
+function isReadableText(decoded: string): boolean {
+  if (decoded.length < DECODED_TEXT_CHARS_MIN) return false;
+  let printable = 0;
+  for (let i = 0; i < decoded.length; i++) {
+    const code = decoded.charCodeAt(i);
+    if (
+      (code >= 32 && code < 127) ||
+      code === 9 ||
+      code === 10 ||
+      code === 13 ||
+      (code >= 160 && code !== 0xfffd)
+    ) {
+      printable++;
+    }
+  }
+  return printable / decoded.length >= PRINTABLE_SHARE_MIN;
+}
+
+function decodesToInjection(encoded: string): boolean {
+  const texts = encoded.startsWith("\\x")
+    ? [Buffer.from(encoded.replaceAll("\\x", ""), "hex").toString("utf8")]
+    : decodings(encoded);
+  for (const decoded of texts) {
+    if (!isReadableText(decoded)) continue;
+    const inner: InjectionFinding[] = [];
+    findPlain(decoded, inner);
+    if (inner.length > 0) return true;
+  }
+  return false;
+}
+
+/** Base64 and hex runs found around each hint, and escaped hex; each decoded at most once. */
+function findEncoded(text: string, found: InjectionFinding[]): void {
+  let runs = 0;
+  let budget = ENCODED_CHARS_TOTAL_MAX;
+  const consider = (start: number, end: number): void => {
+    if (runs >= ENCODED_RUNS_MAX || budget <= 0) return;
+    runs++;
+    const take = Math.min(end - start, ENCODED_CHARS_PER_RUN_MAX, budget);
+    budget -= take;
+    if (decodesToInjection(text.slice(start, start + take)))
+      found.push({ kind: "encoded_payload", start, end });
+  };
+  ENCODED_HINT.lastIndex = 0;
+  for (let hint = ENCODED_HINT.exec(text); hint !== null; hint = ENCODED_HINT.exec(text)) {
+    let start = hint.index;
+    while (start > 0 && isBase64Code(text.charCodeAt(start - 1))) start--;
+    let end = hint.index + hint[0].length;
+    while (end < text.length && isBase64Code(text.charCodeAt(end))) end++;
+    if (text[end] === "=") end += text[end + 1] === "=" ? 2 : 1;
+    if (end - start >= ENCODED_RUN_CHARS_MIN) consider(start, end);
+    ENCODED_HINT.lastIndex = end;
+  }
+  ESCAPED_HEX.lastIndex = 0;
+  for (let match = ESCAPED_HEX.exec(text); match !== null; match = ESCAPED_HEX.exec(text)) {
+    consider(match.index, match.index + match[0].length);
+  }
+}
+
+/** Injection findings in `text`, sorted by start; overlapping matches of one kind are reported once. */
+export function findInjection(text: string): InjectionFinding[] {
+  const found: InjectionFinding[] = [];
+  findPlain(text, found);
+  findEncoded(text, found);
+  found.sort((a, b) => a.start - b.start || b.end - a.end);
+  const lastEndByKind = new Map<InjectionKind, number>();
+  return found.filter((finding) => {
+    const lastEnd = lastEndByKind.get(finding.kind) ?? -1;
+    if (finding.start < lastEnd) return false;
+    lastEndByKind.set(finding.kind, finding.end);
+    return true;
+  });
+}

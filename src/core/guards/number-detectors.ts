@@ -1,0 +1,112 @@
+import type { PiiKind } from "./pii-detector.ts";
+import { digitsOf, ibanLengthAt, isCardNumber, isIpv4, isUsSsn } from "./pii-validators.ts";
+import { type Detector, eachMatch, labelBefore } from "./text-scan.ts";
+
+/**
+ * Card numbers, SSNs, phone numbers and IPv4 addresses are all runs of digits and separators. One
+ * pass finds those runs ("numeric clusters"); the patterns for each kind then run on the clusters
+ * only, with a little context either side for their boundary checks. Ordinary text has few
+ * clusters long enough to matter, so this costs about one regex pass instead of one per pattern.
+ */
+const NUMERIC_CLUSTER = /[+(]*\d(?:[\d ()./+-]*\d)?/g;
+/** The shortest value any rule below accepts: an IPv4 address such as `1.2.3.4`. */
+const CLUSTER_CHARS_MIN = 7;
+/** The longest lookbehind or lookahead in the rules below, in characters. */
+const BOUNDARY_CONTEXT_CHARS = 2;
+/** How far before a bare number its label ("phone:", "SSN") may start. */
+const LABEL_CONTEXT_CHARS = 40;
+
+/** `+CC …` in E.164 or with spaces, dots, dashes and a parenthesised area or trunk code. */
+const PHONE_INTERNATIONAL = /(?<![\w+)])\+\d(?:[ .-]?(?:\d|\(\d{1,4}\)))+(?!\w)/g;
+/** North American `(415) 555-2671`, `415-555-2671`, `1 415.555.2671`: separators required. */
+const PHONE_NANP =
+  /(?<![\w+.-]|\d[ .-])(?:1[ .-]?)?(?:\(\d{3}\)[ .-]?|\d{3}[ .-])\d{3}[ .-]\d{4}(?![\w]|[.-]\d| \d)/g;
+/** National numbers with a trunk 0 and separators: `030 1234567`, `020 7946 0958`, `01 23 45 67 89`. */
+const PHONE_NATIONAL =
+  /(?<![\w+./-]|\d[ ])(?:\(0[1-9]\d{0,3}\)|0[1-9]\d{0,3})(?:[ ./-]\d{2,8}){1,4}(?![\w:]|[ ./-]\d)/g;
+/** Digits without the separators above count as a phone number only after a label that says so. */
+const PHONE_DIGITS = /(?<![\w+]|\d[ ./-])\+?\d(?:[ ./-]?\d){6,14}(?![\w]|[ ./-]?\d)/g;
+const PHONE_LABEL =
+  /\b(?:tel(?:ephone)?|phone|mobile|cell(?:phone)?|fax|whatsapp)(?:[^\S\r\n]*(?:number|no\.?|nr\.?|#))?[^\S\r\n]*[:.=]?[^\S\r\n]*$/i;
+
+const CARD = /(?<![\w]|\d[ -])\d(?:[ -]?\d){12,18}(?![\w]|[ -]\d)/g;
+const SSN = /(?<![\w-]|\d )\d{3}([- ])\d{2}\1\d{4}(?![\w]|[- ]\d)/g;
+const SSN_DIGITS = /(?<![\w-])\d{9}(?![\w-])/g;
+const SSN_LABEL =
+  /\b(?:ssn|social[^\S\r\n]+security(?:[^\S\r\n]+(?:number|no\.?|#))?)[^\S\r\n]*(?:is|:|#|=)?[^\S\r\n]*$/i;
+
+const IPV4 = /(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?![\w]|\.\d)/g;
+/** "version 1.2.3.4" is a version, not a host. */
+const VERSION_LABEL = /(?:version|ver\.?|release|build)\s*$/i;
+
+function isInternationalPhone(value: string): boolean {
+  const digits = digitsOf(value).length - (value.includes("(0)") ? 1 : 0);
+  return digits >= 8 && digits <= 15;
+}
+
+function isNanpPhone(value: string): boolean {
+  const digits = digitsOf(value);
+  const areaCodeFirstDigit = digits.length === 11 ? digits[1] : digits[0];
+  return areaCodeFirstDigit !== undefined && areaCodeFirstDigit >= "2";
+}
+
+function isNationalPhone(value: string): boolean {
+  const digits = digitsOf(value).length;
+  if (digits < 10 || digits > 12) return false;
+  // Dots separate French-style pairs (01.23.45.67.89); elsewhere they mean dates and versions.
+  return !value.includes(".") || /^0\d(?:\.\d\d){4}$/.test(value);
+}
+
+interface NumberRule {
+  kind: PiiKind;
+  pattern: RegExp;
+  /** `start` is the value's offset in `text`, the whole text being scanned. */
+  accept: (value: string, start: number, text: string) => boolean;
+}
+
+const NUMBER_RULES: readonly NumberRule[] = [
+  { kind: "credit_card", pattern: CARD, accept: isCardNumber },
+  { kind: "us_ssn", pattern: SSN, accept: isUsSsn },
+  {
+    kind: "us_ssn",
+    pattern: SSN_DIGITS,
+    accept: (value, start, text) =>
+      isUsSsn(value) && labelBefore(text, start, SSN_LABEL, LABEL_CONTEXT_CHARS),
+  },
+  {
+    kind: "ipv4",
+    pattern: IPV4,
+    accept: (value, start, text) => isIpv4(value) && !labelBefore(text, start, VERSION_LABEL, 12),
+  },
+  { kind: "phone", pattern: PHONE_INTERNATIONAL, accept: isInternationalPhone },
+  { kind: "phone", pattern: PHONE_NANP, accept: isNanpPhone },
+  { kind: "phone", pattern: PHONE_NATIONAL, accept: isNationalPhone },
+  {
+    kind: "phone",
+    pattern: PHONE_DIGITS,
+    accept: (_value, start, text) => labelBefore(text, start, PHONE_LABEL, LABEL_CONTEXT_CHARS),
+  },
+];
+
+export const detectNumbers: Detector = (text, found) =>
+  eachMatch(NUMERIC_CLUSTER, text, (cluster) => {
+    if (cluster[0].length < CLUSTER_CHARS_MIN) return;
+    const from = Math.max(0, cluster.index - BOUNDARY_CONTEXT_CHARS);
+    const window = text.slice(from, cluster.index + cluster[0].length + BOUNDARY_CONTEXT_CHARS);
+    for (const rule of NUMBER_RULES) {
+      eachMatch(rule.pattern, window, (match) => {
+        const start = from + match.index;
+        if (rule.accept(match[0], start, text))
+          found.push({ kind: rule.kind, start, end: start + match[0].length });
+      });
+    }
+  });
+
+/** IBANs mix letters and digits, so they get their own pass: a country code, two check digits, the rest. */
+const IBAN_CANDIDATE = /(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?: ?[A-Za-z0-9]){11,40}/g;
+
+export const detectIbans: Detector = (text, found) =>
+  eachMatch(IBAN_CANDIDATE, text, (match) => {
+    const length = ibanLengthAt(match[0]);
+    if (length > 0) found.push({ kind: "iban", start: match.index, end: match.index + length });
+  });

@@ -1,0 +1,78 @@
+import { statSync } from "node:fs";
+import { listPolicyFiles, loadPolicies, type PolicySource } from "./policy-file.ts";
+import { PolicyLoadError } from "./policy-load-error.ts";
+import type { PolicyRule } from "./policy-rule.ts";
+
+/** How often rules() looks at the files at most; between looks it returns the rules it has. */
+export const POLICY_RECHECK_MS = 100;
+
+/**
+ * Policy rules that follow their files: rules() notices an edit (by size, mtime and inode, not
+ * content) and reloads. An edit that breaks a file is reported once through `onReloadError` and
+ * the last good rules stay in force, so a typo never switches governance off.
+ *
+ * The constructor loads synchronously and throws PolicyLoadError when the files are broken
+ * already: a process should not start with rules it cannot read. Sources marked `optional` may be
+ * missing (no rules from them); any other missing source is a problem.
+ */
+export class PolicySet {
+  readonly #sources: readonly PolicySource[];
+  readonly #onReloadError: (error: PolicyLoadError) => void;
+  readonly #recheckMs: number;
+  readonly #clock: () => number;
+  #rules: PolicyRule[];
+  #loadedSignature: string;
+  #reportedSignature: string | undefined;
+  #checkedAtMs: number;
+
+  constructor(
+    sources: readonly PolicySource[],
+    onReloadError: (error: PolicyLoadError) => void,
+    options: { recheckMs?: number; clock?: () => number } = {},
+  ) {
+    this.#sources = sources;
+    this.#onReloadError = onReloadError;
+    this.#recheckMs = options.recheckMs ?? POLICY_RECHECK_MS;
+    this.#clock = options.clock ?? Date.now;
+    this.#loadedSignature = this.#signature();
+    this.#rules = loadPolicies(sources);
+    this.#checkedAtMs = this.#clock();
+  }
+
+  /** The current rules; the same array object until a reload replaces it. */
+  rules(): PolicyRule[] {
+    const nowMs = this.#clock();
+    if (nowMs - this.#checkedAtMs < this.#recheckMs) return this.#rules;
+    this.#checkedAtMs = nowMs;
+    const signature = this.#signature();
+    if (signature === this.#loadedSignature || signature === this.#reportedSignature) return this.#rules;
+    try {
+      this.#rules = loadPolicies(this.#sources);
+      this.#loadedSignature = signature;
+      this.#reportedSignature = undefined;
+    } catch (error) {
+      if (!(error instanceof PolicyLoadError)) throw error;
+      this.#reportedSignature = signature;
+      this.#onReloadError(error);
+    }
+    return this.#rules;
+  }
+
+  /**
+   * What the files look like on disk, cheaply: one stat per file. Taken before a load, so an edit
+   * racing with the load shows up as a change at the next look.
+   */
+  #signature(): string {
+    const { files, problems } = listPolicyFiles(this.#sources);
+    let signature = problems.map((problem) => `${problem.file}!`).join("|");
+    for (const file of files) {
+      try {
+        const stats = statSync(file, { bigint: true });
+        signature += `|${file}:${stats.ino}:${stats.size}:${stats.mtimeNs}`;
+      } catch {
+        signature += `|${file}!`;
+      }
+    }
+    return signature;
+  }
+}

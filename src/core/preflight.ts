@@ -1,0 +1,358 @@
+import { isAbsolute, join } from "node:path";
+import { type Board, createBoard } from "./board/board.ts";
+import { BoardBlockedError, BoardEscalatedError } from "./board/board-errors.ts";
+import type { BoardReviewResult } from "./board/board-types.ts";
+import { type EscalationHandler, enforceBoardDecision } from "./board/escalation.ts";
+import type { TrustConfig } from "./config.ts";
+import { BudgetExceededError, PolicyDeniedError, type UsertrustError } from "./errors.ts";
+import type { GovernedRequest } from "./governed-request.ts";
+import { InjectionBlockedError, PiiBlockedError } from "./guards/guard-errors.ts";
+import { findInjection, type InjectionKind } from "./guards/injection-detector.ts";
+import { type PiiCounts, scanPii } from "./guards/pii-detector.ts";
+import { Redactor } from "./guards/redactor.ts";
+import type { LedgerBalance } from "./ledger/ledger.ts";
+import { evaluatePolicies } from "./policy/evaluate-policies.ts";
+import type { PolicyLoadError } from "./policy/policy-load-error.ts";
+import type { PolicyContext, PolicyResult, PolicyRule, RuleMatch } from "./policy/policy-rule.ts";
+import { PolicySet } from "./policy/policy-set.ts";
+import type { VaultPaths } from "./vault.ts";
+
+/** What the engine knows of a call when it is checked: its request, its hold and the budget. */
+export interface PreflightSubject {
+  request: GovernedRequest;
+  holdUsertokens: number;
+  maxOutputTokens: number;
+  balance: LedgerBalance;
+  now: Date;
+  /** Fields every denial event of this call carries (its transfer id and prompt hash). */
+  denialData: Readonly<Record<string, unknown>>;
+}
+
+/** A call that may go ahead, and what its checks leave on the receipt and the audit event. */
+export interface Clearance {
+  /** For the receipt and the spend event: soft policy matches, PII found, would-be denials in warn mode. */
+  warnings: string[];
+  /** Extra spend-event fields: PII kinds and counts, injection kinds, policy matches, board outcome. */
+  audit: Record<string, unknown>;
+  /** Set in redact mode when the prompt has PII: the adapter sends redacted text. */
+  redactor: Redactor | undefined;
+  /** Put redacted values back into the response the caller receives. */
+  restore: boolean;
+}
+
+/** A refusal to audit: its event kind and data (kinds and counts, never prompt text). */
+export type DenialRecorder = (
+  kind: string,
+  request: GovernedRequest | undefined,
+  data: Record<string, unknown>,
+) => void;
+
+export interface PreflightOptions {
+  config: TrustConfig;
+  paths: VaultPaths;
+  recordDenial: DenialRecorder;
+  /** Decides escalated board reviews; without it `board.escalation` in the config does. */
+  onEscalate?: EscalationHandler;
+}
+
+/** Fields of the policy context that only describe the budget (see `budgetOnly`). */
+const BUDGET_FIELDS = new Set([
+  "budget",
+  "budget_remaining",
+  "budget_remaining_after",
+  "budgetRemaining",
+  "budgetRemainingAfterEstimate",
+]);
+
+const MINUTE_MS = 60_000;
+
+/**
+ * The checks between estimate and reserve, in order: PII and secrets, prompt injection, the policy
+ * gate, the board. Each refusal is typed and audited before anything leaves the process. The
+ * global `enforcement` mode turns refusals into recorded warnings ("warn") or audit-only notes
+ * ("log"), so new rules can be rolled out without stopping traffic.
+ */
+export class Preflight {
+  readonly #config: TrustConfig;
+  readonly #recordDenial: DenialRecorder;
+  readonly #policies: PolicySet;
+  readonly #board: Board | undefined;
+  readonly #escalation: "block" | "allow" | EscalationHandler;
+  readonly #recent: number[] = [];
+
+  constructor(options: PreflightOptions) {
+    const { config, paths } = options;
+    this.#config = config;
+    this.#recordDenial = options.recordDenial;
+    this.#policies = new PolicySet(policySources(config, paths), (error) => this.#reportReload(error), {
+      recheckMs: 0,
+    });
+    this.#board = config.board.enabled
+      ? createBoard(paths.root, {
+          maxHistory: config.board.maxHistory,
+          vetoThreshold: config.board.vetoThreshold,
+        })
+      : undefined;
+    this.#escalation = options.onEscalate ?? config.board.escalation;
+  }
+
+  async check(subject: PreflightSubject): Promise<Clearance> {
+    const { request } = subject;
+    const clearance: Clearance = { warnings: [], audit: {}, redactor: undefined, restore: false };
+    const wouldDeny: string[] = [];
+    const refuse = (kind: string, data: Record<string, unknown>, error: UsertrustError): void => {
+      if (this.#config.enforcement === "block") {
+        this.#recordDenial(kind, request, { ...subject.denialData, ...data });
+        throw error;
+      }
+      wouldDeny.push(`${kind}: ${error.message}`);
+    };
+
+    const pii = this.#checkPii(request, clearance, refuse);
+    const injection = this.#checkInjection(request, clearance, refuse);
+    const policy = this.#checkPolicies(subject, clearance, refuse);
+    await this.#review(subject, { pii, injection, policy }, clearance, refuse);
+
+    if (wouldDeny.length > 0) {
+      clearance.audit.wouldDeny = wouldDeny;
+      clearance.audit.enforcement = this.#config.enforcement;
+      if (this.#config.enforcement === "warn") {
+        clearance.warnings.push(...wouldDeny.map((reason) => `not enforced (enforcement: warn): ${reason}`));
+      }
+    }
+    if (request.scope !== undefined) clearance.audit.scope = request.scope;
+    return clearance;
+  }
+
+  /** Writes what is buffered (the board's session). */
+  close(): void {
+    this.#board?.flush();
+  }
+
+  #checkPii(request: GovernedRequest, clearance: Clearance, refuse: Refuse): PiiCounts {
+    const mode = piiMode(this.#config);
+    if (mode.mode === "off") return {};
+    const counts = scanPii(request.promptParts);
+    const found = Object.entries(counts);
+    if (found.length === 0) return counts;
+    clearance.audit.pii = counts;
+    const summary = found.map(([kind, count]) => `${count} ${kind}`).join(", ");
+    if (mode.mode === "block") {
+      refuse("pii_blocked", { pii: counts }, new PiiBlockedError(counts));
+    } else if (mode.mode === "redact") {
+      clearance.redactor = new Redactor();
+      clearance.restore = mode.restore;
+      clearance.audit.piiRedacted = true;
+      clearance.warnings.push(`personal data replaced by placeholders before sending: ${summary}`);
+    } else {
+      clearance.warnings.push(`personal data in the prompt (pii: warn): ${summary}`);
+    }
+    return counts;
+  }
+
+  #checkInjection(request: GovernedRequest, clearance: Clearance, refuse: Refuse): InjectionKind[] {
+    if (this.#config.injection === "off") return [];
+    const kinds = new Set<InjectionKind>();
+    for (const part of request.promptParts)
+      for (const finding of findInjection(part)) kinds.add(finding.kind);
+    if (kinds.size === 0) return [];
+    const found = [...kinds];
+    clearance.audit.injection = found;
+    if (this.#config.injection === "block") {
+      refuse("injection_blocked", { injection: found }, new InjectionBlockedError(found));
+    } else {
+      clearance.warnings.push(`possible prompt injection (injection: warn): ${found.join(", ")}`);
+    }
+    return found;
+  }
+
+  #checkPolicies(subject: PreflightSubject, clearance: Clearance, refuse: Refuse): PolicyResult {
+    const rules = this.#policies.rules();
+    const result = evaluatePolicies(rules, policyContext(subject, this.#config), subject.now);
+    if (result.matched.length > 0) {
+      clearance.audit.policy = result.matched.map(({ rule, effect, enforcement, severity }) => ({
+        rule,
+        effect,
+        enforcement,
+        severity,
+      }));
+    }
+    for (const match of result.softViolations)
+      clearance.warnings.push(`policy ${match.rule}: ${match.reason}`);
+    const denial = result.hardViolations[0];
+    if (result.decision === "deny" && denial !== undefined) {
+      const data = { rule: denial.rule, severity: denial.severity, reason: denial.reason };
+      if (budgetOnly(rules, result.hardViolations)) {
+        // A rule that looks only at the budget is a budget refusal, and callers catch it as one.
+        const needed = subject.holdUsertokens;
+        const remaining = subject.balance.remainingUsertokens;
+        refuse(
+          "budget_exceeded",
+          { ...data, neededUsertokens: needed, remainingUsertokens: remaining },
+          new BudgetExceededError(needed, remaining),
+        );
+      } else {
+        refuse("policy_denied", data, new PolicyDeniedError(denial.rule, denial.reason, denial.severity));
+      }
+    }
+    return result;
+  }
+
+  async #review(
+    subject: PreflightSubject,
+    found: { pii: PiiCounts; injection: InjectionKind[]; policy: PolicyResult },
+    clearance: Clearance,
+    refuse: Refuse,
+  ): Promise<void> {
+    if (this.#board === undefined) return;
+    const { request } = subject;
+    const review = this.#board.reviewNow(
+      "spend",
+      request.actor ?? "unknown",
+      `${request.provider} model call to ${request.model}`,
+      {
+        ...(request.scope === undefined ? {} : { scope: request.scope }),
+        context: boardContext(subject, found, clearance, this.#requestsLastMinute(subject.now)),
+      },
+    );
+    clearance.audit.board = {
+      decision: review.decision,
+      concerns: review.concerns.map(({ type, severity }) => ({ type, severity })),
+    };
+    try {
+      const outcome = await enforceBoardDecision(review, this.#escalation);
+      if (outcome !== "approved")
+        clearance.warnings.push(`board ${review.decision}, allowed (${outcome}): ${review.reasoning}`);
+    } catch (error) {
+      if (error instanceof BoardBlockedError || error instanceof BoardEscalatedError) {
+        refuse(
+          error instanceof BoardBlockedError ? "board_blocked" : "board_escalated",
+          boardAudit(review),
+          error,
+        );
+        return;
+      }
+      throw error;
+    }
+  }
+
+  #requestsLastMinute(now: Date): number {
+    const nowMs = now.getTime();
+    this.#recent.push(nowMs);
+    while ((this.#recent[0] ?? nowMs) <= nowMs - MINUTE_MS) this.#recent.shift();
+    return this.#recent.length;
+  }
+
+  #reportReload(error: PolicyLoadError): void {
+    process.stderr.write(
+      `usertrust: a policy file was edited into an invalid state; the last valid rules stay in force.\n${error.message}\n`,
+    );
+    this.#recordDenial("policy_reload_failed", undefined, {
+      problems: error.problems.map(({ file, line, column, message }) => ({ file, line, column, message })),
+    });
+  }
+}
+
+type Refuse = (kind: string, data: Record<string, unknown>, error: UsertrustError) => void;
+
+function piiMode(config: TrustConfig): { mode: "redact" | "warn" | "block" | "off"; restore: boolean } {
+  return typeof config.pii === "string" ? { mode: config.pii, restore: false } : config.pii;
+}
+
+/** The configured policy files and folders, relative to the vault; the default file may be absent. */
+function policySources(config: TrustConfig, paths: VaultPaths): Array<{ path: string; optional: boolean }> {
+  const named = typeof config.policies === "string" ? [config.policies] : config.policies;
+  return named.map((path) => {
+    const absolute = isAbsolute(path) ? path : join(paths.root, path);
+    return { path: absolute, optional: absolute === paths.defaultPolicy };
+  });
+}
+
+/**
+ * What policy conditions can read. Engine-owned fields come first and caller metadata sits under
+ * `metadata`, so a caller can never overwrite a field the engine computed. Fields have their
+ * documented snake_case names; the camelCase names the first default policy used still resolve.
+ */
+export function policyContext(subject: PreflightSubject, config: TrustConfig): PolicyContext {
+  const { request, balance, holdUsertokens, now } = subject;
+  const remaining = balance.remainingUsertokens;
+  const promptLength = request.promptParts.reduce((sum, part) => sum + part.length, 0);
+  return {
+    model: request.model,
+    provider: request.provider,
+    estimated_cost: holdUsertokens,
+    budget: balance.budgetUsertokens,
+    budget_remaining: remaining,
+    budget_remaining_after: remaining - holdUsertokens,
+    tier: config.tier,
+    scope: request.scope ?? [],
+    actor: request.actor,
+    tools: request.toolNames ?? [],
+    tool_count: request.toolNames?.length ?? 0,
+    message_count: request.messageCount ?? 0,
+    prompt_length: promptLength,
+    max_output_tokens: subject.maxOutputTokens,
+    hour: now.getHours(),
+    day_of_week: now.getDay(),
+    time: now.toISOString(),
+    metadata: request.metadata ?? {},
+    estimatedCost: holdUsertokens,
+    budgetRemaining: remaining,
+    budgetRemainingAfterEstimate: remaining - holdUsertokens,
+    messageCount: request.messageCount ?? 0,
+    promptLength,
+  };
+}
+
+/** Every hard violation comes from rules whose conditions read only budget fields. */
+function budgetOnly(rules: readonly PolicyRule[], violations: readonly RuleMatch[]): boolean {
+  return violations.every((violation) => {
+    const rule = rules.find((candidate) => candidate.name === violation.rule);
+    return (
+      rule !== undefined &&
+      rule.conditions.length > 0 &&
+      rule.conditions.every((condition) => BUDGET_FIELDS.has(condition.field))
+    );
+  });
+}
+
+const PROMPT_SCAN_CHARS_MAX = 16 * 1024;
+
+function boardContext(
+  subject: PreflightSubject,
+  found: { pii: PiiCounts; injection: InjectionKind[]; policy: PolicyResult },
+  clearance: Clearance,
+  requestsLastMinute: number,
+): Record<string, unknown> {
+  const { request, balance } = subject;
+  let prompt = "";
+  for (const part of request.promptParts) {
+    if (prompt.length >= PROMPT_SCAN_CHARS_MAX) break;
+    prompt += `${part}\n`;
+  }
+  return {
+    model: request.model,
+    provider: request.provider,
+    estimatedCost: subject.holdUsertokens,
+    budget: balance.budgetUsertokens,
+    budgetRemaining: balance.remainingUsertokens,
+    maxOutputTokens: subject.maxOutputTokens,
+    promptLength: request.promptParts.reduce((sum, part) => sum + part.length, 0),
+    messageCount: request.messageCount ?? 0,
+    toolNames: request.toolNames ?? [],
+    prompt: prompt.slice(0, PROMPT_SCAN_CHARS_MAX),
+    policyWarnings: found.policy.softViolations,
+    // PII that is redacted does not leave the process.
+    piiKinds: clearance.redactor === undefined ? Object.keys(found.pii) : [],
+    injectionKinds: found.injection,
+    requestsLastMinute,
+  };
+}
+
+function boardAudit(review: BoardReviewResult): Record<string, unknown> {
+  return {
+    decision: review.decision,
+    concerns: review.concerns.map(({ type, severity }) => ({ type, severity })),
+    votes: review.reviews.map(({ director, vote }) => ({ director, vote })),
+  };
+}
