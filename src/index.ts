@@ -17,25 +17,59 @@ export {
   type ChainVerification,
   verifyChain,
 } from "./core/audit/verify-chain.ts";
+export { type Board, createBoard } from "./core/board/board.ts";
+export { BoardBlockedError, BoardEscalatedError } from "./core/board/board-errors.ts";
+export type {
+  BoardDecision,
+  BoardReviewResult,
+  BoardStats,
+  ConcernType,
+  DetectedConcern,
+  DirectorReview,
+  DirectorVote,
+} from "./core/board/board-types.ts";
+export type { EscalationHandler } from "./core/board/escalation.ts";
 export { canonicalJson } from "./core/canonical-json.ts";
+export { CircuitBreaker, type CircuitState } from "./core/circuit-breaker.ts";
 export { defaultConfig, loadConfig, type TrustConfig } from "./core/config.ts";
 export { createEngine, Engine, type EngineOptions } from "./core/engine.ts";
 export {
   AuditError,
   BudgetExceededError,
+  CircuitOpenError,
   ClientDestroyedError,
   ConfigError,
   HoldStateError,
   LedgerUnavailableError,
+  PolicyDeniedError,
   UnknownModelError,
   UnsupportedClientError,
   UsertrustError,
 } from "./core/errors.ts";
 export type { GovernedRequest } from "./core/governed-request.ts";
+export { InjectionBlockedError, PiiBlockedError } from "./core/guards/guard-errors.ts";
+export { findInjection } from "./core/guards/injection-detector.ts";
+export { findPii, type PiiKind, scanPii } from "./core/guards/pii-detector.ts";
+export { Redactor } from "./core/guards/redactor.ts";
 export { Hold, type HoldTerms } from "./core/hold.ts";
 export type { HoldState, Ledger, LedgerBalance, PostResult } from "./core/ledger/ledger.ts";
 export { MemoryLedger } from "./core/ledger/memory-ledger.ts";
 export { SqliteLedger } from "./core/ledger/sqlite-ledger.ts";
+export { evaluatePolicies } from "./core/policy/evaluate-policies.ts";
+export { loadPolicies, loadPolicyFile } from "./core/policy/policy-file.ts";
+export { PolicyLoadError } from "./core/policy/policy-load-error.ts";
+export type {
+  FieldCondition,
+  FieldOperator,
+  PolicyContext,
+  PolicyEffect,
+  PolicyEnforcement,
+  PolicyResult,
+  PolicyRule,
+  PolicySeverity,
+  RuleMatch,
+  TimeWindow,
+} from "./core/policy/policy-rule.ts";
 export { costUsertokens, type ModelRates, PriceBook } from "./core/price-book.ts";
 export type { TrustReceipt } from "./core/receipt.ts";
 export type { Usage, UsageSource } from "./core/usage.ts";

@@ -6,6 +6,7 @@ import { estimateOutputTokens } from "../core/hold-sizing.ts";
 import type { TrustReceipt } from "../core/receipt.ts";
 import type { Usage } from "../core/usage.ts";
 import type { ReceiptTrail } from "./receipt-trail.ts";
+import { redactCall } from "./redaction.ts";
 import { type TrustContext, withCallerContext } from "./trust-context.ts";
 
 /** What a provider adapter tells the stream meter about each chunk. */
@@ -45,6 +46,10 @@ export interface OpenCall {
   /** The body to send: the caller's, or a copy that asks a stream for its usage. */
   readonly sent: unknown;
   readonly meter: StreamMeter<unknown> | undefined;
+  /** Puts redacted values back into a whole response (pii redact with restore). */
+  readonly restoreResponse: ((response: unknown) => void) | undefined;
+  /** A per-stream restorer of chunks (pii redact with restore). */
+  readonly chunkRestorer: (() => (chunk: unknown) => void) | undefined;
 }
 
 /**
@@ -73,9 +78,19 @@ export async function openCall(
       (receipt) => deliver(onReceipt, receipt),
       () => {},
     );
-  if (!translation.isStream(body)) return { hold, stream: false, sent: body, meter: undefined };
-  const { sent, meter } = translation.streamRequest(body);
-  return { hold, stream: true, sent, meter: meter as StreamMeter<unknown> };
+  const stream = translation.isStream(body);
+  const request = stream ? translation.streamRequest(body) : { sent: body, meter: undefined };
+  const redaction = hold.terms.redaction;
+  const redacted =
+    redaction === undefined ? undefined : redactCall(request.sent, redaction.redactor, redaction.restore);
+  return {
+    hold,
+    stream,
+    sent: redacted?.sent ?? request.sent,
+    meter: request.meter as StreamMeter<unknown> | undefined,
+    restoreResponse: redacted?.restoreResponse,
+    chunkRestorer: redacted?.chunkRestorer,
+  };
 }
 
 /** A throwing onReceipt callback must not break the call it reports on; it becomes a process warning. */
@@ -93,9 +108,17 @@ export function settleResponse(
   translation: CallTranslation,
   response: unknown,
 ): Promise<TrustReceipt> {
-  if (translation.settlesAtHold?.(call.sent) === true) return call.hold.settleAtHold();
-  const usage = translation.usageOf(response);
-  return usage ? call.hold.settle(usage) : call.hold.settleEstimated(translation.outputBytesOf(response));
+  let settling: Promise<TrustReceipt>;
+  if (translation.settlesAtHold?.(call.sent) === true) settling = call.hold.settleAtHold();
+  else {
+    const usage = translation.usageOf(response);
+    settling = usage
+      ? call.hold.settle(usage)
+      : call.hold.settleEstimated(translation.outputBytesOf(response));
+  }
+  // Output is measured as the provider sent it; then the caller gets the redacted values back.
+  call.restoreResponse?.(response);
+  return settling;
 }
 
 /**
@@ -133,15 +156,24 @@ export interface StreamMetering<Chunk> {
  * What a stream that ends early costs: the provider bills what it generated, so the hold settles
  * at the usage reported so far, with output never less than the bytes actually received (a stream
  * cut before its final usage event would otherwise under-report); with no usage at all, at the
- * prompt estimate plus the output received. `aborted` tells an aborted stream that ended quietly
- * from one that completed.
+ * prompt estimate plus the output received.
  */
+export interface MeterControls<Chunk> {
+  /** Aborts the request (a stream closed before it was read). */
+  abort(): void;
+  /** Whether the request was aborted: SDK streams end quietly then, which is not completion. */
+  aborted?(): boolean;
+  /** Changes a chunk in place before the consumer sees it (restoring redacted values). */
+  restore?: ((chunk: Chunk) => void) | undefined;
+}
+
 export function meterStream<Chunk>(
   meter: StreamMeter<Chunk>,
   hold: Hold,
-  abort: () => void,
-  aborted: () => boolean = () => false,
+  controls: MeterControls<Chunk>,
 ): StreamMetering<Chunk> {
+  const { abort, restore } = controls;
+  const aborted = controls.aborted ?? (() => false);
   let completed = false;
   let started = false;
   const settle = (): Promise<void> => settleStream(meter, hold, completed);
@@ -155,7 +187,9 @@ export function meterStream<Chunk>(
     async function* chunks(): AsyncGenerator<Chunk> {
       try {
         for await (const chunk of { [Symbol.asyncIterator]: () => source }) {
-          if (meter.observe(chunk)) yield chunk;
+          if (!meter.observe(chunk)) continue;
+          restore?.(chunk);
+          yield chunk;
         }
         // SDK streams end quietly when their request is aborted; that is not a completed stream.
         completed = !aborted();

@@ -1,3 +1,4 @@
+import type { EscalationHandler } from "../core/board/escalation.ts";
 import { createEngine, type Engine } from "../core/engine.ts";
 import { ClientDestroyedError, UnsupportedClientError } from "../core/errors.ts";
 import type { TrustReceipt } from "../core/receipt.ts";
@@ -44,6 +45,8 @@ export interface TrustOpts<Shape extends ResponseShape = ResponseShape> {
   shape?: Shape;
   /** Called with the receipt of every governed call, however it ended (settled or released). */
   onReceipt?: (receipt: TrustReceipt) => void;
+  /** Decides calls the board escalates: "allow" or "block" (may be async). Without it, `board.escalation` decides. */
+  onEscalate?: EscalationHandler;
 }
 
 export type LLMClientKind = "anthropic" | "openai" | "google";
@@ -263,5 +266,6 @@ function engineOptions(opts: TrustOpts): Parameters<typeof createEngine>[0] {
   if (opts.tier !== undefined) options.tier = opts.tier;
   if (opts.dryRun !== undefined) options.dryRun = opts.dryRun;
   if (opts.actor !== undefined) options.actor = opts.actor;
+  if (opts.onEscalate !== undefined) options.onEscalate = opts.onEscalate;
   return options;
 }

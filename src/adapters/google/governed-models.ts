@@ -86,7 +86,10 @@ function governOneRequest(raw: Method, context: CallContext, translation: CallTr
     }
     if (call.stream && call.meter !== undefined) {
       const chunks = (response as AsyncIterable<unknown>)[Symbol.asyncIterator]();
-      const metered = meterStream(call.meter, call.hold, () => {}).iterate(chunks);
+      const metered = meterStream(call.meter, call.hold, {
+        abort: () => {},
+        restore: call.chunkRestorer?.(),
+      }).iterate(chunks);
       attachTrail(metered, trail);
       return metered;
     }

@@ -100,12 +100,11 @@ function meterSdkStream(data: unknown, call: OpenCall): unknown {
       "usertrust could not meter this SDK stream (it has no `iterator`); this SDK version is not supported.",
     );
   }
-  const metering = meterStream(
-    meter,
-    call.hold,
-    () => stream.controller?.abort(),
-    () => stream.controller?.signal.aborted === true,
-  );
+  const metering = meterStream(meter, call.hold, {
+    abort: () => stream.controller?.abort(),
+    aborted: () => stream.controller?.signal.aborted === true,
+    restore: call.chunkRestorer?.(),
+  });
   stream.iterator = () => metering.iterate(source.call(stream) as AsyncIterator<unknown>);
   stream[Symbol.asyncIterator] = () => guardUnread(outer.call(stream) as AsyncIterator<unknown>, metering);
   return stream;
