@@ -6,7 +6,7 @@ import { estimateOutputTokens } from "../core/hold-sizing.ts";
 import type { TrustReceipt } from "../core/receipt.ts";
 import type { Usage } from "../core/usage.ts";
 import type { ReceiptTrail } from "./receipt-trail.ts";
-import { redactCall } from "./redaction.ts";
+import { type ChunkRestorer, redactCall } from "./redaction.ts";
 import { type TrustContext, withCallerContext } from "./trust-context.ts";
 
 /** What a provider adapter tells the stream meter about each chunk. */
@@ -49,7 +49,7 @@ export interface OpenCall {
   /** Puts redacted values back into a whole response (pii redact with restore). */
   readonly restoreResponse: ((response: unknown) => void) | undefined;
   /** A per-stream restorer of chunks (pii redact with restore). */
-  readonly chunkRestorer: (() => (chunk: unknown) => void) | undefined;
+  readonly chunkRestorer: (() => ChunkRestorer) | undefined;
 }
 
 /**
@@ -158,19 +158,19 @@ export interface StreamMetering<Chunk> {
  * cut before its final usage event would otherwise under-report); with no usage at all, at the
  * prompt estimate plus the output received.
  */
-export interface MeterControls<Chunk> {
+export interface MeterControls {
   /** Aborts the request (a stream closed before it was read). */
   abort(): void;
   /** Whether the request was aborted: SDK streams end quietly then, which is not completion. */
   aborted?(): boolean;
-  /** Changes a chunk in place before the consumer sees it (restoring redacted values). */
-  restore?: ((chunk: Chunk) => void) | undefined;
+  /** Restores redacted values in chunks before the consumer sees them. */
+  restore?: ChunkRestorer | undefined;
 }
 
 export function meterStream<Chunk>(
   meter: StreamMeter<Chunk>,
   hold: Hold,
-  controls: MeterControls<Chunk>,
+  controls: MeterControls,
 ): StreamMetering<Chunk> {
   const { abort, restore } = controls;
   const aborted = controls.aborted ?? (() => false);
@@ -185,14 +185,28 @@ export function meterStream<Chunk>(
   };
   const iterate = (source: AsyncIterator<Chunk>): AsyncIterableIterator<Chunk> => {
     async function* chunks(): AsyncGenerator<Chunk> {
+      // With restore, chunks wait while a placeholder may be split across them (see ChunkRestorer).
+      const held: Chunk[] = [];
       try {
         for await (const chunk of { [Symbol.asyncIterator]: () => source }) {
           if (!meter.observe(chunk)) continue;
-          restore?.(chunk);
-          yield chunk;
+          if (restore === undefined) {
+            yield chunk;
+            continue;
+          }
+          restore.chunk(chunk);
+          held.push(chunk);
+          if (!restore.pending()) yield* held.splice(0);
         }
+        restore?.finish();
+        yield* held.splice(0);
         // SDK streams end quietly when their request is aborted; that is not a completed stream.
         completed = !aborted();
+      } catch (error) {
+        // What was received before a failure still reaches the consumer, then the failure.
+        restore?.finish();
+        yield* held.splice(0);
+        throw error;
       } finally {
         await settle();
       }

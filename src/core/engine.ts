@@ -98,6 +98,7 @@ export class Engine implements HoldCloser {
     this.#preflight = new Preflight({
       config,
       paths,
+      defaultActor: actor,
       recordDenial: (kind, request, data) =>
         request === undefined ? this.#append(kind, undefined, data) : this.#recordDenial(kind, request, data),
       ...(onEscalate === undefined ? {} : { onEscalate }),

@@ -51,6 +51,8 @@ export interface PreflightOptions {
   config: TrustConfig;
   paths: VaultPaths;
   recordDenial: DenialRecorder;
+  /** The actor named when a call names none (the engine's default), so board history and audit agree. */
+  defaultActor: string;
   /** Decides escalated board reviews; without it `board.escalation` in the config does. */
   onEscalate?: EscalationHandler;
 }
@@ -79,11 +81,13 @@ export class Preflight {
   readonly #board: Board | undefined;
   readonly #escalation: "block" | "allow" | EscalationHandler;
   readonly #recent: number[] = [];
+  readonly #defaultActor: string;
 
   constructor(options: PreflightOptions) {
     const { config, paths } = options;
     this.#config = config;
     this.#recordDenial = options.recordDenial;
+    this.#defaultActor = options.defaultActor;
     this.#policies = new PolicySet(policySources(config, paths), (error) => this.#reportReload(error), {
       recheckMs: 0,
     });
@@ -208,7 +212,7 @@ export class Preflight {
     const { request } = subject;
     const review = this.#board.reviewNow(
       "spend",
-      request.actor ?? "unknown",
+      request.actor ?? this.#defaultActor,
       `${request.provider} model call to ${request.model}`,
       {
         ...(request.scope === undefined ? {} : { scope: request.scope }),

@@ -22,6 +22,8 @@ export interface StandInBehaviour {
   reasoningTokens?: number;
   /** Reply text; default "Hello from the stand-in." Streams split it into one chunk per word (words keep their trailing spaces). */
   reply?: string;
+  /** Stream text deltas exactly as given (one chunk each) instead of one per word; the reply is their concatenation. Overrides `reply`. */
+  replyChunks?: string[];
   /** Omit the usage object entirely (non-stream), or never send the usage chunk (stream) even if include_usage was asked. */
   omitUsage?: boolean;
   /** Stream: put a cumulative usage object on EVERY chunk (some OpenAI-compatible servers do this) instead of one final usage chunk. */
@@ -140,8 +142,7 @@ async function respondToChat(
   const base = { id, created: Math.floor(Date.now() / 1000), model: chat.model };
   const toolCall = b.toolCall !== undefined && !hasToolResult(chat.messages) ? b.toolCall : undefined;
   if (toolCall !== undefined) return respondWithToolCall(res, chat, b, base, toolCall, signal);
-  const reply = b.reply ?? DEFAULT_REPLY;
-  const words = wordsOf(reply);
+  const { reply, words } = replyOf(b);
   const usage = usageOf(b, chat.messages, words.length);
   if (!chat.stream) {
     const message = { role: "assistant", content: reply, refusal: null };
@@ -154,6 +155,13 @@ async function respondToChat(
   const failAfter =
     b.failAfterChunks === undefined ? undefined : Math.min(b.failAfterChunks, words.length) + 1;
   await writeStream(res, events, b.chunkDelayMs ?? 0, failAfter, signal);
+}
+
+/** The reply text and the deltas a stream sends it in. */
+function replyOf(b: StandInBehaviour): { reply: string; words: string[] } {
+  if (b.replyChunks !== undefined) return { reply: b.replyChunks.join(""), words: [...b.replyChunks] };
+  const reply = b.reply ?? DEFAULT_REPLY;
+  return { reply, words: wordsOf(reply) };
 }
 
 function hasToolResult(messages: unknown[]): boolean {
@@ -366,8 +374,7 @@ async function respondToResponses(
   seq: number,
   signal: AbortSignal,
 ): Promise<void> {
-  const reply = b.reply ?? DEFAULT_REPLY;
-  const words = wordsOf(reply);
+  const { reply, words } = replyOf(b);
   const usage = b.omitUsage === true ? null : responsesUsageOf(b, request, words.length);
   const itemId = `msg_standin${seq}`;
   const part = (text: string) => ({ type: "output_text", text, annotations: [], logprobs: [] });
