@@ -6,7 +6,7 @@
  * process, `usertrust verify` on the audit chain, and what verify says after someone edits it.
  */
 import { execFileSync } from "node:child_process";
-import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import OpenAI from "openai";
 // In your own code: import { trust, BudgetExceededError } from "usertrust";
@@ -14,10 +14,12 @@ import {
   BudgetExceededError,
   defaultConfig,
   initVault,
+  PolicyDeniedError,
   receiptOf,
   resolveVault,
   type TrustReceipt,
   trust,
+  withTrustContext,
 } from "../src/index.ts";
 import { startOpenAIStandIn } from "../test/support/openai-stand-in.ts";
 
@@ -82,6 +84,31 @@ try {
   const final = await helper.finalChatCompletion();
   show("stream() helper", await receiptOf(helper));
   console.log(`  helper's final text: "${final.choices[0]?.message.content}"`);
+
+  console.log(
+    "\nPolicy rules run before the hold; an edit to policies/default.yml applies to the next call:",
+  );
+  appendFileSync(
+    paths.defaultPolicy,
+    "\n- name: no-gpt-4o-in-production\n  effect: deny\n  enforcement: hard\n  severity: high\n" +
+      '  conditions:\n    - { field: model, operator: eq, value: gpt-4o }\n  scopePatterns: ["production/**"]\n',
+  );
+  try {
+    await withTrustContext({ scope: "production/billing", actor: "billing-agent" }, () =>
+      client.chat.completions.create({ model: "gpt-4o", messages: question, max_tokens: 100 }),
+    );
+  } catch (error) {
+    if (!(error instanceof PolicyDeniedError)) throw error;
+    console.log(`  ${error.name} (rule ${error.rule}): ${error.reason}`);
+  }
+  standIn.setBehaviour({}); // usage as the stand-in counts this short prompt
+  const pii = await client.chat.completions.create({
+    model: "gpt-4o-mini",
+    messages: [{ role: "user", content: "Draft a reply to jane.doe@example.com about her invoice." }],
+    max_tokens: 100,
+  });
+  standIn.setBehaviour({ promptTokens: 1_200, completionTokens: 350 });
+  console.log(`  a prompt with an email address (pii: "warn"): ${pii.receipt.warnings.join("; ")}`);
 
   console.log("\nA call whose hold does not fit the budget is refused before it leaves the process:");
   const sentBefore = standIn.requests.length;
