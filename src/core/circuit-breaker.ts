@@ -61,8 +61,8 @@ export class CircuitBreaker {
     return this.#circuit(provider).state;
   }
 
-  /** Lets a call through or throws CircuitOpenError. */
-  admit(provider: string): Admission {
+  /** Lets a call through or throws CircuitOpenError. `onTransition` hears a state change this causes. */
+  admit(provider: string, onTransition = this.#onTransition): Admission {
     const circuit = this.#circuit(provider);
     if (circuit.state === "open") {
       const waited = this.#now() - circuit.openedAt;
@@ -73,7 +73,7 @@ export class CircuitBreaker {
           `${circuit.consecutiveFailures} calls in a row failed at the provider`,
         );
       }
-      this.#move(provider, circuit, "half_open");
+      this.#move(provider, circuit, "half_open", onTransition);
     }
     if (circuit.state === "half_open") {
       if (circuit.probeInFlight) {
@@ -85,14 +85,14 @@ export class CircuitBreaker {
     return { provider, probe: false };
   }
 
-  /** Reports how an admitted call ended. */
-  record(admission: Admission, outcome: CallOutcome): void {
+  /** Reports how an admitted call ended. `onTransition` hears a state change this causes. */
+  record(admission: Admission, outcome: CallOutcome, onTransition = this.#onTransition): void {
     const circuit = this.#circuit(admission.provider);
     if (admission.probe) circuit.probeInFlight = false;
     if (outcome === "neutral") return;
     if (outcome === "success") {
       circuit.consecutiveFailures = 0;
-      if (circuit.state !== "closed") this.#move(admission.provider, circuit, "closed");
+      if (circuit.state !== "closed") this.#move(admission.provider, circuit, "closed", onTransition);
       return;
     }
     circuit.consecutiveFailures += 1;
@@ -102,7 +102,7 @@ export class CircuitBreaker {
       (circuit.state === "closed" && circuit.consecutiveFailures >= this.#options.failureThreshold)
     ) {
       circuit.openedAt = this.#now();
-      this.#move(admission.provider, circuit, "open");
+      this.#move(admission.provider, circuit, "open", onTransition);
     }
   }
 
@@ -115,11 +115,31 @@ export class CircuitBreaker {
     return circuit;
   }
 
-  #move(provider: string, circuit: Circuit, to: CircuitState): void {
+  #move(
+    provider: string,
+    circuit: Circuit,
+    to: CircuitState,
+    onTransition: (transition: CircuitTransition) => void,
+  ): void {
     const from = circuit.state;
     circuit.state = to;
-    this.#onTransition({ provider, from, to, consecutiveFailures: circuit.consecutiveFailures });
+    onTransition({ provider, from, to, consecutiveFailures: circuit.consecutiveFailures });
   }
+}
+
+const breakersByVault = new Map<string, CircuitBreaker>();
+
+/**
+ * The breaker of a vault, shared by every client on it in this process, so one client's failures
+ * protect the others. The first client's options win until the process ends.
+ */
+export function vaultBreaker(vaultRoot: string, options: CircuitOptions): CircuitBreaker {
+  let breaker = breakersByVault.get(vaultRoot);
+  if (breaker === undefined) {
+    breaker = new CircuitBreaker(options);
+    breakersByVault.set(vaultRoot, breaker);
+  }
+  return breaker;
 }
 
 /**

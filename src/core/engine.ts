@@ -3,7 +3,13 @@ import { AuditChain } from "./audit/audit-chain.ts";
 import type { AuditEvent } from "./audit/audit-event.ts";
 import { auditText, sha256Hex } from "./audit/audit-event.ts";
 import type { EscalationHandler } from "./board/escalation.ts";
-import { type Admission, type CallOutcome, CircuitBreaker } from "./circuit-breaker.ts";
+import {
+  type Admission,
+  type CallOutcome,
+  type CircuitBreaker,
+  type CircuitTransition,
+  vaultBreaker,
+} from "./circuit-breaker.ts";
 import { loadConfig, type TrustConfig } from "./config.ts";
 import {
   AuditError,
@@ -68,6 +74,10 @@ export class Engine implements HoldCloser {
   readonly #authorizing = new Set<Promise<unknown>>();
   readonly #unposted: UnpostedSpend[] = [];
   readonly #breaker: CircuitBreaker;
+  /** Circuit state changes this engine's calls cause are audited on its chain. */
+  readonly #onCircuit = (transition: CircuitTransition): void => {
+    this.#append("circuit_state", undefined, { ...transition });
+  };
   readonly #preflight: Preflight;
   #auditFailure: Error | null = null;
   #closing: Promise<void> | null = null;
@@ -88,13 +98,10 @@ export class Engine implements HoldCloser {
     this.#audit = audit;
     this.#prices = new PriceBook(config);
     this.#actor = actor;
-    this.#breaker = new CircuitBreaker(
-      {
-        failureThreshold: config.circuitBreaker.failureThreshold,
-        resetTimeoutMs: config.circuitBreaker.resetTimeout,
-      },
-      (transition) => this.#append("circuit_state", undefined, { ...transition }),
-    );
+    this.#breaker = vaultBreaker(paths.root, {
+      failureThreshold: config.circuitBreaker.failureThreshold,
+      resetTimeoutMs: config.circuitBreaker.resetTimeout,
+    });
     this.#preflight = new Preflight({
       config,
       paths,
@@ -134,7 +141,7 @@ export class Engine implements HoldCloser {
       if (this.#closing !== null) throw new ClientDestroyedError();
       await this.#reserve(terms);
     } catch (error) {
-      this.#breaker.record(admission, "neutral");
+      this.#breaker.record(admission, "neutral", this.#onCircuit);
       await this.#flushAudit();
       throw error;
     }
@@ -191,7 +198,7 @@ export class Engine implements HoldCloser {
     } finally {
       this.#inFlight.delete(hold);
       // The provider answered: that is what the circuit cares about, whatever the ledger did.
-      if (terms.admission !== undefined) this.#breaker.record(terms.admission, "success");
+      if (terms.admission !== undefined) this.#breaker.record(terms.admission, "success", this.#onCircuit);
     }
   }
 
@@ -259,7 +266,7 @@ export class Engine implements HoldCloser {
       });
     } finally {
       this.#inFlight.delete(hold);
-      if (terms.admission !== undefined) this.#breaker.record(terms.admission, outcome);
+      if (terms.admission !== undefined) this.#breaker.record(terms.admission, outcome, this.#onCircuit);
     }
   }
 
@@ -350,7 +357,7 @@ export class Engine implements HoldCloser {
   /** The provider's circuit lets the call through, or it is refused (and audited) before any hold. */
   #admit(request: GovernedRequest): Admission {
     try {
-      return this.#breaker.admit(request.provider);
+      return this.#breaker.admit(request.provider, this.#onCircuit);
     } catch (error) {
       if (error instanceof CircuitOpenError) {
         this.#recordDenial("circuit_open", request, {

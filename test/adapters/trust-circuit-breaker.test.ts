@@ -18,8 +18,13 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0)) await cleanup();
 });
 
-async function client(failureThreshold: number, resetTimeout: number) {
-  const vault = makeTempVault({ budget: 100_000, circuitBreaker: { failureThreshold, resetTimeout } });
+async function client(
+  failureThreshold: number,
+  resetTimeout: number,
+  shared?: ReturnType<typeof makeTempVault>,
+) {
+  const vault =
+    shared ?? makeTempVault({ budget: 100_000, circuitBreaker: { failureThreshold, resetTimeout } });
   const trusted = await trust(new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "test", maxRetries: 0 }), {
     vaultBase: vault.base,
   });
@@ -30,7 +35,7 @@ async function client(failureThreshold: number, resetTimeout: number) {
       .split("\n")
       .filter(Boolean)
       .map((line) => JSON.parse(line) as { kind: string; data: Record<string, unknown> });
-  return { trusted, kinds };
+  return { trusted, kinds, vault };
 }
 
 const request = {
@@ -82,5 +87,15 @@ describe("the circuit breaker through trust()", () => {
       .filter((e) => e.kind === "circuit_state")
       .map((e) => e.data.to);
     expect(transitions).toEqual(["open", "half_open", "closed"]);
+  });
+
+  it("is shared by every client on the same vault in the process", async () => {
+    const first = await client(2, 60_000);
+    const second = await client(2, 60_000, first.vault);
+    server.setBehaviour({ failStatus: { status: 500, times: 10 } });
+    await expect(first.trusted.chat.completions.create(request)).rejects.toThrow();
+    await expect(second.trusted.chat.completions.create(request)).rejects.toThrow();
+    await expect(first.trusted.chat.completions.create(request)).rejects.toBeInstanceOf(CircuitOpenError);
+    await expect(second.trusted.chat.completions.create(request)).rejects.toBeInstanceOf(CircuitOpenError);
   });
 });
