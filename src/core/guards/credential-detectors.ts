@@ -5,7 +5,7 @@ import { type Detector, eachMatch, isAlphanumericCode } from "./text-scan.ts";
 
 /**
  * Credentials: API keys by issuer prefix, JWTs, private key blocks, and secrets recognised by their
- * label (`password=…`) or their place in a URL (`user:password@`).
+ * label (`password=…`, `Bearer …`) or their place in a URL (`user:password@`).
  */
 
 const API_KEY = new RegExp(`\\b(?:${API_KEY_PATTERNS.map((pattern) => pattern.source).join("|")})`, "g");
@@ -29,25 +29,34 @@ export const detectJwts: Detector = (text, found) =>
     }
   });
 
-const PRIVATE_KEY_BEGIN = /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----/g;
-const PRIVATE_KEY_END = /-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----/g;
-/** Base64 body lines, also when the newlines arrive escaped as `\n` in pasted JSON. */
-const PRIVATE_KEY_BODY = /[A-Za-z0-9+/=\r\n\\]*/y;
+const PRIVATE_KEY_BEGIN = /-----BEGIN (?:[A-Z0-9]+ ){0,4}PRIVATE KEY(?: BLOCK)?-----/g;
+const PRIVATE_KEY_END = /-----END (?:[A-Z0-9]+ ){0,4}PRIVATE KEY(?: BLOCK)?-----/g;
+/**
+ * Base64 body lines, also when the newlines arrive escaped as `\n` in pasted JSON; a blank line
+ * ends the body.
+ */
+const PRIVATE_KEY_BODY = /(?:(?:\r?\n|\\n)[A-Za-z0-9+/=]+)*/y;
 const PRIVATE_KEY_CHARS_MAX = 100_000;
 
-/** A key block to its END line, or to the end of its base64 body when the END line was cut off. */
+/**
+ * A key block to its END line, or to the end of its base64 body when the END line was cut off. The
+ * next END line is looked up once and reused, so many BEGIN lines cost one scan, not one each.
+ */
 export const detectPrivateKeys: Detector = (text, found) => {
+  let nextEnd: RegExpExecArray | null | undefined;
   PRIVATE_KEY_BEGIN.lastIndex = 0;
   for (let begin = PRIVATE_KEY_BEGIN.exec(text); begin !== null; begin = PRIVATE_KEY_BEGIN.exec(text)) {
     const bodyStart = begin.index + begin[0].length;
-    PRIVATE_KEY_END.lastIndex = bodyStart;
-    const endLine = PRIVATE_KEY_END.exec(text);
+    if (nextEnd === undefined || (nextEnd !== null && nextEnd.index < bodyStart)) {
+      PRIVATE_KEY_END.lastIndex = bodyStart;
+      nextEnd = PRIVATE_KEY_END.exec(text);
+    }
     let end: number;
-    if (endLine !== null && endLine.index - begin.index <= PRIVATE_KEY_CHARS_MAX) {
-      end = endLine.index + endLine[0].length;
+    if (nextEnd !== null && nextEnd.index - begin.index <= PRIVATE_KEY_CHARS_MAX) {
+      end = nextEnd.index + nextEnd[0].length;
     } else {
       PRIVATE_KEY_BODY.lastIndex = bodyStart;
-      end = bodyStart + (PRIVATE_KEY_BODY.exec(text)?.[0].trimEnd().length ?? 0);
+      end = bodyStart + (PRIVATE_KEY_BODY.exec(text)?.[0].length ?? 0);
     }
     found.push({ kind: "private_key", start: begin.index, end });
     PRIVATE_KEY_BEGIN.lastIndex = end;
@@ -79,6 +88,15 @@ const URL_PASSWORD = /:\/\/[^\s/?#@:]{0,128}:([^\s/?#@]{1,256})@/dg;
 
 export const detectUrlPasswords = labelledValueDetector("secret", URL_PASSWORD, () => true);
 
+/** `Authorization: Bearer <opaque token>`, as pasted from curl commands and HTTP logs. */
+const BEARER_TOKEN = /\b[Bb]earer[ \t]+([A-Za-z0-9._~+/-]{16,}=*)/dg;
+
+export const detectBearerTokens = labelledValueDetector(
+  "secret",
+  BEARER_TOKEN,
+  (token) => /\d/.test(token) && /[A-Za-z]/.test(token),
+);
+
 /**
  * `password=…`, `"client_secret": "…"`, `api_key: …`, `my password is …`: the value after a label
  * that names a credential. Quoted values must not look like a word or an identifier ("changeme",
@@ -86,9 +104,9 @@ export const detectUrlPasswords = labelledValueDetector("secret", URL_PASSWORD, 
  * `password = getPassword()` and `token: process.env.TOKEN` out.
  */
 const LABELLED_SECRET =
-  /(?:password|passwd|passphrase|pwd|secret|api[_-]?key|apikey|access[_-]?key|auth[_-]?token|access[_-]?token|refresh[_-]?token|client[_-]?secret)[A-Za-z0-9_-]*["']?[^\S\r\n]{0,3}(?::=|=>|:|=|[^\S\r\n]+is:?)[^\S\r\n]{0,3}(?:"([^"\s]{6,200})"|'([^'\s]{6,200})'|([^\s"'`,;(){}[\]<>]{6,200}))(?=$|[\s"'`,;)}\]])/dgi;
+  /(?:password|passwd|passphrase|pwd|secret|api[_-]?key|apikey|access[_-]?key|auth[_-]?token|access[_-]?token|refresh[_-]?token|client[_-]?secret)[A-Za-z0-9_-]{0,40}["']?[^\S\r\n]{0,3}(?::=|=>|:|=|[^\S\r\n]+is:?)[^\S\r\n]{0,3}(?:"([^"\s]{6,200})"|'([^'\s]{6,200})'|([^\s"'`,;(){}[\]<>]{6,200}))(?=$|[\s"'`,;)}\]])/dgi;
 /** A value that is itself one of our placeholders was redacted already. */
-const PLACEHOLDER_LIKE = /^\[[A-Z_]+_\d+\]$/;
+const PLACEHOLDER_LIKE = /^\[[A-Z0-9_]+_\d+\]$/;
 
 function isSecretValue(value: string, match: RegExpExecArray): boolean {
   if (/^[$%<{]/.test(value) || /^(.)\1+$/.test(value) || PLACEHOLDER_LIKE.test(value)) return false;

@@ -29,28 +29,38 @@ export interface InjectionFinding {
 
 interface Rule {
   kind: Exclude<InjectionKind, "encoded_payload">;
-  /** Starts with a distinctive word of the phrase, so the regex engine can skip most positions fast. */
-  pattern: RegExp;
   /**
-   * What must come right before the match: a regex ending in `$`, tried on the preceding
-   * BEFORE_CHARS_MAX characters. The finding then starts where `before` matched.
+   * Words that must come before the distinctive word of a phrase are checked by a lookbehind after
+   * it; a group named `lead` then marks where the finding starts (needs the `d` flag). No `g` flag.
    */
-  before?: RegExp;
-  /** Extra judgement a regex expresses badly; `before` is the match of `before`, when there is one. */
-  accept?: (match: RegExpExecArray, text: string, before: RegExpExecArray | null) => boolean;
+  pattern: RegExp;
+  /** Extra judgement a regex expresses badly. */
+  accept?: (match: RegExpExecArray, text: string) => boolean;
 }
-
-const BEFORE_CHARS_MAX = 160;
 
 /** Words that make "ignore … instructions" point at the model's instructions, not some document's. */
 const POINTS_AT_MODEL_INSTRUCTIONS =
   /\b(?:all|any|every|previous|prior|above|earlier|preceding|foregoing|original|initial|system|developer|your|former)\b/i;
 
-/** "Show the system prompt" is ordinary talk among developers; "reveal your system prompt" is not. */
-function asksForOwnPrompt(before: RegExpExecArray | null): boolean {
-  const groups = before?.groups ?? {};
-  if (groups.determiner?.toLowerCase() === "your") return true;
-  return /^(?:repeat|reveal|recite|leak|dump|disclose|spell\s+out)$/i.test(groups.verb ?? "");
+/**
+ * "Reveal your system prompt", "print your initial instructions", "repeat the prompt above". The
+ * object must be the model's own prompt: a system message, qualified instructions (not "your
+ * instructions" for a recipe), or any prompt of "yours". "Show the system prompt" is ordinary talk
+ * among developers, so "the" needs a verb that only an extraction uses, or "… above" / "… you were
+ * given" after the noun.
+ */
+const OWN_PROMPT_QUALIFIER = /\b(?:system|initial|original|hidden|secret|internal|developer)\b|pre-/i;
+const EXTRACTION_VERB = /^(?:repeat|reveal|recite|leak|dump|disclose|spell\s+out)$/i;
+
+function namesOwnPrompt(match: RegExpExecArray): boolean {
+  const { noun = "", determiner = "", qualifiers = "", lead = "", after } = match.groups ?? {};
+  const yours = determiner.toLowerCase() === "your";
+  const aboveOrGiven = after !== undefined;
+  const isModelPrompt =
+    noun.toLowerCase() === "message"
+      ? /\bsystem\b/i.test(qualifiers)
+      : OWN_PROMPT_QUALIFIER.test(qualifiers) || aboveOrGiven || (yours && noun.toLowerCase() === "prompt");
+  return isModelPrompt && (yours || aboveOrGiven || EXTRACTION_VERB.test(lead));
 }
 
 /** A chat-template heading counts only at the start of a line. */
@@ -64,106 +74,114 @@ const RULES: readonly Rule[] = [
   {
     kind: "instruction_override",
     pattern:
-      /\b(?:ignore|disregard|forget|do\s+not\s+follow|don't\s+follow|stop\s+following)\s+(?<qualifier>(?:(?:all|any|every|each|of|the|these|those|such|previous|prior|above|earlier|preceding|foregoing|original|initial|system|developer|your|existing|current|former|other|safety|and|that|you\s+were\s+given)\s+){1,6})(?:instructions?|prompts?|rules|directives?|guidelines|guardrails|constraints|restrictions|programming|polic(?:y|ies)|safeguards)\b/gi,
+      /\b(?:ignore|disregard|forget|do\s+not\s+follow|don't\s+follow|stop\s+following)\s+(?<qualifier>(?:(?:all|any|every|each|of|the|these|those|such|previous|prior|above|earlier|preceding|foregoing|original|initial|system|developer|your|existing|current|former|other|safety|and|that|you\s+were\s+given)\s+){1,6})(?:instructions?|prompts?|rules|directives?|guidelines|guardrails|constraints|restrictions|programming|polic(?:y|ies)|safeguards)\b/i,
     accept: (match) => POINTS_AT_MODEL_INSTRUCTIONS.test(match.groups?.qualifier ?? ""),
   },
   {
     kind: "instruction_override",
     pattern:
-      /\b(?:override|bypass|circumvent|disable|turn\s+off)\s+(?<qualifier>(?:(?:all|any|of|the|your|system|safety|content|security|previous|prior|existing|ethical)\s+){1,5})(?:instructions|guidelines|guardrails|safeguards|filters|restrictions|system\s+prompt|programming|polic(?:y|ies))\b/gi,
-    accept: (match) => /\b(?:your|system|safety|ethical)\b/i.test(match.groups?.qualifier ?? ""),
+      /\b(?:override|bypass|circumvent|disable|turn\s+off)\s+(?<qualifier>(?:(?:all|any|of|the|your|system|safety|content|security|previous|prior|existing|ethical)\s+){1,5})(?:instructions|guidelines|guardrails|safeguards|filters|restrictions|system\s+prompt|programming|polic(?:y|ies))\b/i,
+    accept: (match) => /\b(?:your|system|safety|ethical)\b/i.test(match[0]),
   },
   {
     kind: "instruction_override",
     pattern:
-      /\bforget\s+(?:about\s+)?(?:everything|all(?:\s+of)?\s+(?:that|the\s+above))\s+(?:above|before\s+this|you\s+(?:were|have\s+been)\s+(?:told|given))/gi,
+      /\bforget\s+(?:about\s+)?(?:everything|all(?:\s+of)?\s+(?:that|the\s+above))\s+(?:above|before\s+this|you\s+(?:were|have\s+been)\s+(?:told|given))/i,
   },
   {
     kind: "instruction_override",
     pattern:
-      /\byour\s+(?:new|real|true|actual|updated)\s+(?:instructions|rules|directives|system\s+prompt)\s+(?:are|is)\b/gi,
+      /\byour\s+(?:new|real|true|actual|updated)\s+(?:instructions|rules|directives|system\s+prompt)\s+(?:are|is)\b/i,
   },
   {
     kind: "role_hijack",
     pattern:
-      /\byou\s+are\s+now\s+(?:(?:a|an|the|in|my)\s+)?(?:DAN\b|(?:jail-?broken|unrestricted|unfiltered|uncensored|unlocked|evil|rogue)\b|developer\s+mode\b|no\s+longer\s+(?:bound|restricted|an?\s+(?:AI|assistant|language\s+model))\b)/gi,
+      /\byou\s+are\s+now\s+(?:(?:a|an|the|in|my)\s+)?(?:DAN\b|(?:jail-?broken|unrestricted|unfiltered|uncensored|unlocked|evil|rogue)\b|developer\s+mode\b|no\s+longer\s+(?:bound|restricted|an?\s+(?:AI|assistant|language\s+model))\b)/i,
   },
   {
     kind: "role_hijack",
-    pattern: /\b(?:DAN|jailbreak)\s+mode\b/gi,
-  },
-  {
-    kind: "role_hijack",
-    pattern: /\bdeveloper\s+mode\b/gi,
-    before: /\b(?:you|ChatGPT|Claude|Gemini)\s+(?:are\s+|is\s+)?(?:now\s+)?(?:in|with)\s+$/i,
+    pattern: /\b(?:DAN|jailbreak)\s+mode\b/i,
   },
   {
     kind: "role_hijack",
     pattern:
-      /\b(?:act|behave|respond|answer|roleplay)\s+as\s+(?:if\s+you\s+(?:are|were)\s+)?(?:DAN\b|an?\s+(?:unrestricted|unfiltered|uncensored|jail-?broken|evil|amoral)\s+(?:AI|model|assistant|chatbot|version\s+of\s+yourself)\b)/gi,
+      /\bdeveloper\s+mode\b(?<=(?<lead>\b(?:you|ChatGPT|Claude|Gemini))\s+(?:are\s+|is\s+)?(?:now\s+)?(?:in|with)\s+developer\s+mode)/di,
   },
   {
     kind: "role_hijack",
     pattern:
-      /\b(?:pretend|imagine|act\s+as\s+if)\s+(?:that\s+)?you\s+(?:have|had|are\s+under)\s+no\s+(?:restrictions|rules|limits|limitations|guidelines|filters|(?:content\s+)?polic(?:y|ies)|(?:ethical|safety)\s+guidelines)\b/gi,
+      /\b(?:act|behave|respond|answer|roleplay)\s+as\s+(?:if\s+you\s+(?:are|were)\s+)?(?:DAN\b|an?\s+(?:unrestricted|unfiltered|uncensored|jail-?broken|evil|amoral)\s+(?:AI|model|assistant|chatbot|version\s+of\s+yourself)\b)/i,
   },
   {
     kind: "role_hijack",
     pattern:
-      /\b(?:pretend\s+(?:to\s+be|you\s+are)|act(?:ing)?\s+as|speak(?:ing)?\s+as|respond(?:ing)?\s+as|you\s+are\s+now)\s+(?:the\s+)?system(?:\s+(?:prompt|message|itself))?(?=\s*(?:[.,;:!?"')\]]|$)|\s+(?:and|now|from|with|instead)\b)/gi,
+      /\b(?:pretend|imagine|act\s+as\s+if)\s+(?:that\s+)?you\s+(?:have|had|are\s+under)\s+no\s+(?:restrictions|rules|limits|limitations|guidelines|filters|(?:content\s+)?polic(?:y|ies)|(?:ethical|safety)\s+guidelines)\b/i,
   },
   {
     kind: "role_hijack",
     pattern:
-      /<\|(?:im_start|im_end|system|assistant|user|endoftext|eot_id|start_header_id|end_header_id)\|>|\[\/?INST\]|<<\/?SYS>>/gi,
+      /\b(?:pretend\s+(?:to\s+be|you\s+are)|act(?:ing)?\s+as|speak(?:ing)?\s+as|respond(?:ing)?\s+as|you\s+are\s+now)\s+(?:the\s+)?system(?:\s+(?:prompt|message|itself))?(?=\s*(?:[.,;:!?"')\]]|$)|\s+(?:and|now|from|with|instead)\b)/i,
   },
   {
     kind: "role_hijack",
     pattern:
-      /#{1,6}[ \t]*(?:system|assistant)(?:[ \t]+(?:prompt|message|instructions?|override|update))?[ \t]*:/gi,
+      /<\|(?:im_start|im_end|system|assistant|user|endoftext|eot_id|start_header_id|end_header_id)\|>|\[\/?INST\]|<<\/?SYS>>/i,
+  },
+  {
+    kind: "role_hijack",
+    pattern:
+      /#{1,6}[ \t]*(?:system|assistant)(?:[ \t]+(?:prompt|message|instructions?|override|update))?[ \t]*:/i,
     accept: startsLine,
   },
   {
     kind: "system_prompt_extraction",
     pattern:
-      /\b(?:system\s+(?:prompt|message|instructions?)|(?:initial|original|hidden|secret|internal|developer|pre-?)\s*(?:prompt|instructions)|instructions\s+(?:you\s+were|you've\s+been|you\s+have\s+been)\s+given|(?:prompt|instructions)\s+above)\b/gi,
-    before:
-      /\b(?<verb>repeat|reveal|print|show|display|output|tell\s+me|give\s+me|share|disclose|leak|dump|recite|write\s+out|spell\s+out|what\s+(?:is|are|was|were))\s+(?:me\s+)?(?:back\s+)?(?:(?:all|exactly|verbatim|word\s+for\s+word|of)\s+)*(?<determiner>your|the)\s+(?:(?:full|entire|complete|exact|original|initial|hidden|secret|internal|previous|current|first)\s+){0,3}$/i,
-    accept: (_match, _text, before) => asksForOwnPrompt(before),
+      /\b(?<noun>prompt|instructions?|message)\b(?<=(?<lead>\b(?:repeat|reveal|print|show|display|output|tell\s+me|give\s+me|share|disclose|leak|dump|recite|write\s+out|spell\s+out|what\s+(?:is|are|was|were)))\s+(?:me\s+)?(?:back\s+)?(?:(?:all|exactly|verbatim|word\s+for\s+word|of)\s+){0,4}(?<determiner>your|the)\s+(?<qualifiers>(?:(?:full|entire|complete|exact|original|initial|hidden|secret|internal|previous|current|first|system|developer)\s+|pre-){0,4})(?:prompt|instructions?|message))(?<after>\s+(?:above|you\s+were\s+given|you've\s+been\s+given|you\s+have\s+been\s+given))?/di,
+    accept: namesOwnPrompt,
   },
   {
     kind: "system_prompt_extraction",
     pattern:
-      /\b(?:repeat|recite|reveal|output|print)\s+(?:everything|all\s+(?:of\s+)?the\s+(?:text|words)|the\s+(?:text|words))\s+(?:above|before\s+this|preceding\s+this|that\s+came\s+before)\b/gi,
+      /\b(?:repeat|recite|reveal|output|print)\s+(?:everything|all\s+(?:of\s+)?the\s+(?:text|words)|the\s+(?:text|words))\s+(?:above|before\s+this|preceding\s+this|that\s+came\s+before)\b/i,
   },
   {
     kind: "system_prompt_extraction",
     pattern:
-      /\b(?:what\s+(?:is|was)\s+written|repeat\s+(?:the\s+)?(?:text|words))\s+(?:at|in)\s+the\s+(?:beginning|start|top)\s+of\s+(?:this|the|your)\s+(?:conversation|prompt|context|chat)\b/gi,
+      /\b(?:what\s+(?:is|was)\s+written|repeat\s+(?:the\s+)?(?:text|words))\s+(?:at|in)\s+the\s+(?:beginning|start|top)\s+of\s+(?:this|the|your)\s+(?:conversation|prompt|context|chat)\b/i,
   },
 ];
 
 /** Where the finding for `match` starts, or -1 when the rule does not hold there. */
 function findingStart(rule: Rule, match: RegExpExecArray, text: string): number {
-  let before: RegExpExecArray | null = null;
-  let start = match.index;
-  if (rule.before !== undefined) {
-    const windowStart = Math.max(0, match.index - BEFORE_CHARS_MAX);
-    before = rule.before.exec(text.slice(windowStart, match.index));
-    if (before === null) return -1;
-    start = windowStart + before.index;
-  }
-  if (rule.accept !== undefined && !rule.accept(match, text, before)) return -1;
-  return start;
+  if (rule.accept !== undefined && !rule.accept(match, text)) return -1;
+  return match.indices?.groups?.lead?.[0] ?? match.index;
 }
 
+/**
+ * One pass of the union of all rules finds every position where some rule matches (rare in ordinary
+ * text); each rule then runs anchored at those positions only. A pass per rule would cost about
+ * twice as much. The scan resumes one character after each hit so overlapping phrases are kept.
+ */
+const ANY_RULE = new RegExp(
+  RULES.map((rule) => `(?:${rule.pattern.source.replace(/\(\?<\w+>/g, "(?:")})`).join("|"),
+  "gi",
+);
+const ANCHORED_RULES = RULES.map((rule) => ({
+  rule,
+  pattern: new RegExp(rule.pattern.source, `${rule.pattern.flags}y`),
+}));
+
 function findPlain(text: string, found: InjectionFinding[]): void {
-  for (const rule of RULES) {
-    rule.pattern.lastIndex = 0;
-    for (let match = rule.pattern.exec(text); match !== null; match = rule.pattern.exec(text)) {
-      const start = findingStart(rule, match, text);
-      if (start !== -1) found.push({ kind: rule.kind, start, end: match.index + match[0].length });
+  ANY_RULE.lastIndex = 0;
+  for (let hit = ANY_RULE.exec(text); hit !== null; hit = ANY_RULE.exec(text)) {
+    for (const { rule, pattern } of ANCHORED_RULES) {
+      pattern.lastIndex = hit.index;
+      const match = pattern.exec(text);
+      const start = match === null ? -1 : findingStart(rule, match, text);
+      if (match !== null && start !== -1)
+        found.push({ kind: rule.kind, start, end: match.index + match[0].length });
     }
+    ANY_RULE.lastIndex = hit.index + 1;
   }
 }
 
@@ -185,7 +203,6 @@ const ENCODED_RUN_CHARS_MIN = 24;
 const ENCODED_CHARS_PER_RUN_MAX = 16_384;
 const ENCODED_CHARS_TOTAL_MAX = 65_536;
 const DECODED_TEXT_CHARS_MIN = 12;
-const PRINTABLE_SHARE_MIN = 0.9;
 
 /** The base64 alphabets, standard and URL-safe (padding is handled apart). */
 function isBase64Code(code: number): boolean {
@@ -202,7 +219,8 @@ function isBase64Code(code: number): boolean {
 
 /**
  * The texts a run may encode: hex, or base64 read from each of the first four offsets, since a
- * word glued to the front (`b64-…`, `payload_…`) shifts the 4-character groups.
+ * word glued to the front (`b64-…`, `payload_…`) shifts the 4-character groups. Node decodes a
+ * ragged, unpadded tail as far as it goes.
  */
 function decodings(run: string): string[] {
   const hex = HEX.exec(run)?.[1];
@@ -211,29 +229,30 @@ function decodings(run: string): string[] {
   const body = run.replace(/=+$/, "");
   const texts: string[] = [];
   for (let offset = 0; offset < 4 && body.length - offset >= ENCODED_RUN_CHARS_MIN; offset++) {
-    texts.push(
-      Buffer.from(body.slice(offset, offset + ((body.length - offset) & ~3)), "base64").toString("utf8"),
-    );
+    texts.push(Buffer.from(body.slice(offset), "base64").toString("utf8"));
   }
   return texts;
 }
 
-function isReadableText(decoded: string): boolean {
-  if (decoded.length < DECODED_TEXT_CHARS_MIN) return false;
-  let printable = 0;
+/**
+ * Whether decoded bytes hold text: a stretch of printable characters as long as a short sentence.
+ * Random bytes almost never do; a few bytes of noise from a word glued to the front of the blob do
+ * not hide the text after them.
+ */
+function containsText(decoded: string): boolean {
+  let stretch = 0;
   for (let i = 0; i < decoded.length; i++) {
     const code = decoded.charCodeAt(i);
-    if (
+    const printable =
       (code >= 32 && code < 127) ||
       code === 9 ||
       code === 10 ||
       code === 13 ||
-      (code >= 160 && code !== 0xfffd)
-    ) {
-      printable++;
-    }
+      (code >= 160 && code !== 0xfffd);
+    stretch = printable ? stretch + 1 : 0;
+    if (stretch >= DECODED_TEXT_CHARS_MIN) return true;
   }
-  return printable / decoded.length >= PRINTABLE_SHARE_MIN;
+  return false;
 }
 
 function decodesToInjection(encoded: string): boolean {
@@ -241,7 +260,7 @@ function decodesToInjection(encoded: string): boolean {
     ? [Buffer.from(encoded.replaceAll("\\x", ""), "hex").toString("utf8")]
     : decodings(encoded);
   for (const decoded of texts) {
-    if (!isReadableText(decoded)) continue;
+    if (!containsText(decoded)) continue;
     const inner: InjectionFinding[] = [];
     findPlain(decoded, inner);
     if (inner.length > 0) return true;

@@ -8,7 +8,7 @@ import { type Detector, eachMatch, labelBefore } from "./text-scan.ts";
  * only, with a little context either side for their boundary checks. Ordinary text has few
  * clusters long enough to matter, so this costs about one regex pass instead of one per pattern.
  */
-const NUMERIC_CLUSTER = /[+(]*\d(?:[\d ()./+-]*\d)?/g;
+const NUMERIC_CLUSTER = /[+(]{0,3}\d(?:[\d ()./+-]*\d)?/g;
 /** The shortest value any rule below accepts: an IPv4 address such as `1.2.3.4`. */
 const CLUSTER_CHARS_MIN = 7;
 /** The longest lookbehind or lookahead in the rules below, in characters. */
@@ -37,7 +37,7 @@ const SSN_LABEL =
 
 const IPV4 = /(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?![\w]|\.\d)/g;
 /** "version 1.2.3.4" is a version, not a host. */
-const VERSION_LABEL = /(?:version|ver\.?|release|build)\s*$/i;
+const VERSION_LABEL = /\b(?:version|ver\.?|release|build)\s*$/i;
 
 function isInternationalPhone(value: string): boolean {
   const digits = digitsOf(value).length - (value.includes("(0)") ? 1 : 0);
@@ -109,4 +109,6 @@ export const detectIbans: Detector = (text, found) =>
   eachMatch(IBAN_CANDIDATE, text, (match) => {
     const length = ibanLengthAt(match[0]);
     if (length > 0) found.push({ kind: "iban", start: match.index, end: match.index + length });
+    // The candidate may have run on into the next word, which can start another IBAN.
+    IBAN_CANDIDATE.lastIndex = match.index + Math.max(length, 1);
   });

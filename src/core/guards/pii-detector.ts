@@ -1,6 +1,7 @@
 import { detectEmails, detectIpv6 } from "./address-detectors.ts";
 import {
   detectApiKeys,
+  detectBearerTokens,
   detectJwts,
   detectLabelledSecrets,
   detectPrivateKeys,
@@ -23,7 +24,7 @@ import type { Detector } from "./text-scan.ts";
  * - `api_key`: a credential recognised by its issuer's prefix (OpenAI, Anthropic, AWS, GitHub, …);
  * - `jwt`: a signed JSON Web Token; `private_key`: a PEM / OpenSSH / PGP private key block;
  * - `secret`: a credential recognised by its label rather than a prefix (`password=…`,
- *   `client_secret: "…"`), or the password in a URL's `user:password@`.
+ *   `client_secret: "…"`, `Bearer …`), or the password in a URL's `user:password@`.
  */
 export type PiiKind =
   | "email"
@@ -70,6 +71,7 @@ const DETECTORS: readonly Detector[] = [
   detectJwts,
   detectApiKeys,
   detectUrlPasswords,
+  detectBearerTokens,
   detectLabelledSecrets,
   detectNumbers,
   detectIbans,

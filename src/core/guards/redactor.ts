@@ -120,26 +120,19 @@ const LABEL_BY_KIND: Readonly<Record<PiiKind, string>> = {
   secret: "SECRET",
 };
 
-/** Placeholder numbers stay below 10 digits; a call would need a billion distinct values to exceed it. */
-const NUMBER_DIGITS_MAX = 9;
+/** Placeholder numbers stay below 10 digits; a call would need a billion distinct values to reach that. */
 const LABELS = Object.values(LABEL_BY_KIND);
-const PLACEHOLDER = new RegExp(`\\[(?:${LABELS.join("|")})_[1-9]\\d{0,${NUMBER_DIGITS_MAX - 1}}\\]`, "g");
-const PLACEHOLDER_LENGTH_MAX = Math.max(...LABELS.map((label) => label.length)) + NUMBER_DIGITS_MAX + 3;
+const PLACEHOLDER = new RegExp(`\\[(?:${LABELS.join("|")})_[1-9]\\d{0,8}\\]`, "g");
+const OPENINGS = LABELS.map((label) => `[${label}_`);
+const PARTIAL_NUMBER = /^[1-9]\d{0,8}$/;
 
-/** Whether `tail` (starting with "[") could still grow into a placeholder. */
+/** Whether `tail` (starting with "[", without "]") is the start of some placeholder. */
 function couldBecomePlaceholder(tail: string): boolean {
-  if (tail.length >= PLACEHOLDER_LENGTH_MAX) return false;
-  const underscore = tail.lastIndexOf("_");
-  for (const label of LABELS) {
-    const labelPart = tail.slice(1, 1 + label.length);
-    if (!label.startsWith(labelPart)) continue;
-    if (tail.length <= 1 + label.length) return true;
-    // After the label: "_" and then digits, the first not 0.
-    if (underscore !== 1 + label.length) continue;
-    const digits = tail.slice(2 + label.length);
-    if (/^(?:[1-9]\d*)?$/.test(digits) && digits.length <= NUMBER_DIGITS_MAX) return true;
-  }
-  return false;
+  return OPENINGS.some((opening) =>
+    tail.length <= opening.length
+      ? opening.startsWith(tail)
+      : tail.startsWith(opening) && PARTIAL_NUMBER.test(tail.slice(opening.length)),
+  );
 }
 
 /** Where the emit-now part of `text` ends: before a trailing "[" that may open a placeholder. */
