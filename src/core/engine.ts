@@ -31,7 +31,7 @@ import {
 } from "./ledger/ledger.ts";
 import { MemoryLedger } from "./ledger/memory-ledger.ts";
 import { SqliteLedger } from "./ledger/sqlite-ledger.ts";
-import { Preflight } from "./preflight.ts";
+import { Preflight, type ToolCallSubject, type ToolDecision } from "./preflight.ts";
 import { costUsertokens, PriceBook } from "./price-book.ts";
 import { buildReceipt, postWarnings, type ReceiptOutcome, type TrustReceipt } from "./receipt.ts";
 import type { Usage, UsageSource } from "./usage.ts";
@@ -152,6 +152,25 @@ export class Engine implements HoldCloser {
       throw new ClientDestroyedError();
     }
     return hold;
+  }
+
+  /**
+   * Reviews a tool call the model asked for (policy rules on `tool_name` / `tool_args`, and the
+   * board) and writes a `tool_call` audit event with the decision (never the arguments). Tool
+   * calls are not model calls: no hold, no cost.
+   */
+  async reviewToolCall(call: Omit<ToolCallSubject, "now">): Promise<ToolDecision> {
+    this.#assertUsable();
+    const result = await this.#preflight.checkTool({ ...call, now: new Date() });
+    this.#append("tool_call", call.actor, {
+      ...result.audit,
+      ...(call.scope === undefined ? {} : { scope: call.scope.map(auditText) }),
+      approved: result.approved,
+      ...(result.reason === undefined ? {} : { reason: result.reason }),
+      ...(result.warnings.length > 0 ? { warnings: result.warnings } : {}),
+    });
+    await this.#flushAudit();
+    return result;
   }
 
   async balance(): Promise<LedgerBalance> {

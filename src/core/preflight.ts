@@ -128,6 +128,73 @@ export class Preflight {
     return clearance;
   }
 
+  /**
+   * A tool call the model asked for: the policy rules that read `tool_name` or `tool_args` (rules
+   * about model calls are not applied to tools, so their missing fields cannot fail closed here)
+   * and the board decide whether it may run. Never throws for a refusal: it answers it.
+   */
+  async checkTool(call: ToolCallSubject): Promise<ToolDecision> {
+    const rules = this.#policies.rules().filter(readsToolFields);
+    const context: PolicyContext = {
+      tool_name: call.toolName,
+      tool_args: call.input,
+      scope: call.scope ?? [],
+      actor: call.actor,
+      metadata: call.metadata ?? {},
+      hour: call.now.getHours(),
+      day_of_week: call.now.getDay(),
+      time: call.now.toISOString(),
+    };
+    const result = evaluatePolicies(rules, context, call.now);
+    const warnings = result.softViolations.map((match) => `policy ${match.rule}: ${match.reason}`);
+    const denial = result.hardViolations[0];
+    const policy = result.matched.map(({ rule, effect, enforcement, severity }) => ({
+      rule,
+      effect,
+      enforcement,
+      severity,
+    }));
+    const audit: Record<string, unknown> = {
+      toolName: call.toolName,
+      ...(policy.length > 0 ? { policy } : {}),
+    };
+    if (denial !== undefined) {
+      if (this.#config.enforcement === "block") {
+        return {
+          approved: false,
+          reason: `policy rule "${denial.rule}" denied the tool call: ${denial.reason}`,
+          warnings,
+          audit,
+        };
+      }
+      audit.wouldDeny = [`policy_denied: ${denial.rule}`];
+      if (this.#config.enforcement === "warn")
+        warnings.push(`not enforced (enforcement: warn): policy ${denial.rule}`);
+    }
+    if (this.#board !== undefined) {
+      const review = this.#board.reviewNow(
+        "tool_call",
+        call.actor ?? this.#defaultActor,
+        `tool call ${call.toolName}`,
+        {
+          ...(call.scope === undefined ? {} : { scope: call.scope }),
+          context: { toolName: call.toolName, arguments: call.input },
+        },
+      );
+      audit.board = boardAudit(review);
+      try {
+        const outcome = await enforceBoardDecision(review, this.#escalation);
+        if (outcome !== "approved") warnings.push(`board ${review.decision}, allowed (${outcome})`);
+      } catch (error) {
+        if (!(error instanceof BoardBlockedError || error instanceof BoardEscalatedError)) throw error;
+        if (this.#config.enforcement === "block")
+          return { approved: false, reason: error.message, warnings, audit };
+        audit.wouldDeny = [...((audit.wouldDeny as string[] | undefined) ?? []), `board: ${review.decision}`];
+      }
+    }
+    return { approved: true, warnings, audit };
+  }
+
   /** Writes what is buffered (the board's session). */
   close(): void {
     this.#board?.flush();
@@ -255,6 +322,31 @@ export class Preflight {
       problems: error.problems.map(({ file, line, column, message }) => ({ file, line, column, message })),
     });
   }
+}
+
+/** A tool call to review. */
+export interface ToolCallSubject {
+  toolName: string;
+  input: unknown;
+  actor?: string | undefined;
+  scope?: readonly string[] | undefined;
+  metadata?: Readonly<Record<string, unknown>> | undefined;
+  now: Date;
+}
+
+export interface ToolDecision {
+  approved: boolean;
+  /** Why it was refused, for the model (an execution-denied tool result) and the audit log. */
+  reason?: string;
+  warnings: string[];
+  /** Fields for the tool_call audit event (never the arguments). */
+  audit: Record<string, unknown>;
+}
+
+function readsToolFields(rule: PolicyRule): boolean {
+  return rule.conditions.some(
+    (condition) => condition.field === "tool_name" || condition.field.startsWith("tool_args"),
+  );
 }
 
 type Refuse = (kind: string, data: Record<string, unknown>, error: UsertrustError) => void;

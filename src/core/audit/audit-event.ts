@@ -35,7 +35,8 @@ export type AuditEventKind =
   | "pii_blocked"
   | "injection_blocked"
   | "board_blocked"
-  | "board_escalated";
+  | "board_escalated"
+  | "tool_call";
 
 /** sha256 over the canonical JSON of every field but `hash`, including any field someone added. */
 export function hashEvent(event: Omit<AuditEvent, "hash"> & { hash?: string }): string {

@@ -1,0 +1,302 @@
+import type {
+  JSONObject,
+  LanguageModelV4CallOptions,
+  LanguageModelV4Content,
+  LanguageModelV4StreamPart,
+  SharedV4ProviderMetadata,
+} from "@ai-sdk/provider";
+import type { LanguageModelMiddleware } from "ai";
+import { type ChunkRestorer, redactCall } from "../../adapters/redaction.ts";
+import { sharedEngine } from "../../adapters/shared-engine.ts";
+import { type TrustContext, withCallerContext } from "../../adapters/trust-context.ts";
+import { outcomeOfError } from "../../core/circuit-breaker.ts";
+import { Engine, type EngineOptions } from "../../core/engine.ts";
+import { UsertrustError } from "../../core/errors.ts";
+import type { GovernedRequest } from "../../core/governed-request.ts";
+import type { Hold } from "../../core/hold.ts";
+import { estimateOutputTokens } from "../../core/hold-sizing.ts";
+import { costUsertokens } from "../../core/price-book.ts";
+import type { TrustReceipt } from "../../core/receipt.ts";
+import { makeUsage, type Usage } from "../../core/usage.ts";
+import { usageFromV4 } from "./call-usage.ts";
+import { callToGoverned, providerOf } from "./prompt-request.ts";
+
+export interface UsertrustMiddlewareOptions extends EngineOptions, TrustContext {
+  /** An engine from createEngine() to use instead of opening (and sharing) one per vault. */
+  engine?: Engine;
+  /** Called with the receipt of every model call, settled or released. */
+  onReceipt?: (receipt: TrustReceipt) => void;
+}
+
+/** The receipt's key in `providerMetadata`. */
+export const RECEIPT_KEY = "usertrust";
+
+/** Per-call context a caller passes as `providerOptions.usertrust`; removed before the provider sees it. */
+interface ProviderOptionsContext {
+  scope?: unknown;
+  actor?: unknown;
+  metadata?: unknown;
+}
+
+interface PreparedCall {
+  hold: Hold;
+  restore: ((content: LanguageModelV4Content[]) => void) | undefined;
+  streamRestorer: (() => ChunkRestorer) | undefined;
+}
+
+/** The output cap a stream hit: its running cost passed its hold. */
+export class OutputCapError extends UsertrustError {
+  constructor(holdUsertokens: number) {
+    super(
+      "OUTPUT_CAP",
+      `The stream was stopped: its output had reached the ${holdUsertokens} UT held for this call. ` +
+        "Raise maxOutputTokens (the hold is sized from it) or the budget.",
+    );
+  }
+}
+
+/**
+ * Language-model middleware for the Vercel AI SDK (v7, LanguageModelV4): every model call —
+ * each step of a tool loop, each retry attempt — is authorized (which may refuse it before the
+ * provider is called), then settled from the V4 usage parts, with its receipt as JSON in
+ * `providerMetadata.usertrust`.
+ *
+ *   const model = wrapLanguageModel({ model: openai("gpt-4o-mini"), middleware: usertrustMiddleware({ budget: 50_000 }) });
+ */
+export function usertrustMiddleware(
+  options: UsertrustMiddlewareOptions | Engine = {},
+): LanguageModelMiddleware {
+  const settings: UsertrustMiddlewareOptions = options instanceof Engine ? { engine: options } : options;
+  const prepared = new WeakMap<object, PreparedCall>();
+  const engine = (): Promise<Engine> =>
+    settings.engine !== undefined ? Promise.resolve(settings.engine) : sharedEngine(engineOptions(settings));
+  const defaults = contextOf(settings);
+
+  return {
+    specificationVersion: "v4",
+
+    async transformParams({ params, model }) {
+      const { usertrust, ...providerOptions } = params.providerOptions ?? {};
+      const stripped: LanguageModelV4CallOptions = { ...params };
+      if (Object.keys(providerOptions).length > 0) stripped.providerOptions = providerOptions;
+      else delete stripped.providerOptions;
+      const request = overlay(
+        withCallerContext(callToGoverned(stripped, providerOf(model.provider), model.modelId), defaults),
+        contextFromProviderOptions(usertrust as ProviderOptionsContext | undefined),
+      );
+      const hold = await (await engine()).authorize(request);
+      const { onReceipt } = settings;
+      if (onReceipt !== undefined)
+        hold.receipt.then(
+          (receipt) => onReceipt(receipt),
+          () => {},
+        );
+      const redaction = hold.terms.redaction;
+      if (redaction === undefined) {
+        prepared.set(stripped, { hold, restore: undefined, streamRestorer: undefined });
+        return stripped;
+      }
+      const redacted = redactCall(stripped.prompt, redaction.redactor, redaction.restore);
+      const sent: LanguageModelV4CallOptions = {
+        ...stripped,
+        prompt: redacted.sent as LanguageModelV4CallOptions["prompt"],
+      };
+      prepared.set(sent, {
+        hold,
+        restore:
+          redacted.restoreResponse === undefined
+            ? undefined
+            : (content) => {
+                for (const part of content)
+                  if (part.type === "text" || part.type === "reasoning") redacted.restoreResponse?.(part);
+              },
+        streamRestorer: redacted.chunkRestorer,
+      });
+      return sent;
+    },
+
+    async wrapGenerate({ doGenerate, params }) {
+      const call = prepared.get(params);
+      if (call === undefined) return doGenerate();
+      let result: Awaited<ReturnType<typeof doGenerate>>;
+      try {
+        result = await doGenerate();
+      } catch (error) {
+        await release(call.hold, error);
+        throw error;
+      }
+      const usage = usageFromV4(result.usage);
+      const receipt = await (usage === undefined
+        ? call.hold.settleEstimated(contentBytes(result.content))
+        : call.hold.settle(usage));
+      call.restore?.(result.content);
+      return { ...result, providerMetadata: withReceipt(result.providerMetadata, receipt) };
+    },
+
+    async wrapStream({ doStream, params }) {
+      const call = prepared.get(params);
+      if (call === undefined) return doStream();
+      let result: Awaited<ReturnType<typeof doStream>>;
+      try {
+        result = await doStream();
+      } catch (error) {
+        await release(call.hold, error);
+        throw error;
+      }
+      return { ...result, stream: result.stream.pipeThrough(meteredParts(call)) };
+    },
+  };
+}
+
+/**
+ * Meters a V4 stream: settles at the `finish` part's usage (and puts the receipt on it), or — when
+ * the stream errors, is cancelled by the consumer, or ends without `finish` — at what was
+ * consumed. When the running output cost passes the hold, the stream ends with an error part
+ * (OutputCapError) and settles what was consumed.
+ */
+function meteredParts(
+  call: PreparedCall,
+): TransformStream<LanguageModelV4StreamPart, LanguageModelV4StreamPart> {
+  const { hold } = call;
+  const { rates, inputTokensEstimate, holdUsertokens } = hold.terms;
+  const restorer = call.streamRestorer?.();
+  const held: LanguageModelV4StreamPart[] = [];
+  let outputBytes = 0;
+  let reported: Usage | undefined;
+  let capped = false;
+  const consumed = (): Usage => {
+    const received = estimateOutputTokens(outputBytes);
+    if (reported !== undefined) {
+      return reported.outputTokens >= received ? reported : { ...reported, outputTokens: received };
+    }
+    return makeUsage({ inputTokens: inputTokensEstimate, outputTokens: received });
+  };
+  const settleConsumed = async (): Promise<void> => {
+    if (hold.ended) return;
+    await hold.settle(consumed(), reported === undefined ? "estimated" : "provider").catch(() => {});
+  };
+  const emit = (
+    controller: TransformStreamDefaultController<LanguageModelV4StreamPart>,
+    part: LanguageModelV4StreamPart,
+  ): void => {
+    if (restorer === undefined) {
+      controller.enqueue(part);
+      return;
+    }
+    held.push(part);
+    if (!restorer.pending()) for (const ready of held.splice(0)) controller.enqueue(ready);
+  };
+  const flushHeld = (controller: TransformStreamDefaultController<LanguageModelV4StreamPart>): void => {
+    restorer?.finish();
+    for (const ready of held.splice(0)) controller.enqueue(ready);
+  };
+  const transformer: PartTransformer & { cancel?: (reason: unknown) => Promise<void> } = {
+    async transform(part, controller) {
+      if (capped) return;
+      if (part.type === "finish") {
+        reported = usageFromV4(part.usage);
+        const receipt = await (reported === undefined
+          ? hold.settleEstimated(outputBytes)
+          : hold.settle(reported));
+        flushHeld(controller);
+        controller.enqueue({ ...part, providerMetadata: withReceipt(part.providerMetadata, receipt) });
+        return;
+      }
+      if (part.type === "text-delta" || part.type === "reasoning-delta" || part.type === "tool-input-delta") {
+        outputBytes += Buffer.byteLength(part.delta, "utf8");
+        if (
+          costUsertokens(
+            rates,
+            makeUsage({ inputTokens: inputTokensEstimate, outputTokens: estimateOutputTokens(outputBytes) }),
+          ) > holdUsertokens
+        ) {
+          capped = true;
+          flushHeld(controller);
+          await settleConsumed();
+          controller.enqueue({ type: "error", error: new OutputCapError(holdUsertokens) });
+          controller.terminate();
+          return;
+        }
+        if (part.type === "text-delta" && restorer !== undefined) {
+          const copy = { ...part };
+          restorer.chunk(copy);
+          emit(controller, copy);
+          return;
+        }
+      }
+      emit(controller, part);
+    },
+    async flush(controller) {
+      flushHeld(controller);
+      await settleConsumed();
+    },
+    // Called when the consumer cancels (abortSignal, an early stop): settle what was consumed.
+    async cancel() {
+      await settleConsumed();
+    },
+  };
+  return new TransformStream(transformer);
+}
+
+type PartTransformer = NonNullable<
+  ConstructorParameters<typeof TransformStream<LanguageModelV4StreamPart, LanguageModelV4StreamPart>>[0]
+>;
+
+async function release(hold: Hold, error: unknown): Promise<void> {
+  const reason = error instanceof Error ? error.name : typeof error;
+  await hold
+    .void(`the provider call failed: ${reason}`, "call_failed", outcomeOfError(error))
+    .catch(() => {});
+}
+
+function withReceipt(
+  metadata: SharedV4ProviderMetadata | undefined,
+  receipt: TrustReceipt,
+): SharedV4ProviderMetadata {
+  return { ...metadata, [RECEIPT_KEY]: JSON.parse(JSON.stringify(receipt)) as JSONObject };
+}
+
+function contentBytes(content: readonly LanguageModelV4Content[]): number {
+  let bytes = 0;
+  for (const part of content) {
+    if (part.type === "text" || part.type === "reasoning") bytes += Buffer.byteLength(part.text, "utf8");
+    else if (part.type === "tool-call") bytes += Buffer.byteLength(part.input, "utf8");
+  }
+  return bytes;
+}
+
+function contextOf(settings: UsertrustMiddlewareOptions): TrustContext {
+  const context: TrustContext = {};
+  if (settings.scope !== undefined) context.scope = settings.scope;
+  if (settings.actor !== undefined) context.actor = settings.actor;
+  if (settings.metadata !== undefined) context.metadata = settings.metadata;
+  return context;
+}
+
+function contextFromProviderOptions(options: ProviderOptionsContext | undefined): TrustContext {
+  const context: TrustContext = {};
+  if (options === undefined || options === null) return context;
+  const { scope, actor, metadata } = options;
+  if (typeof scope === "string" || (Array.isArray(scope) && scope.every((s) => typeof s === "string"))) {
+    context.scope = scope as string | string[];
+  }
+  if (typeof actor === "string") context.actor = actor;
+  if (typeof metadata === "object" && metadata !== null)
+    context.metadata = metadata as Record<string, unknown>;
+  return context;
+}
+
+/** `providerOptions.usertrust` is the most specific context: it replaces scope and actor and adds metadata. */
+function overlay(request: GovernedRequest, call: TrustContext): GovernedRequest {
+  const governed: GovernedRequest = { ...request };
+  if (call.actor !== undefined) governed.actor = call.actor;
+  if (call.scope !== undefined)
+    governed.scope = typeof call.scope === "string" ? [call.scope] : [...call.scope];
+  if (call.metadata !== undefined) governed.metadata = { ...request.metadata, ...call.metadata };
+  return governed;
+}
+
+function engineOptions(settings: UsertrustMiddlewareOptions): EngineOptions {
+  const { engine: _engine, onReceipt: _onReceipt, scope: _scope, metadata: _metadata, ...options } = settings;
+  return options;
+}

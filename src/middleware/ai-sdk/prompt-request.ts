@@ -1,0 +1,90 @@
+import type { LanguageModelV4CallOptions, LanguageModelV4Prompt } from "@ai-sdk/provider";
+import {
+  ANTHROPIC_IMAGE_TOKENS,
+  GEMINI_IMAGE_TOKENS,
+  openAIImageTokens,
+  PDF_PAGE_TOKENS,
+  pdfTokens,
+} from "../../adapters/media-tokens.ts";
+import { toolNamesOf } from "../../adapters/request-fields.ts";
+import type { GovernedRequest } from "../../core/governed-request.ts";
+
+/** "openai.chat", "anthropic.messages", "google.generative-ai" → the price table's provider. */
+export function providerOf(modelProvider: string): string {
+  const family = modelProvider.split(".")[0] ?? modelProvider;
+  if (family === "google" || family === "vertex") return "google";
+  return family;
+}
+
+/** A V4 call's parameters as the engine's neutral request (every prompt part, tools, schema, output cap). */
+export function callToGoverned(
+  params: LanguageModelV4CallOptions,
+  provider: string,
+  modelId: string,
+): GovernedRequest {
+  const prompt = { parts: [] as string[], mediaTokens: 0 };
+  collectPrompt(params.prompt, provider, prompt);
+  if (params.tools !== undefined && params.tools.length > 0) prompt.parts.push(JSON.stringify(params.tools));
+  if (params.responseFormat?.type === "json" && params.responseFormat.schema !== undefined) {
+    prompt.parts.push(JSON.stringify(params.responseFormat.schema));
+  }
+  const request: GovernedRequest = {
+    provider,
+    model: modelId,
+    promptParts: prompt.parts,
+    maxOutputTokens: params.maxOutputTokens,
+    messageCount: params.prompt.length,
+  };
+  if (prompt.mediaTokens > 0) request.mediaTokens = prompt.mediaTokens;
+  const toolNames = toolNamesOf(params.tools);
+  if (toolNames.length > 0) request.toolNames = toolNames;
+  return request;
+}
+
+function collectPrompt(
+  messages: LanguageModelV4Prompt,
+  provider: string,
+  into: { parts: string[]; mediaTokens: number },
+): void {
+  for (const message of messages) {
+    if (typeof message.content === "string") {
+      into.parts.push(message.content);
+      continue;
+    }
+    for (const part of message.content) {
+      switch (part.type) {
+        case "text":
+        case "reasoning":
+          into.parts.push(part.text);
+          break;
+        case "tool-call":
+          into.parts.push(JSON.stringify(part.input));
+          break;
+        case "tool-result":
+          into.parts.push(JSON.stringify(part.output));
+          break;
+        case "file":
+          into.mediaTokens += fileTokens(part.mediaType, part.data, provider);
+          break;
+        default:
+          into.parts.push(JSON.stringify(part));
+      }
+    }
+  }
+}
+
+/** Images and PDFs by the provider's documented rule (see media-tokens.ts); other files by bytes / 3. */
+function fileTokens(mediaType: string, data: unknown, provider: string): number {
+  if (mediaType.startsWith("image/")) {
+    if (provider === "anthropic") return ANTHROPIC_IMAGE_TOKENS;
+    if (provider === "google") return GEMINI_IMAGE_TOKENS;
+    return openAIImageTokens(undefined);
+  }
+  const base64 =
+    typeof data === "string" ? data : data instanceof Uint8Array ? Buffer.from(data).toString("base64") : "";
+  if (mediaType === "application/pdf" && base64 !== "") {
+    const perPage = provider === "google" ? PDF_PAGE_TOKENS.google : PDF_PAGE_TOKENS.anthropic;
+    return pdfTokens(base64, perPage);
+  }
+  return Math.ceil((base64.length * 3) / 4 / 3);
+}
