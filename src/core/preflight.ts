@@ -238,7 +238,8 @@ export class Preflight {
   }
 
   #checkPolicies(subject: PreflightSubject, clearance: Clearance, refuse: Refuse): PolicyResult {
-    const rules = this.#policies.rules();
+    // Rules about tool calls (they read tool_name / tool_args) are applied to tool calls only.
+    const rules = this.#policies.rules().filter((rule) => !readsToolFields(rule));
     const result = evaluatePolicies(rules, policyContext(subject, this.#config), subject.now);
     if (result.matched.length > 0) {
       clearance.audit.policy = result.matched.map(({ rule, effect, enforcement, severity }) => ({
