@@ -1,5 +1,8 @@
-import { createEngine, type Engine, type EngineOptions } from "../core/engine.ts";
+import { createEngine, Engine, type EngineOptions } from "../core/engine.ts";
+import type { GovernedRequest } from "../core/governed-request.ts";
+import type { TrustReceipt } from "../core/receipt.ts";
 import { resolveVault } from "../core/vault.ts";
+import type { TrustContext } from "./trust-context.ts";
 
 const engines = new Map<string, Promise<Engine>>();
 
@@ -19,4 +22,68 @@ export async function sharedEngine(options: EngineOptions): Promise<Engine> {
   engines.set(key, opening);
   opening.catch(() => engines.delete(key));
   return opening;
+}
+
+/** What every framework surface takes: the trust() options, or an engine of your own. */
+export interface SurfaceOptions extends EngineOptions, TrustContext {
+  /** An engine from createEngine() to use instead of opening (and sharing) one per vault. */
+  engine?: Engine;
+  /** Called with the receipt of every model call, settled or released. */
+  onReceipt?: (receipt: TrustReceipt) => void;
+}
+
+/** Options given as an engine or as settings, in one shape. */
+export function surfaceSettings(options: SurfaceOptions | Engine): SurfaceOptions {
+  return options instanceof Engine ? { engine: options } : options;
+}
+
+/** The engine a surface uses: its own, or the vault's shared one, opened on first use. */
+export function surfaceEngine(settings: SurfaceOptions): () => Promise<Engine> {
+  if (settings.engine !== undefined) {
+    const engine = settings.engine;
+    return () => Promise.resolve(engine);
+  }
+  const { engine: _engine, onReceipt: _onReceipt, scope: _scope, metadata: _metadata, ...options } = settings;
+  return () => sharedEngine(options);
+}
+
+/** The scope, actor and metadata a surface's calls default to. */
+export function surfaceContext(settings: SurfaceOptions): TrustContext {
+  const context: TrustContext = {};
+  if (settings.scope !== undefined) context.scope = settings.scope;
+  if (settings.actor !== undefined) context.actor = settings.actor;
+  if (settings.metadata !== undefined) context.metadata = settings.metadata;
+  return context;
+}
+
+/** A per-call context (e.g. from framework metadata) over a request: scope and actor replaced, metadata merged. */
+export function overlayContext(request: GovernedRequest, call: TrustContext): GovernedRequest {
+  const governed: GovernedRequest = { ...request };
+  if (call.actor !== undefined) governed.actor = call.actor;
+  if (call.scope !== undefined)
+    governed.scope = typeof call.scope === "string" ? [call.scope] : [...call.scope];
+  if (call.metadata !== undefined) governed.metadata = { ...request.metadata, ...call.metadata };
+  return governed;
+}
+
+/** A context object from untyped input (framework metadata, providerOptions); wrong types are ignored. */
+export function parseContext(value: unknown): TrustContext {
+  const context: TrustContext = {};
+  if (typeof value !== "object" || value === null) return context;
+  const { scope, actor, metadata } = value as Record<string, unknown>;
+  if (
+    typeof scope === "string" ||
+    (Array.isArray(scope) && scope.every((entry) => typeof entry === "string"))
+  ) {
+    context.scope = scope as string | string[];
+  }
+  if (typeof actor === "string") context.actor = actor;
+  if (typeof metadata === "object" && metadata !== null)
+    context.metadata = metadata as Record<string, unknown>;
+  return context;
+}
+
+/** A receipt as plain JSON, for framework metadata fields that must hold JSON. */
+export function receiptJson(receipt: TrustReceipt): Record<string, unknown> {
+  return JSON.parse(JSON.stringify(receipt)) as Record<string, unknown>;
 }

@@ -7,12 +7,19 @@ import type {
 } from "@ai-sdk/provider";
 import type { LanguageModelMiddleware } from "ai";
 import { type ChunkRestorer, redactCall } from "../../adapters/redaction.ts";
-import { sharedEngine } from "../../adapters/shared-engine.ts";
-import { type TrustContext, withCallerContext } from "../../adapters/trust-context.ts";
+import {
+  overlayContext,
+  parseContext,
+  receiptJson,
+  type SurfaceOptions,
+  surfaceContext,
+  surfaceEngine,
+  surfaceSettings,
+} from "../../adapters/shared-engine.ts";
+import { withCallerContext } from "../../adapters/trust-context.ts";
 import { outcomeOfError } from "../../core/circuit-breaker.ts";
-import { Engine, type EngineOptions } from "../../core/engine.ts";
+import type { Engine } from "../../core/engine.ts";
 import { UsertrustError } from "../../core/errors.ts";
-import type { GovernedRequest } from "../../core/governed-request.ts";
 import type { Hold } from "../../core/hold.ts";
 import { estimateOutputTokens } from "../../core/hold-sizing.ts";
 import { costUsertokens } from "../../core/price-book.ts";
@@ -21,22 +28,11 @@ import { makeUsage, type Usage } from "../../core/usage.ts";
 import { usageFromV4 } from "./call-usage.ts";
 import { callToGoverned, providerOf } from "./prompt-request.ts";
 
-export interface UsertrustMiddlewareOptions extends EngineOptions, TrustContext {
-  /** An engine from createEngine() to use instead of opening (and sharing) one per vault. */
-  engine?: Engine;
-  /** Called with the receipt of every model call, settled or released. */
-  onReceipt?: (receipt: TrustReceipt) => void;
-}
+/** The trust() options (vault, budget, scope, actor, metadata, onReceipt…), or an engine. */
+export type UsertrustMiddlewareOptions = SurfaceOptions;
 
 /** The receipt's key in `providerMetadata`. */
 export const RECEIPT_KEY = "usertrust";
-
-/** Per-call context a caller passes as `providerOptions.usertrust`; removed before the provider sees it. */
-interface ProviderOptionsContext {
-  scope?: unknown;
-  actor?: unknown;
-  metadata?: unknown;
-}
 
 interface PreparedCall {
   hold: Hold;
@@ -66,11 +62,10 @@ export class OutputCapError extends UsertrustError {
 export function usertrustMiddleware(
   options: UsertrustMiddlewareOptions | Engine = {},
 ): LanguageModelMiddleware {
-  const settings: UsertrustMiddlewareOptions = options instanceof Engine ? { engine: options } : options;
+  const settings = surfaceSettings(options);
   const prepared = new WeakMap<object, PreparedCall>();
-  const engine = (): Promise<Engine> =>
-    settings.engine !== undefined ? Promise.resolve(settings.engine) : sharedEngine(engineOptions(settings));
-  const defaults = contextOf(settings);
+  const engine = surfaceEngine(settings);
+  const defaults = surfaceContext(settings);
 
   return {
     specificationVersion: "v4",
@@ -80,9 +75,9 @@ export function usertrustMiddleware(
       const stripped: LanguageModelV4CallOptions = { ...params };
       if (Object.keys(providerOptions).length > 0) stripped.providerOptions = providerOptions;
       else delete stripped.providerOptions;
-      const request = overlay(
+      const request = overlayContext(
         withCallerContext(callToGoverned(stripped, providerOf(model.provider), model.modelId), defaults),
-        contextFromProviderOptions(usertrust as ProviderOptionsContext | undefined),
+        parseContext(usertrust),
       );
       const hold = await (await engine()).authorize(request);
       const { onReceipt } = settings;
@@ -253,7 +248,7 @@ function withReceipt(
   metadata: SharedV4ProviderMetadata | undefined,
   receipt: TrustReceipt,
 ): SharedV4ProviderMetadata {
-  return { ...metadata, [RECEIPT_KEY]: JSON.parse(JSON.stringify(receipt)) as JSONObject };
+  return { ...metadata, [RECEIPT_KEY]: receiptJson(receipt) as JSONObject };
 }
 
 function contentBytes(content: readonly LanguageModelV4Content[]): number {
@@ -263,40 +258,4 @@ function contentBytes(content: readonly LanguageModelV4Content[]): number {
     else if (part.type === "tool-call") bytes += Buffer.byteLength(part.input, "utf8");
   }
   return bytes;
-}
-
-function contextOf(settings: UsertrustMiddlewareOptions): TrustContext {
-  const context: TrustContext = {};
-  if (settings.scope !== undefined) context.scope = settings.scope;
-  if (settings.actor !== undefined) context.actor = settings.actor;
-  if (settings.metadata !== undefined) context.metadata = settings.metadata;
-  return context;
-}
-
-function contextFromProviderOptions(options: ProviderOptionsContext | undefined): TrustContext {
-  const context: TrustContext = {};
-  if (options === undefined || options === null) return context;
-  const { scope, actor, metadata } = options;
-  if (typeof scope === "string" || (Array.isArray(scope) && scope.every((s) => typeof s === "string"))) {
-    context.scope = scope as string | string[];
-  }
-  if (typeof actor === "string") context.actor = actor;
-  if (typeof metadata === "object" && metadata !== null)
-    context.metadata = metadata as Record<string, unknown>;
-  return context;
-}
-
-/** `providerOptions.usertrust` is the most specific context: it replaces scope and actor and adds metadata. */
-function overlay(request: GovernedRequest, call: TrustContext): GovernedRequest {
-  const governed: GovernedRequest = { ...request };
-  if (call.actor !== undefined) governed.actor = call.actor;
-  if (call.scope !== undefined)
-    governed.scope = typeof call.scope === "string" ? [call.scope] : [...call.scope];
-  if (call.metadata !== undefined) governed.metadata = { ...request.metadata, ...call.metadata };
-  return governed;
-}
-
-function engineOptions(settings: UsertrustMiddlewareOptions): EngineOptions {
-  const { engine: _engine, onReceipt: _onReceipt, scope: _scope, metadata: _metadata, ...options } = settings;
-  return options;
 }

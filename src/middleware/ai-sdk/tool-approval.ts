@@ -1,6 +1,6 @@
 import type { ToolApprovalStatus } from "ai";
-import { sharedEngine } from "../../adapters/shared-engine.ts";
-import { Engine } from "../../core/engine.ts";
+import { surfaceEngine, surfaceSettings } from "../../adapters/shared-engine.ts";
+import type { Engine } from "../../core/engine.ts";
 import type { UsertrustMiddlewareOptions } from "./middleware.ts";
 
 /**
@@ -12,9 +12,8 @@ import type { UsertrustMiddlewareOptions } from "./middleware.ts";
  *   generateText({ model, tools, toolApproval: usertrustToolApproval({ scope: "production" }) })
  */
 export function usertrustToolApproval(options: UsertrustMiddlewareOptions | Engine = {}) {
-  const settings: UsertrustMiddlewareOptions = options instanceof Engine ? { engine: options } : options;
-  const engine = (): Promise<Engine> =>
-    settings.engine !== undefined ? Promise.resolve(settings.engine) : sharedEngine(settings);
+  const settings = surfaceSettings(options);
+  const engine = surfaceEngine(settings);
   const scope = typeof settings.scope === "string" ? [settings.scope] : settings.scope;
   return async ({
     toolCall,
