@@ -133,3 +133,15 @@ export class CircuitOpenError extends UsertrustError {
     this.retryAfterMs = retryAfterMs;
   }
 }
+
+/** A tool call the model asked for was refused by the policy gate or the board. */
+export class ToolDeniedError extends UsertrustError {
+  readonly toolName: string;
+  readonly reason: string;
+
+  constructor(toolName: string, reason: string) {
+    super("TOOL_DENIED", `The tool call ${toolName} was refused: ${reason}`);
+    this.toolName = toolName;
+    this.reason = reason;
+  }
+}

@@ -1,0 +1,113 @@
+import { AIMessage, type BaseMessage, ToolMessage } from "@langchain/core/messages";
+import type { AgentMiddleware } from "langchain";
+import {
+  receiptJson,
+  type SurfaceOptions,
+  surfaceContext,
+  surfaceEngine,
+  surfaceSettings,
+} from "../../adapters/shared-engine.ts";
+import type { Engine } from "../../core/engine.ts";
+import { ToolDeniedError } from "../../core/errors.ts";
+import { openLangChainCall, releaseCall, settleMessage } from "./governed-call.ts";
+import { RECEIPT_KEY } from "./governed-chat-model.ts";
+import { identify } from "./messages-request.ts";
+
+export interface AgentMiddlewareOptions extends SurfaceOptions {
+  /** A refused tool call: answered with a ToolMessage the agent reads ("message", default) or thrown ("throw"). */
+  onToolDenied?: "message" | "throw";
+}
+
+/**
+ * Middleware for langchain's createAgent: each model call is held and settled (the receipt on the
+ * AIMessage's `response_metadata.usertrust`), and each tool call goes through the policy gate and
+ * the board (a refusal becomes a ToolMessage the agent can read, or an error). Per-invocation
+ * context: `agent.invoke(input, { context: { usertrust: { scope, actor, metadata } } })`.
+ */
+export function usertrustAgentMiddleware(options: AgentMiddlewareOptions | Engine = {}): AgentMiddleware {
+  const settings: AgentMiddlewareOptions = surfaceSettings(options);
+  const engine = surfaceEngine(settings);
+  const defaults = surfaceContext(settings);
+  const middleware = {
+    name: "usertrust",
+    wrapModelCall: async (
+      request: {
+        model: unknown;
+        messages: BaseMessage[];
+        systemMessage?: BaseMessage;
+        tools?: unknown;
+        runtime?: { context?: unknown };
+      },
+      handler: (request: never) => Promise<AIMessage>,
+    ): Promise<AIMessage> => {
+      const prompt =
+        request.systemMessage === undefined ? request.messages : [request.systemMessage, ...request.messages];
+      const context = (request.runtime?.context as Record<string, unknown> | undefined)?.[RECEIPT_KEY];
+      const call = await openLangChainCall(
+        await engine(),
+        settings,
+        defaults,
+        identify(request.model),
+        prompt,
+        context,
+        request.tools,
+      );
+      const sent =
+        call.messages === prompt
+          ? request
+          : { ...request, ...splitPrompt(call.messages, request.systemMessage !== undefined) };
+      let message: AIMessage;
+      try {
+        message = await handler(sent as never);
+      } catch (error) {
+        await releaseCall(call.hold, error);
+        throw error;
+      }
+      const receipt = receiptJson(await settleMessage(call.hold, message));
+      call.restore?.(message);
+      return new AIMessage({
+        content: message.content,
+        tool_calls: message.tool_calls ?? [],
+        ...(message.usage_metadata === undefined ? {} : { usage_metadata: message.usage_metadata }),
+        ...(message.id === undefined ? {} : { id: message.id }),
+        additional_kwargs: message.additional_kwargs,
+        response_metadata: { ...message.response_metadata, [RECEIPT_KEY]: receipt },
+      });
+    },
+    wrapToolCall: async (
+      request: { toolCall: { id?: string; name: string; args: unknown }; runtime?: { context?: unknown } },
+      handler: (request: never) => Promise<unknown>,
+    ): Promise<unknown> => {
+      const context = (request.runtime?.context as Record<string, unknown> | undefined)?.[RECEIPT_KEY] as
+        | { actor?: string; scope?: string | string[]; metadata?: Record<string, unknown> }
+        | undefined;
+      const scope = context?.scope ?? defaults.scope;
+      const decision = await (await engine()).reviewToolCall({
+        toolName: request.toolCall.name,
+        input: request.toolCall.args,
+        actor: context?.actor ?? defaults.actor,
+        scope: typeof scope === "string" ? [scope] : scope,
+        metadata: { ...defaults.metadata, ...context?.metadata },
+      });
+      if (decision.approved) return handler(request as never);
+      const reason = decision.reason ?? "refused";
+      if (settings.onToolDenied === "throw") throw new ToolDeniedError(request.toolCall.name, reason);
+      return new ToolMessage({
+        content: `Denied by usertrust: ${reason}`,
+        tool_call_id: request.toolCall.id ?? "",
+        name: request.toolCall.name,
+        status: "error",
+      });
+    },
+  };
+  return middleware as unknown as AgentMiddleware;
+}
+
+function splitPrompt(
+  messages: BaseMessage[],
+  hasSystem: boolean,
+): { messages: BaseMessage[]; systemMessage?: BaseMessage } {
+  if (!hasSystem) return { messages };
+  const [system, ...rest] = messages;
+  return system === undefined ? { messages: rest } : { messages: rest, systemMessage: system };
+}

@@ -1,0 +1,86 @@
+import type { BaseMessage } from "@langchain/core/messages";
+import { overlayContext, parseContext, type SurfaceOptions } from "../../adapters/shared-engine.ts";
+import { copyWithTexts, mapTextsInPlace } from "../../adapters/text-fields.ts";
+import { type TrustContext, withCallerContext } from "../../adapters/trust-context.ts";
+import { outcomeOfError } from "../../core/circuit-breaker.ts";
+import type { Engine } from "../../core/engine.ts";
+import type { Hold } from "../../core/hold.ts";
+import type { TrustReceipt } from "../../core/receipt.ts";
+import { type ModelIdentity, messagesToGoverned, usageFromMetadata } from "./messages-request.ts";
+
+/** One LangChain model call under governance: its hold and, in redact mode, the messages to send. */
+export interface LangChainCall {
+  hold: Hold;
+  /** The messages to send: the caller's, or copies with personal data replaced. */
+  messages: BaseMessage[];
+  /** Puts redacted values back into a response message's text, in place (redact with restore). */
+  restore: ((message: BaseMessage) => void) | undefined;
+}
+
+/** Authorizes a call (which may refuse it) and prepares what is sent. */
+export async function openLangChainCall(
+  engine: Engine,
+  settings: SurfaceOptions,
+  defaults: TrustContext,
+  identity: ModelIdentity,
+  messages: BaseMessage[],
+  callContext: unknown,
+  tools?: unknown,
+): Promise<LangChainCall> {
+  const request = overlayContext(
+    withCallerContext(messagesToGoverned(messages, identity, tools), defaults),
+    parseContext(callContext),
+  );
+  const hold = await engine.authorize(request);
+  const { onReceipt } = settings;
+  if (onReceipt !== undefined)
+    hold.receipt.then(
+      (receipt) => onReceipt(receipt),
+      () => {},
+    );
+  const redaction = hold.terms.redaction;
+  if (redaction === undefined) return { hold, messages, restore: undefined };
+  const { redactor, restore } = redaction;
+  for (const message of messages)
+    copyWithTexts({ content: message.content }, (text) => {
+      redactor.reserve(text);
+      return text;
+    });
+  return {
+    hold,
+    messages: messages.map((message) => withContent(message, (text) => redactor.redact(text))),
+    restore: restore
+      ? (message) => {
+          mapTextsInPlace(message, (text) => redactor.restore(text));
+        }
+      : undefined,
+  };
+}
+
+/** A copy of a message (same class, same fields) whose content texts are mapped. */
+function withContent(message: BaseMessage, map: (text: string) => string): BaseMessage {
+  const content = (copyWithTexts({ content: message.content }, map) as { content: BaseMessage["content"] })
+    .content;
+  const Message = message.constructor as new (fields: Record<string, unknown>) => BaseMessage;
+  return new Message({
+    ...(message as unknown as { lc_kwargs: Record<string, unknown> }).lc_kwargs,
+    content,
+  });
+}
+
+/** Settles at the message's usage_metadata, or on an estimate of its text when it has none. */
+export async function settleMessage(hold: Hold, message: BaseMessage | undefined): Promise<TrustReceipt> {
+  const usage = usageFromMetadata((message as { usage_metadata?: unknown } | undefined)?.usage_metadata);
+  if (usage !== undefined) return hold.settle(usage);
+  const text =
+    typeof message?.content === "string" ? message.content : JSON.stringify(message?.content ?? "");
+  return hold.settleEstimated(Buffer.byteLength(text, "utf8"));
+}
+
+/** Releases the hold of a call the provider did not answer; never throws. */
+export async function releaseCall(hold: Hold, error: unknown): Promise<void> {
+  const reason = error instanceof Error ? error.name : typeof error;
+  await hold
+    .void(`the provider call failed: ${reason}`, "call_failed", outcomeOfError(error))
+    .catch(() => {});
+}

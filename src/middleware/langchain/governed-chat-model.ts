@@ -1,0 +1,160 @@
+import type { CallbackManagerForLLMRun } from "@langchain/core/callbacks/manager";
+import {
+  BaseChatModel,
+  type BaseChatModelCallOptions,
+  type BindToolsInput,
+} from "@langchain/core/language_models/chat_models";
+import { AIMessage, AIMessageChunk, type BaseMessage } from "@langchain/core/messages";
+import { ChatGenerationChunk, type ChatResult } from "@langchain/core/outputs";
+import type { Runnable } from "@langchain/core/runnables";
+import {
+  receiptJson,
+  type SurfaceOptions,
+  surfaceContext,
+  surfaceEngine,
+  surfaceSettings,
+} from "../../adapters/shared-engine.ts";
+import type { Engine } from "../../core/engine.ts";
+import { openLangChainCall, releaseCall, settleMessage } from "./governed-call.ts";
+import { identify, type ModelIdentity } from "./messages-request.ts";
+
+export const RECEIPT_KEY = "usertrust";
+
+const identities = new WeakMap<object, ModelIdentity>();
+
+type Inner = Runnable<BaseMessage[], AIMessageChunk> & {
+  bindTools?: (tools: BindToolsInput[], kwargs?: unknown) => Inner;
+};
+
+/**
+ * A chat model that governs every call of the model it wraps — invoke, batch, stream and
+ * streamEvents (both versions) — and works wherever a chat model does (createAgent, chains,
+ * bindTools). The receipt is on the AIMessage's `response_metadata.usertrust` (for a stream, on its
+ * last chunk, so the aggregated message carries it). Per-invocation context comes from
+ * `config.metadata.usertrust` ({ scope, actor, metadata }).
+ */
+export class GovernedChatModel extends BaseChatModel<BaseChatModelCallOptions, AIMessageChunk> {
+  readonly #inner: Inner;
+  readonly #settings: SurfaceOptions;
+  readonly #identity: ModelIdentity;
+  readonly #engine: () => Promise<Engine>;
+  readonly #tools: unknown;
+
+  constructor(
+    inner: Inner,
+    settings: SurfaceOptions,
+    identity: ModelIdentity = identify(inner),
+    tools?: unknown,
+  ) {
+    super({});
+    this.#inner = inner;
+    this.#settings = settings;
+    this.#identity = identity;
+    identities.set(this, identity);
+    this.#engine = surfaceEngine(settings);
+    this.#tools = tools;
+  }
+
+  // BaseChatModel's constructor calls this before our fields exist.
+  _llmType(): string {
+    return identities.get(this)?.provider ?? "usertrust";
+  }
+
+  get model(): string {
+    return this.#identity.model;
+  }
+
+  async _generate(
+    messages: BaseMessage[],
+    options: this["ParsedCallOptions"],
+    runManager?: CallbackManagerForLLMRun,
+  ): Promise<ChatResult> {
+    const call = await this.#open(messages, runManager);
+    let message: AIMessageChunk;
+    try {
+      // callbacks: [] so the caller's handlers see one run per call, not the inner one again.
+      message = await this.#inner.invoke(call.messages, { ...options, callbacks: [] });
+    } catch (error) {
+      await releaseCall(call.hold, error);
+      throw error;
+    }
+    const receipt = receiptJson(await settleMessage(call.hold, message));
+    call.restore?.(message);
+    const out = new AIMessage({
+      content: message.content,
+      tool_calls: message.tool_calls ?? [],
+      ...(message.usage_metadata === undefined ? {} : { usage_metadata: message.usage_metadata }),
+      ...(message.id === undefined ? {} : { id: message.id }),
+      additional_kwargs: message.additional_kwargs,
+      response_metadata: { ...message.response_metadata, [RECEIPT_KEY]: receipt },
+    });
+    return {
+      generations: [{ text: out.text, message: out, generationInfo: { [RECEIPT_KEY]: receipt } }],
+      llmOutput: { [RECEIPT_KEY]: receipt },
+    };
+  }
+
+  override async *_streamResponseChunks(
+    messages: BaseMessage[],
+    options: this["ParsedCallOptions"],
+    runManager?: CallbackManagerForLLMRun,
+  ): AsyncGenerator<ChatGenerationChunk> {
+    const call = await this.#open(messages, runManager);
+    let aggregate: AIMessageChunk | undefined;
+    let completed = false;
+    try {
+      const stream = await this.#inner.stream(call.messages, { ...options, callbacks: [] });
+      for await (const chunk of stream) {
+        aggregate = aggregate === undefined ? chunk : aggregate.concat(chunk);
+        call.restore?.(chunk);
+        const generation = new ChatGenerationChunk({ text: chunk.text, message: chunk });
+        yield generation;
+        await runManager?.handleLLMNewToken(chunk.text, undefined, undefined, undefined, undefined, {
+          chunk: generation,
+        });
+      }
+      completed = true;
+    } catch (error) {
+      if (aggregate === undefined) await releaseCall(call.hold, error);
+      else await settleMessage(call.hold, aggregate).catch(() => {});
+      throw error;
+    } finally {
+      // A consumer that stops early (break, abort) still pays for what was generated so far.
+      if (!completed && !call.hold.ended) await settleMessage(call.hold, aggregate).catch(() => {});
+    }
+    const receipt = receiptJson(await settleMessage(call.hold, aggregate));
+    yield new ChatGenerationChunk({
+      text: "",
+      message: new AIMessageChunk({ content: "", response_metadata: { [RECEIPT_KEY]: receipt } }),
+      generationInfo: { [RECEIPT_KEY]: receipt },
+    });
+  }
+
+  override bindTools(tools: BindToolsInput[], kwargs?: Partial<BaseChatModelCallOptions>): GovernedChatModel {
+    if (typeof this.#inner.bindTools !== "function") {
+      throw new TypeError(`the wrapped ${this.#identity.provider} model does not support tools`);
+    }
+    return new GovernedChatModel(this.#inner.bindTools(tools, kwargs), this.#settings, this.#identity, tools);
+  }
+
+  async #open(messages: BaseMessage[], runManager: CallbackManagerForLLMRun | undefined) {
+    const metadata = (runManager as unknown as { metadata?: Record<string, unknown> } | undefined)?.metadata;
+    return openLangChainCall(
+      await this.#engine(),
+      this.#settings,
+      surfaceContext(this.#settings),
+      this.#identity,
+      messages,
+      metadata?.[RECEIPT_KEY],
+      this.#tools,
+    );
+  }
+}
+
+/** `governedChatModel(new ChatOpenAI({ model: "gpt-4o-mini" }), { budget: 50_000 })` */
+export function governedChatModel(
+  model: BaseChatModel,
+  options: SurfaceOptions | Engine = {},
+): GovernedChatModel {
+  return new GovernedChatModel(model as unknown as Inner, surfaceSettings(options));
+}
