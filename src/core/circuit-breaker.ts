@@ -151,7 +151,9 @@ export function outcomeOfError(error: unknown): CallOutcome {
   if (typeof error !== "object" || error === null) return "provider_fault";
   const name = (error as { name?: unknown }).name;
   if (name === "AbortError" || name === "APIUserAbortError") return "neutral";
-  const status = (error as { status?: unknown; code?: unknown }).status ?? (error as { code?: unknown }).code;
+  // openai/anthropic/google SDKs: `status`; the AI SDK's APICallError: `statusCode`.
+  const fields = error as { status?: unknown; statusCode?: unknown; code?: unknown };
+  const status = fields.status ?? fields.statusCode ?? fields.code;
   if (typeof status === "number" && status >= 400 && status < 500 && status !== 429 && status !== 408) {
     return "neutral";
   }

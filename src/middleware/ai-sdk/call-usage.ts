@@ -9,7 +9,16 @@ import { makeUsage, type Usage } from "../../core/usage.ts";
 export function usageFromV4(usage: LanguageModelV4Usage | undefined): Usage | undefined {
   if (usage === undefined) return undefined;
   const { inputTokens, outputTokens } = usage;
-  if (inputTokens.total === undefined && outputTokens.total === undefined) return undefined;
+  const reported = [
+    inputTokens.total,
+    inputTokens.noCache,
+    inputTokens.cacheRead,
+    inputTokens.cacheWrite,
+    outputTokens.total,
+    outputTokens.text,
+    outputTokens.reasoning,
+  ];
+  if (reported.every((count) => count === undefined)) return undefined;
   const cacheRead = inputTokens.cacheRead ?? 0;
   const cacheWrite = inputTokens.cacheWrite ?? 0;
   const input = inputTokens.noCache ?? Math.max(0, (inputTokens.total ?? 0) - cacheRead - cacheWrite);

@@ -6,6 +6,7 @@ import type {
   SharedV4ProviderMetadata,
 } from "@ai-sdk/provider";
 import type { LanguageModelMiddleware } from "ai";
+import { usageFromAnthropic } from "../../adapters/anthropic/messages-usage.ts";
 import { type ChunkRestorer, redactCall } from "../../adapters/redaction.ts";
 import {
   overlayContext,
@@ -138,7 +139,7 @@ export function usertrustMiddleware(
         await release(call.hold, error);
         throw error;
       }
-      return { ...result, stream: result.stream.pipeThrough(meteredParts(call)) };
+      return { ...result, stream: drainMetered(result.stream, meteredParts(call)) };
     },
   };
 }
@@ -149,9 +150,7 @@ export function usertrustMiddleware(
  * consumed. When the running output cost passes the hold, the stream ends with an error part
  * (OutputCapError) and settles what was consumed.
  */
-function meteredParts(
-  call: PreparedCall,
-): TransformStream<LanguageModelV4StreamPart, LanguageModelV4StreamPart> {
+function meteredParts(call: PreparedCall): MeteredParts {
   const { hold } = call;
   const { rates, inputTokensEstimate, holdUsertokens } = hold.terms;
   const restorer = call.streamRestorer?.();
@@ -170,10 +169,7 @@ function meteredParts(
     if (hold.ended) return;
     await hold.settle(consumed(), reported === undefined ? "estimated" : "provider").catch(() => {});
   };
-  const emit = (
-    controller: TransformStreamDefaultController<LanguageModelV4StreamPart>,
-    part: LanguageModelV4StreamPart,
-  ): void => {
+  const emit = (controller: PartSink, part: LanguageModelV4StreamPart): void => {
     if (restorer === undefined) {
       controller.enqueue(part);
       return;
@@ -181,11 +177,11 @@ function meteredParts(
     held.push(part);
     if (!restorer.pending()) for (const ready of held.splice(0)) controller.enqueue(ready);
   };
-  const flushHeld = (controller: TransformStreamDefaultController<LanguageModelV4StreamPart>): void => {
+  const flushHeld = (controller: PartSink): void => {
     restorer?.finish();
     for (const ready of held.splice(0)) controller.enqueue(ready);
   };
-  const transformer: PartTransformer & { cancel?: (reason: unknown) => Promise<void> } = {
+  const transformer: MeteredParts = {
     async transform(part, controller) {
       if (capped) return;
       if (part.type === "finish") {
@@ -196,6 +192,14 @@ function meteredParts(
         flushHeld(controller);
         controller.enqueue({ ...part, providerMetadata: withReceipt(part.providerMetadata, receipt) });
         return;
+      }
+      if (part.type === "custom") {
+        // @ai-sdk/anthropic passes message_start on as a custom part: the input side of the usage,
+        // which is what a stream cut before `finish` still costs.
+        const early = usageFromAnthropic(
+          (part.providerMetadata?.anthropic as { usage?: unknown } | undefined)?.usage,
+        );
+        if (early !== undefined) reported = early;
       }
       if (part.type === "text-delta" || part.type === "reasoning-delta" || part.type === "tool-input-delta") {
         outputBytes += Buffer.byteLength(part.delta, "utf8");
@@ -225,17 +229,79 @@ function meteredParts(
       flushHeld(controller);
       await settleConsumed();
     },
-    // Called when the consumer cancels (abortSignal, an early stop): settle what was consumed.
-    async cancel() {
+    // The stream failed or the consumer cancelled (abortSignal): settle what was consumed.
+    async fail() {
       await settleConsumed();
     },
   };
-  return new TransformStream(transformer);
+  return transformer;
 }
 
-type PartTransformer = NonNullable<
-  ConstructorParameters<typeof TransformStream<LanguageModelV4StreamPart, LanguageModelV4StreamPart>>[0]
->;
+/** Where metered parts go; `terminate` ends the stream early (the output cap). */
+interface PartSink {
+  enqueue(part: LanguageModelV4StreamPart): void;
+  terminate(): void;
+}
+
+/**
+ * Reads the provider's stream to its end on our own, whether or not the consumer keeps reading:
+ * the provider bills the whole generation, and in ai 7 breaking out of streamText's stream does
+ * not cancel the model's stream, so a hold would otherwise wait for its timeout. Parts are
+ * queued for the consumer. Only a real cancel (abortSignal) stops the request early; the hold then
+ * settles at what was consumed.
+ */
+function drainMetered(
+  source: ReadableStream<LanguageModelV4StreamPart>,
+  metered: MeteredParts,
+): ReadableStream<LanguageModelV4StreamPart> {
+  const reader = source.getReader();
+  let stopped = false;
+  return new ReadableStream<LanguageModelV4StreamPart>({
+    start(controller) {
+      const sink: PartSink = {
+        enqueue: (part) => {
+          if (!stopped) controller.enqueue(part);
+        },
+        terminate: () => {
+          if (stopped) return;
+          stopped = true;
+          controller.close();
+          reader.cancel().catch(() => {});
+        },
+      };
+      void (async () => {
+        try {
+          for (;;) {
+            const step = await reader.read();
+            if (step.done || stopped) break;
+            await metered.transform(step.value, sink);
+          }
+          if (stopped) return;
+          await metered.flush(sink);
+          stopped = true;
+          controller.close();
+        } catch (error) {
+          await metered.fail();
+          if (!stopped) {
+            stopped = true;
+            controller.error(error);
+          }
+        }
+      })();
+    },
+    async cancel(reason) {
+      stopped = true;
+      await reader.cancel(reason).catch(() => {});
+      await metered.fail();
+    },
+  });
+}
+
+interface MeteredParts {
+  transform(part: LanguageModelV4StreamPart, sink: PartSink): Promise<void>;
+  flush(sink: PartSink): Promise<void>;
+  fail(): Promise<void>;
+}
 
 async function release(hold: Hold, error: unknown): Promise<void> {
   const reason = error instanceof Error ? error.name : typeof error;

@@ -40,8 +40,11 @@ export function usertrustAgentMiddleware(options: AgentMiddlewareOptions | Engin
       },
       handler: (request: never) => Promise<AIMessage>,
     ): Promise<AIMessage> => {
-      const prompt =
-        request.systemMessage === undefined ? request.messages : [request.systemMessage, ...request.messages];
+      // createAgent always supplies a system message, empty when none was given: it is not part of the prompt.
+      const system = request.systemMessage;
+      const hasSystem =
+        system !== undefined && !(typeof system.content === "string" && system.content === "");
+      const prompt = hasSystem ? [system, ...request.messages] : request.messages;
       const context = (request.runtime?.context as Record<string, unknown> | undefined)?.[RECEIPT_KEY];
       const call = await openLangChainCall(
         await engine(),
@@ -53,9 +56,7 @@ export function usertrustAgentMiddleware(options: AgentMiddlewareOptions | Engin
         request.tools,
       );
       const sent =
-        call.messages === prompt
-          ? request
-          : { ...request, ...splitPrompt(call.messages, request.systemMessage !== undefined) };
+        call.messages === prompt ? request : { ...request, ...splitPrompt(call.messages, hasSystem) };
       let message: AIMessage;
       try {
         message = await handler(sent as never);

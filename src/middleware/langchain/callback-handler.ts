@@ -3,6 +3,7 @@ import type { Serialized } from "@langchain/core/load/serializable";
 import type { BaseMessage } from "@langchain/core/messages";
 import type { LLMResult } from "@langchain/core/outputs";
 import {
+  parseContext,
   receiptJson,
   type SurfaceOptions,
   surfaceContext,
@@ -49,16 +50,21 @@ export class UsertrustCallbackHandler extends BaseCallbackHandler {
     this.#engine = surfaceEngine(settings);
   }
 
+  // @langchain/core 1.4 declares parentRunId as the 8th argument but passes it 4th
+  // (chain, inputs, runId, parentRunId, tags, metadata, runType, runName): take whichever is a run id.
   override async handleChainStart(
     _chain: Serialized,
     _inputs: unknown,
     runId: string,
-    _runType?: string,
+    fourth?: string,
     _tags?: string[],
     _metadata?: Record<string, unknown>,
     _runName?: string,
-    parentRunId?: string,
+    eighth?: string,
   ): Promise<void> {
+    const parentRunId = [fourth, eighth].find(
+      (candidate) => candidate !== undefined && RUN_ID.test(candidate),
+    );
     if (parentRunId !== undefined) this.#parents.set(runId, parentRunId);
   }
 
@@ -118,18 +124,20 @@ export class UsertrustCallbackHandler extends BaseCallbackHandler {
     runId: string,
     parentRunId?: string,
     _tags?: string[],
-    _metadata?: Record<string, unknown>,
+    metadata?: Record<string, unknown>,
     runName?: string,
   ): Promise<void> {
     if (parentRunId !== undefined) this.#parents.set(runId, parentRunId);
     const toolName = runName ?? String(tool.id.at(-1) ?? "tool");
     const defaults = surfaceContext(this.#settings);
+    const call = parseContext(metadata?.[RECEIPT_KEY]);
+    const scope = call.scope ?? defaults.scope;
     const decision = await (await this.#engine()).reviewToolCall({
       toolName,
       input: parseInput(input),
-      actor: defaults.actor,
-      scope: typeof defaults.scope === "string" ? [defaults.scope] : defaults.scope,
-      metadata: defaults.metadata,
+      actor: call.actor ?? defaults.actor,
+      scope: typeof scope === "string" ? [scope] : scope,
+      metadata: { ...defaults.metadata, ...call.metadata },
     });
     if (!decision.approved && this.#settings.blocking === true) {
       throw new ToolDeniedError(toolName, decision.reason ?? "refused");
@@ -161,6 +169,8 @@ export class UsertrustCallbackHandler extends BaseCallbackHandler {
     }
   }
 }
+
+const RUN_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function parseInput(input: string): unknown {
   try {

@@ -46,7 +46,8 @@ export class GovernedChatModel extends BaseChatModel<BaseChatModelCallOptions, A
     identity: ModelIdentity = identify(inner),
     tools?: unknown,
   ) {
-    super({});
+    // An empty callbacks list makes LangChain always create a run manager, which carries config.metadata.
+    super({ callbacks: [] });
     this.#inner = inner;
     this.#settings = settings;
     this.#identity = identity;

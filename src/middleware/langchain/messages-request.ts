@@ -22,17 +22,25 @@ export function identify(model: unknown): ModelIdentity {
     modelName?: unknown;
     maxTokens?: unknown;
     maxOutputTokens?: unknown;
+    _defaultConfig?: { model?: unknown; modelProvider?: unknown };
   };
-  const type = typeof fields._llmType === "function" ? fields._llmType() : "unknown";
+  let type = typeof fields._llmType === "function" ? fields._llmType() : "unknown";
+  let name = firstString(fields.model, fields.modelName) ?? type;
+  // initChatModel and createAgent({ model: "openai:gpt-4o-mini" }) give a ConfigurableModel that
+  // keeps the real model in its default config, optionally as "provider:model".
+  const configured = fields._defaultConfig;
+  if (type === "chat_model" && typeof configured?.model === "string") {
+    const colon = configured.model.indexOf(":");
+    name = colon >= 0 ? configured.model.slice(colon + 1) : configured.model;
+    type = firstString(configured.modelProvider) ?? (colon >= 0 ? configured.model.slice(0, colon) : type);
+  }
   const provider = type.startsWith("google") || type.startsWith("vertex") ? "google" : type;
-  const name =
-    typeof fields.model === "string"
-      ? fields.model
-      : typeof fields.modelName === "string"
-        ? fields.modelName
-        : type;
   const cap = typeof fields.maxTokens === "number" ? fields.maxTokens : fields.maxOutputTokens;
   return { provider, model: name, maxOutputTokens: typeof cap === "number" && cap > 0 ? cap : undefined };
+}
+
+function firstString(...values: unknown[]): string | undefined {
+  return values.find((value): value is string => typeof value === "string" && value !== "");
 }
 
 /** Chat messages (and the tools bound to the call) as the engine's neutral request. */
@@ -57,7 +65,7 @@ export function messagesToGoverned(
     const toolCalls = (message as { tool_calls?: unknown }).tool_calls;
     if (Array.isArray(toolCalls) && toolCalls.length > 0) parts.push(JSON.stringify(toolCalls));
   }
-  if (tools !== undefined) parts.push(JSON.stringify(tools));
+  if (tools !== undefined && !(Array.isArray(tools) && tools.length === 0)) parts.push(JSON.stringify(tools));
   const request: GovernedRequest = {
     provider: identity.provider,
     model: identity.model,
