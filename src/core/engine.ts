@@ -173,6 +173,20 @@ export class Engine implements HoldCloser {
     return result;
   }
 
+  /**
+   * Records an observed event that is not a money movement (an agent's decision) on the audit
+   * chain. Callers pass kinds, ids and names — never prompt text.
+   */
+  async recordEvent(
+    kind: "llm_invoke" | "decision",
+    actor: string | undefined,
+    data: Record<string, unknown>,
+  ): Promise<void> {
+    this.#assertUsable();
+    this.#append(kind, actor, data);
+    await this.#flushAudit();
+  }
+
   async balance(): Promise<LedgerBalance> {
     this.#assertOpen();
     return this.ledger.balance();

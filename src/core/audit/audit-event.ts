@@ -36,7 +36,8 @@ export type AuditEventKind =
   | "injection_blocked"
   | "board_blocked"
   | "board_escalated"
-  | "tool_call";
+  | "tool_call"
+  | "decision";
 
 /** sha256 over the canonical JSON of every field but `hash`, including any field someone added. */
 export function hashEvent(event: Omit<AuditEvent, "hash"> & { hash?: string }): string {

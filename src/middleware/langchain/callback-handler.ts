@@ -1,3 +1,4 @@
+import type { AgentAction, AgentFinish } from "@langchain/core/agents";
 import { BaseCallbackHandler } from "@langchain/core/callbacks/base";
 import type { Serialized } from "@langchain/core/load/serializable";
 import type { BaseMessage } from "@langchain/core/messages";
@@ -28,8 +29,10 @@ export interface CallbackHandlerOptions extends SurfaceOptions {
 
 /**
  * Governance as a LangChain callback handler, for any chain or model: each chat-model run is held
- * and settled (llm runs are the engine's spend events), each tool run is reviewed and recorded as
- * a `tool_call` event, and `totals(runId)` rolls up every model call under a chain invocation.
+ * and settled — its `spend` (or `call_failed`) event is the llm_invoke record, the same event
+ * trust() writes, so every surface leaves the same trail — each tool run is reviewed and recorded
+ * as a `tool_call` event, each agent step as a `decision` event, and `totals(runId)` rolls up
+ * every model call under a chain invocation.
  *
  * Its limits, by LangChain's design: `chatModel.streamEvents()` without a `version` runs no
  * callbacks, so it is not governed (use governedChatModel for an enforcement boundary); receipts
@@ -95,6 +98,29 @@ export class UsertrustCallbackHandler extends BaseCallbackHandler {
       metadata?.[RECEIPT_KEY],
     );
     this.#holds.set(runId, call.hold);
+  }
+
+  /** An agent chose its next step: recorded as a `decision` event (the tool it chose, never its reasoning text). */
+  override async handleAgentAction(
+    action: { tool: string },
+    runId: string,
+    parentRunId?: string,
+  ): Promise<void> {
+    await (await this.#engine()).recordEvent("decision", surfaceContext(this.#settings).actor, {
+      runId,
+      ...(parentRunId === undefined ? {} : { parentRunId }),
+      action: "tool",
+      tool: action.tool,
+    });
+  }
+
+  /** An agent finished: recorded as a `decision` event. */
+  override async handleAgentEnd(_action: AgentFinish, runId: string, parentRunId?: string): Promise<void> {
+    await (await this.#engine()).recordEvent("decision", surfaceContext(this.#settings).actor, {
+      runId,
+      ...(parentRunId === undefined ? {} : { parentRunId }),
+      action: "finish",
+    });
   }
 
   override async handleLLMEnd(output: LLMResult, runId: string): Promise<void> {
