@@ -101,11 +101,7 @@ export class UsertrustCallbackHandler extends BaseCallbackHandler {
   }
 
   /** An agent chose its next step: recorded as a `decision` event (the tool it chose, never its reasoning text). */
-  override async handleAgentAction(
-    action: { tool: string },
-    runId: string,
-    parentRunId?: string,
-  ): Promise<void> {
+  override async handleAgentAction(action: AgentAction, runId: string, parentRunId?: string): Promise<void> {
     await (await this.#engine()).recordEvent("decision", surfaceContext(this.#settings).actor, {
       runId,
       ...(parentRunId === undefined ? {} : { parentRunId }),
