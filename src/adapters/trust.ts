@@ -1,4 +1,5 @@
 import type { EscalationHandler } from "../core/board/escalation.ts";
+import type { TrustConfigInput } from "../core/config.ts";
 import { createEngine, type Engine } from "../core/engine.ts";
 import { ClientDestroyedError, UnsupportedClientError } from "../core/errors.ts";
 import type { TrustReceipt } from "../core/receipt.ts";
@@ -45,6 +46,10 @@ export interface TrustOpts<Shape extends ResponseShape = ResponseShape> {
   shape?: Shape;
   /** Called with the receipt of every governed call, however it ended (settled or released). */
   onReceipt?: (receipt: TrustReceipt) => void;
+  /** Config fields that win over the vault's config file, e.g. `{ pii: "redact", enforcement: "warn" }`. */
+  config?: Partial<TrustConfigInput>;
+  /** Where the money is kept (shorthand for `config.ledger`), e.g. `{ kind: "postgres", url }`. */
+  ledger?: TrustConfigInput["ledger"];
   /** Decides calls the board escalates: "allow" or "block" (may be async). Without it, `board.escalation` decides. */
   onEscalate?: EscalationHandler;
 }
@@ -267,5 +272,8 @@ function engineOptions(opts: TrustOpts): Parameters<typeof createEngine>[0] {
   if (opts.dryRun !== undefined) options.dryRun = opts.dryRun;
   if (opts.actor !== undefined) options.actor = opts.actor;
   if (opts.onEscalate !== undefined) options.onEscalate = opts.onEscalate;
+  if (opts.config !== undefined || opts.ledger !== undefined) {
+    options.config = { ...opts.config, ...(opts.ledger === undefined ? {} : { ledger: opts.ledger }) };
+  }
   return options;
 }

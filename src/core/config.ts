@@ -63,6 +63,24 @@ const configSchema = z.strictObject({
       indexLimit: z.number().int().positive().default(10_000),
     })
     .prefault({}),
+  /**
+   * Where the money is kept: the embedded SQLite file (default), memory (dry run), or a PostgreSQL
+   * database shared by many hosts (`url`, and a `schema` for its tables, default "usertrust").
+   */
+  ledger: z
+    .discriminatedUnion("kind", [
+      z.strictObject({ kind: z.literal("sqlite") }),
+      z.strictObject({ kind: z.literal("memory") }),
+      z.strictObject({
+        kind: z.literal("postgres"),
+        url: z.string().min(1),
+        schema: z
+          .string()
+          .regex(/^[a-z_][a-z0-9_]*$/, "a lower-case SQL identifier (letters, digits, _)")
+          .default("usertrust"),
+      }),
+    ])
+    .default({ kind: "sqlite" }),
   tigerbeetle: z
     .strictObject({
       addresses: z.array(z.string()).default([]),
@@ -86,6 +104,24 @@ const configSchema = z.strictObject({
 
 export type TrustConfig = z.output<typeof configSchema>;
 export type ModelPriceOverride = z.output<typeof modelPriceSchema>;
+/** Config fields as written (defaults may be left out), for overrides passed in code. */
+export type TrustConfigInput = z.input<typeof configSchema>;
+
+/**
+ * The file's config with fields passed in code on top (trust(), the middleware factories,
+ * createEngine), validated by the same rules; an error names the option and the field.
+ */
+export function withOverrides(
+  config: TrustConfig,
+  overrides: Partial<TrustConfigInput>,
+  source: string,
+): TrustConfig {
+  const result = configSchema.safeParse({ ...config, ...overrides });
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const field = issue === undefined ? "" : issue.path.map(String).join(".");
+  throw new ConfigError(source, issue?.message ?? "invalid option", { field });
+}
 
 /** What `usertrust init` writes: every field at its default, so users see what they can change. */
 export function defaultConfig(budget = 50_000): TrustConfig {

@@ -10,7 +10,7 @@ import {
   type CircuitTransition,
   vaultBreaker,
 } from "./circuit-breaker.ts";
-import { loadConfig, type TrustConfig } from "./config.ts";
+import { loadConfig, type TrustConfig, type TrustConfigInput, withOverrides } from "./config.ts";
 import {
   AuditError,
   BudgetExceededError,
@@ -54,6 +54,8 @@ export interface EngineOptions {
   /** A ledger to use instead of the one the config selects. */
   ledger?: Ledger;
   clock?: Clock;
+  /** Config fields that win over the vault's config file, e.g. `{ pii: "redact", enforcement: "warn" }`. */
+  config?: Partial<TrustConfigInput>;
   /** Decides escalated board reviews ("allow" or "block"); without it `board.escalation` in the config does. */
   onEscalate?: EscalationHandler;
 }
@@ -479,13 +481,17 @@ interface UnpostedSpend {
 export async function createEngine(options: EngineOptions = {}): Promise<Engine> {
   const paths = resolveVault(options);
   if (!existsSync(paths.config)) initVault(paths);
-  const fileConfig = loadConfig(paths.config);
+  const fileConfig =
+    options.config === undefined
+      ? loadConfig(paths.config)
+      : withOverrides(loadConfig(paths.config), options.config, "the `config` option");
   const config: TrustConfig = {
     ...fileConfig,
     ...(options.budget === undefined ? {} : { budget: options.budget }),
     ...(options.tier === undefined ? {} : { tier: options.tier }),
   };
-  const dryRun = options.dryRun ?? process.env.USERTRUST_DRY_RUN === "true";
+  const dryRun =
+    options.dryRun ?? (process.env.USERTRUST_DRY_RUN === "true" || config.ledger.kind === "memory");
   const clock = options.clock;
   // One connection to ledger.db serves the ledger and the audit chain's head (also in dry-run,
   // so every process on the vault serializes its audit appends on the same lock).

@@ -50,6 +50,7 @@ describe("parseConfig", () => {
       circuitBreaker: { failureThreshold: 5, resetTimeout: 30_000 },
       patterns: { enabled: false, feedProxy: false },
       audit: { rotation: "none", indexLimit: 10_000 },
+      ledger: { kind: "sqlite" },
       tigerbeetle: { addresses: [], clusterId: 0 },
       durability: "normal",
       holdTimeoutSeconds: 600,
