@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
   BudgetExceededError,
   ClientDestroyedError,
@@ -10,7 +10,15 @@ import {
 } from "../../../src/core/errors.ts";
 import type { Clock, Ledger, PostResult } from "../../../src/core/ledger/ledger.ts";
 import { MemoryLedger } from "../../../src/core/ledger/memory-ledger.ts";
+import { PostgresLedger } from "../../../src/core/ledger/postgres-ledger.ts";
 import { SqliteLedger } from "../../../src/core/ledger/sqlite-ledger.ts";
+import {
+  dropSchema,
+  queryTestServer,
+  requirePostgres,
+  TEST_POSTGRES_URL,
+  uniqueSchemaName,
+} from "../../support/postgres-test-server.ts";
 
 /** A clock the test moves by hand, so expiry is tested without sleeping. */
 class ManualClock {
@@ -26,6 +34,9 @@ interface AdapterUnderTest {
   name: string;
   /** Opens the adapter on this test's own store; every ledger opened is closed after the test. */
   open(options: { budgetUsertokens: number; clock: Clock }): Ledger;
+  /** Once before this adapter's tests, e.g. to check that its server is there. */
+  setUp?(): Promise<void>;
+  tearDown?(): Promise<void>;
 }
 
 let tempDir = "";
@@ -49,6 +60,15 @@ function ledgerPath(): string {
   return join(tempDir, "ledger.sqlite");
 }
 
+/** One schema for this file's Postgres tests; each ledger opened gets its own wallet in it, so tests share nothing. */
+const postgresSchema = uniqueSchemaName();
+let walletCount = 0;
+
+function nextWalletId(): string {
+  walletCount += 1;
+  return `wallet-${walletCount}`;
+}
+
 const adapters: AdapterUnderTest[] = [
   {
     name: "MemoryLedger",
@@ -59,12 +79,30 @@ const adapters: AdapterUnderTest[] = [
     open: ({ budgetUsertokens, clock }) =>
       track(new SqliteLedger({ path: ledgerPath(), budgetUsertokens, clock })),
   },
+  {
+    name: "PostgresLedger",
+    open: ({ budgetUsertokens, clock }) =>
+      track(
+        new PostgresLedger({
+          url: TEST_POSTGRES_URL,
+          schema: postgresSchema,
+          walletId: nextWalletId(),
+          budgetUsertokens,
+          clock,
+        }),
+      ),
+    setUp: requirePostgres,
+    tearDown: () => dropSchema(postgresSchema),
+  },
 ];
 
 const MINUTE_S = 60;
 
 describe.each(adapters)("$name conforms to the ledger port", (adapter) => {
   let clock: ManualClock;
+
+  beforeAll(async () => adapter.setUp?.());
+  afterAll(async () => adapter.tearDown?.());
 
   function openLedger(budgetUsertokens: number): Ledger {
     return adapter.open({ budgetUsertokens, clock: clock.now });
@@ -617,4 +655,153 @@ describe("SqliteLedger durability", () => {
     writeFileSync(ledgerPath(), "this is not a SQLite database, just some text long enough to have a header");
     expect(() => openFile({ budgetUsertokens: 1_000 })).toThrow(LedgerUnavailableError);
   });
+});
+
+describe("PostgresLedger on a shared server", () => {
+  let clock: ManualClock;
+
+  beforeAll(requirePostgres);
+  afterAll(() => dropSchema(postgresSchema));
+  beforeEach(() => {
+    clock = new ManualClock();
+  });
+
+  function openWallet(walletId: string, options: { budgetUsertokens?: number; schema?: string } = {}) {
+    return track(
+      new PostgresLedger({
+        url: TEST_POSTGRES_URL,
+        schema: postgresSchema,
+        walletId,
+        clock: clock.now,
+        ...options,
+      }),
+    );
+  }
+
+  it("keeps spend, holds and their results across closing and reopening", async () => {
+    const walletId = nextWalletId();
+    const first = openWallet(walletId, { budgetUsertokens: 1_000 });
+    await first.reserve("done", 300, MINUTE_S);
+    const posted = await first.post("done", 250);
+    await first.reserve("in-flight", 100, MINUTE_S);
+    await first.reserve("cancelled", 50, MINUTE_S);
+    await first.void("cancelled");
+    await first.close();
+
+    const reopened = openWallet(walletId, { budgetUsertokens: 2_000 });
+    expect(await reopened.balance()).toEqual({
+      budgetUsertokens: 2_000,
+      postedUsertokens: 250,
+      pendingUsertokens: 100,
+      remainingUsertokens: 1_650,
+    });
+    expect(await reopened.holdState("cancelled")).toBe("voided");
+    expect(await reopened.post("done", 300)).toMatchObject({
+      postedUsertokens: posted.postedUsertokens,
+      shortfallUsertokens: posted.shortfallUsertokens,
+    });
+  });
+
+  it("keeps the stored budget when opened without one", async () => {
+    const walletId = nextWalletId();
+    const first = openWallet(walletId, { budgetUsertokens: 1_234 });
+    await first.reserve("h1", 34, MINUTE_S);
+    await first.post("h1", 34);
+    await first.close();
+
+    const readOnly = openWallet(walletId);
+    expect(await readOnly.balance()).toMatchObject({ budgetUsertokens: 1_234, remainingUsertokens: 1_200 });
+  });
+
+  it("shares one budget between ledgers on the same wallet and keeps other wallets apart", async () => {
+    const walletId = nextWalletId();
+    const a = openWallet(walletId, { budgetUsertokens: 1_000 });
+    const b = openWallet(walletId);
+    const other = openWallet(nextWalletId(), { budgetUsertokens: 1_000 });
+    await a.reserve("h1", 600, MINUTE_S);
+    await expect(b.reserve("h2", 500, MINUTE_S)).rejects.toBeInstanceOf(BudgetExceededError);
+    await b.post("h1", 450);
+    expect(await a.balance()).toMatchObject({ postedUsertokens: 450, remainingUsertokens: 550 });
+    // The same hold id in another wallet is another hold.
+    await expect(other.reserve("h1", 900, MINUTE_S)).resolves.toMatchObject({ remainingUsertokens: 100 });
+  });
+
+  it("refuses to reserve on a wallet that never had a budget, saying how to set one", async () => {
+    const ledger = openWallet(nextWalletId());
+    expect(await ledger.balance()).toMatchObject({ budgetUsertokens: 0, remainingUsertokens: 0 });
+    const error = await ledger.reserve("h1", 0, MINUTE_S).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(LedgerUnavailableError);
+    expect((error as Error).message).toContain("budgetUsertokens");
+  });
+
+  it("rolls the post back when withinCommit throws, because it runs before the commit", async () => {
+    const ledger = openWallet(nextWalletId(), { budgetUsertokens: 1_000 });
+    await ledger.reserve("h1", 400, MINUTE_S);
+    const seen: PostResult[] = [];
+    await expect(
+      ledger.post("h1", 300, (result) => {
+        seen.push(result);
+        throw new Error("audit write failed");
+      }),
+    ).rejects.toThrow("audit write failed");
+    expect(seen[0]?.postedUsertokens).toBe(300);
+    expect(await ledger.holdState("h1")).toBe("pending");
+    expect(await ledger.balance()).toMatchObject({ postedUsertokens: 0, pendingUsertokens: 400 });
+    await expect(ledger.post("h1", 300)).resolves.toMatchObject({ postedUsertokens: 300 });
+  });
+
+  it("creates a fresh schema once when many ledgers open it at the same moment", async () => {
+    const schema = uniqueSchemaName();
+    try {
+      const ledgers = Array.from({ length: 6 }, (_, i) =>
+        openWallet(`w${i}`, { schema, budgetUsertokens: 100 * (i + 1) }),
+      );
+      const balances = await Promise.all(ledgers.map((ledger) => ledger.balance()));
+      expect(balances.map((b) => b.budgetUsertokens)).toEqual([100, 200, 300, 400, 500, 600]);
+      const versions = await queryTestServer<{ version: number }>(
+        `SELECT version FROM "${schema}".usertrust_migrations ORDER BY version`,
+      );
+      expect(versions.map((row) => row.version)).toEqual([1]);
+    } finally {
+      for (const ledger of opened.splice(0)) await ledger.close();
+      await dropSchema(schema);
+    }
+  });
+
+  it("refuses a schema written by a newer usertrust instead of guessing at its tables", async () => {
+    const schema = uniqueSchemaName();
+    try {
+      await openWallet("w", { schema, budgetUsertokens: 100 }).balance();
+      await queryTestServer(`INSERT INTO "${schema}".usertrust_migrations (version) VALUES (999)`);
+      const error = await openWallet("w", { schema })
+        .balance()
+        .catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(LedgerUnavailableError);
+      expect((error as Error).message).toMatch(/version 999.*Upgrade usertrust/);
+    } finally {
+      for (const ledger of opened.splice(0)) await ledger.close();
+      await dropSchema(schema);
+    }
+  });
+
+  it("fails with LedgerUnavailableError naming the host but never the password when the server is unreachable", async () => {
+    const ledger = track(
+      new PostgresLedger({ url: "postgres://fleet:s3cret-pw@127.0.0.1:1/ledger", budgetUsertokens: 100 }),
+    );
+    const error = await ledger.reserve("h1", 10, MINUTE_S).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(LedgerUnavailableError);
+    const message = (error as Error).message;
+    expect(message).toContain("127.0.0.1:1/ledger");
+    expect(message).toContain("Check that the server is running");
+    expect(message).not.toContain("s3cret-pw");
+    // The next call tries again rather than replaying a stale failure or hanging.
+    await expect(ledger.balance()).rejects.toBeInstanceOf(LedgerUnavailableError);
+  });
+
+  it.each(["", "1starts_with_digit", 'quote"d', "semi;colon", "x".repeat(64)])(
+    "refuses the schema name %j before touching the server",
+    (schema) => {
+      expect(() => new PostgresLedger({ url: TEST_POSTGRES_URL, schema })).toThrow(RangeError);
+    },
+  );
 });

@@ -6,7 +6,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BudgetExceededError, HoldStateError } from "../../../src/core/errors.ts";
 import type { Clock, HoldState, Ledger, LedgerBalance, PostResult } from "../../../src/core/ledger/ledger.ts";
 import { MemoryLedger } from "../../../src/core/ledger/memory-ledger.ts";
+import { PostgresLedger } from "../../../src/core/ledger/postgres-ledger.ts";
 import { SqliteLedger } from "../../../src/core/ledger/sqlite-ledger.ts";
+import {
+  dropSchema,
+  requirePostgres,
+  TEST_POSTGRES_URL,
+  uniqueSchemaName,
+} from "../../support/postgres-test-server.ts";
 
 /**
  * Model-based tests: random command sequences run against a real adapter and against the small
@@ -312,6 +319,33 @@ describe("SqliteLedger under random command sequences", () => {
           fileCount += 1;
           return new SqliteLedger({
             path: join(tempDir, `ledger-${fileCount}.sqlite`),
+            budgetUsertokens,
+            clock,
+          });
+        }),
+      ),
+      { numRuns: 60 },
+    );
+  });
+});
+
+describe("PostgresLedger under random command sequences", () => {
+  // One schema for the file; each scenario gets its own wallet in it.
+  const schema = uniqueSchemaName();
+  let walletCount = 0;
+
+  beforeAll(requirePostgres);
+  afterAll(() => dropSchema(schema));
+
+  it("agrees with the reference model and never spends or holds above the budget", async () => {
+    await fc.assert(
+      fc.asyncProperty(scenarioArb, (scenario) =>
+        checkScenario(scenario, (budgetUsertokens, clock) => {
+          walletCount += 1;
+          return new PostgresLedger({
+            url: TEST_POSTGRES_URL,
+            schema,
+            walletId: `scenario-${walletCount}`,
             budgetUsertokens,
             clock,
           });

@@ -1,0 +1,456 @@
+import type { Pool, PoolClient } from "pg";
+import {
+  BudgetExceededError,
+  ClientDestroyedError,
+  HoldStateError,
+  LedgerUnavailableError,
+  UsertrustError,
+} from "../errors.ts";
+import {
+  assertTimeoutSeconds,
+  assertUsertokens,
+  type Clock,
+  type HoldState,
+  type Ledger,
+  type LedgerBalance,
+  makeBalance,
+  type PostResult,
+  systemClock,
+  type WithinCommit,
+} from "./ledger.ts";
+import { assertSchemaName, migrate, quoteIdentifier } from "./postgres-migrations.ts";
+
+export interface PostgresLedgerOptions {
+  /** `postgres://user:password@host:port/database`; errors name the host, never the password. */
+  url: string;
+  /** Sets the wallet's budget on first use; without it the stored budget is kept and nothing is written. */
+  budgetUsertokens?: number;
+  clock?: Clock;
+  /** Schema holding the ledger's tables, created on first use. Default "usertrust". */
+  schema?: string;
+  /** The budget this ledger draws on; every ledger on the same schema and wallet shares it. Default "default". */
+  walletId?: string;
+  /**
+   * Connections this process opens at most (default 4); a fleet needs processes × poolSize ≤ the
+   * server's max_connections. Calls beyond it queue, and fail after 5 s without a connection.
+   */
+  poolSize?: number;
+}
+
+const CONNECT_TIMEOUT_MS = 5_000;
+/** A step that waits longer than this for the wallet lock fails instead of stalling its caller. */
+const STATEMENT_TIMEOUT_MS = 10_000;
+/** Client-side bound for a server that stops answering mid-query. */
+const QUERY_TIMEOUT_MS = 15_000;
+const IDLE_TIMEOUT_MS = 10_000;
+const POOL_SIZE_DEFAULT = 4;
+const POOL_SIZE_MAX = 100;
+const WALLET_ID_LENGTH_MAX = 200;
+/** Raised by reserve_hold for a wallet no ledger has given a budget. */
+const NO_WALLET_SQLSTATE = "P0002";
+
+interface BalanceRow {
+  budget_ut: string | null;
+  posted_ut: string | null;
+  pending_ut: string | null;
+}
+
+interface ReserveRow extends BalanceRow {
+  granted: boolean;
+}
+
+interface PostRow {
+  outcome: "missing" | "voided" | "posted";
+  posted_ut: string | null;
+  shortfall_ut: string | null;
+  late_settle_flag: boolean | null;
+  budget_ut: string | null;
+  wallet_posted_ut: string | null;
+  pending_ut: string | null;
+}
+
+interface VoidRow extends BalanceRow {
+  outcome: "missing" | "voided" | "posted";
+}
+
+/**
+ * A ledger many hosts share: tables in a PostgreSQL schema. Each reserve, post and void is one
+ * call of a server-side function that locks the wallet row, so reservers in every process are
+ * serialized and the budget is never overspent. Time comes from the injected clock, passed into
+ * each statement, never from the database's own clock.
+ *
+ * The `pg` package is an optional peer: it is imported on first use, so usertrust loads without it.
+ */
+export class PostgresLedger implements Ledger {
+  readonly kind = "postgres";
+  readonly #url: string;
+  readonly #server: string;
+  readonly #password: string;
+  readonly #schema: string;
+  readonly #walletId: string;
+  readonly #poolSize: number;
+  readonly #initialBudget: number | undefined;
+  readonly #clock: Clock;
+  readonly #sql: ReturnType<typeof statementsFor>;
+  #pool: Promise<Pool> | undefined;
+  #closed = false;
+
+  /** Validates the options only; the connection and the tables are made by the first call. */
+  constructor(options: PostgresLedgerOptions) {
+    if (options.budgetUsertokens !== undefined) assertUsertokens("budget", options.budgetUsertokens);
+    const schema = options.schema ?? "usertrust";
+    assertSchemaName(schema);
+    const walletId = options.walletId ?? "default";
+    if (walletId.length === 0 || walletId.length > WALLET_ID_LENGTH_MAX) {
+      throw new RangeError(`walletId must be 1–${WALLET_ID_LENGTH_MAX} characters, got ${walletId.length}`);
+    }
+    const poolSize = options.poolSize ?? POOL_SIZE_DEFAULT;
+    if (!Number.isSafeInteger(poolSize) || poolSize < 1 || poolSize > POOL_SIZE_MAX) {
+      throw new RangeError(`poolSize must be a whole number from 1 to ${POOL_SIZE_MAX}, got ${poolSize}`);
+    }
+    const { server, password } = describeServer(options.url);
+    this.#url = options.url;
+    this.#server = server;
+    this.#password = password;
+    this.#schema = schema;
+    this.#walletId = walletId;
+    this.#poolSize = poolSize;
+    this.#initialBudget = options.budgetUsertokens;
+    this.#clock = options.clock ?? systemClock;
+    this.#sql = statementsFor(quoteIdentifier(schema));
+  }
+
+  async setBudget(budgetUsertokens: number): Promise<void> {
+    this.#open();
+    assertUsertokens("budget", budgetUsertokens);
+    await this.#query(this.#sql.upsertBudget, [this.#walletId, budgetUsertokens]);
+  }
+
+  async reserve(holdId: string, amountUsertokens: number, timeoutSeconds: number): Promise<LedgerBalance> {
+    this.#open();
+    assertUsertokens("hold amount", amountUsertokens);
+    assertTimeoutSeconds(timeoutSeconds);
+    const nowMs = this.#nowMs();
+    const expiresAtMs = Math.min(Number.MAX_SAFE_INTEGER, Math.ceil(nowMs + timeoutSeconds * 1000));
+    const row = await this.#queryOne<ReserveRow>(this.#sql.reserve, [
+      this.#walletId,
+      holdId,
+      amountUsertokens,
+      nowMs,
+      expiresAtMs,
+    ]);
+    const balance = this.#balanceOf(row);
+    if (!row.granted) throw new BudgetExceededError(amountUsertokens, balance.remainingUsertokens);
+    return balance;
+  }
+
+  async post(holdId: string, amountUsertokens: number, withinCommit?: WithinCommit): Promise<PostResult> {
+    this.#open();
+    assertUsertokens("post amount", amountUsertokens);
+    const values = [this.#walletId, holdId, amountUsertokens, this.#nowMs()];
+    return this.#step<PostRow, PostResult>(
+      this.#sql.post,
+      values,
+      (row) => {
+        if (row.outcome === "missing") throw missingHold(holdId);
+        if (row.outcome === "voided")
+          throw new HoldStateError(`hold ${holdId} was voided; it cannot be posted`);
+        return {
+          postedUsertokens: this.#usertokens(row.posted_ut),
+          shortfallUsertokens: this.#usertokens(row.shortfall_ut),
+          lateSettle: row.late_settle_flag === true,
+          balance: this.#balanceOf({
+            budget_ut: row.budget_ut,
+            posted_ut: row.wallet_posted_ut,
+            pending_ut: row.pending_ut,
+          }),
+        };
+      },
+      withinCommit,
+    );
+  }
+
+  async void(holdId: string, withinCommit?: () => void): Promise<LedgerBalance> {
+    this.#open();
+    const values = [this.#walletId, holdId, this.#nowMs()];
+    return this.#step<VoidRow, LedgerBalance>(
+      this.#sql.void,
+      values,
+      (row) => {
+        if (row.outcome === "missing") throw missingHold(holdId);
+        if (row.outcome === "posted")
+          throw new HoldStateError(`hold ${holdId} was posted; it cannot be voided`);
+        return this.#balanceOf(row);
+      },
+      withinCommit,
+    );
+  }
+
+  async balance(): Promise<LedgerBalance> {
+    this.#open();
+    const rows = await this.#query<BalanceRow>(this.#sql.balance, [this.#walletId, this.#nowMs()]);
+    const row = rows[0];
+    return row === undefined ? makeBalance(0, 0, 0) : this.#balanceOf(row);
+  }
+
+  async holdState(holdId: string): Promise<HoldState | undefined> {
+    this.#open();
+    const rows = await this.#query<{ state: HoldState; expires_at_ms: string }>(this.#sql.hold, [
+      this.#walletId,
+      holdId,
+    ]);
+    const hold = rows[0];
+    if (hold?.state === "pending" && Number(hold.expires_at_ms) <= this.#nowMs()) return "expired";
+    return hold?.state;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const connecting = this.#pool;
+    this.#pool = undefined;
+    const pool = await connecting?.catch(() => undefined);
+    await pool?.end().catch(() => undefined);
+  }
+
+  /**
+   * Runs one money-moving function. With `withinCommit` it runs in an explicit transaction so the
+   * callback sees the committed-to-be result before COMMIT; without it the single statement is its
+   * own transaction, one round trip.
+   */
+  async #step<Row, Result>(
+    statement: Statement,
+    values: unknown[],
+    interpret: (row: Row) => Result,
+    withinCommit: ((result: Result) => void) | undefined,
+  ): Promise<Result> {
+    if (withinCommit === undefined) return interpret(await this.#queryOne<Row>(statement, values));
+    const client = await this.#connection();
+    let discard: Error | undefined;
+    try {
+      await this.#run(client, BEGIN);
+      const result = interpret(this.#firstRow(await this.#run<Row>(client, statement, values)));
+      withinCommit(result);
+      await this.#run(client, COMMIT);
+      return result;
+    } catch (error) {
+      // A connection that cannot even roll back is in an unknown state: drop it rather than reuse it.
+      await client.query("ROLLBACK").catch((rollbackError: unknown) => {
+        discard = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
+      });
+      throw error;
+    } finally {
+      client.release(discard);
+    }
+  }
+
+  async #query<Row>(statement: Statement, values: unknown[]): Promise<Row[]> {
+    const pool = await this.#ready();
+    try {
+      const result = await pool.query({ ...statement, values });
+      return result.rows as Row[];
+    } catch (error) {
+      throw this.#failed(error);
+    }
+  }
+
+  async #queryOne<Row>(statement: Statement, values: unknown[]): Promise<Row> {
+    return this.#firstRow(await this.#query<Row>(statement, values));
+  }
+
+  async #run<Row>(client: PoolClient, statement: Statement, values: unknown[] = []): Promise<Row[]> {
+    try {
+      const result = await client.query({ ...statement, values });
+      return result.rows as Row[];
+    } catch (error) {
+      throw this.#failed(error);
+    }
+  }
+
+  #firstRow<Row>(rows: Row[]): Row {
+    const row = rows[0];
+    if (row === undefined)
+      throw new LedgerUnavailableError(`The PostgreSQL ledger at ${this.#server} returned no row.`);
+    return row;
+  }
+
+  async #connection(): Promise<PoolClient> {
+    const pool = await this.#ready();
+    try {
+      return await pool.connect();
+    } catch (error) {
+      throw this.#failed(error);
+    }
+  }
+
+  /** The pool, connected and migrated; a failed attempt is forgotten so the next call tries again. */
+  #ready(): Promise<Pool> {
+    this.#pool ??= this.#connect().catch((error: unknown) => {
+      this.#pool = undefined;
+      throw error;
+    });
+    return this.#pool;
+  }
+
+  async #connect(): Promise<Pool> {
+    const pg = await loadPg();
+    const pool = new pg.Pool({
+      connectionString: this.#url,
+      max: this.#poolSize,
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+      idleTimeoutMillis: IDLE_TIMEOUT_MS,
+      statement_timeout: STATEMENT_TIMEOUT_MS,
+      query_timeout: QUERY_TIMEOUT_MS,
+      application_name: "usertrust",
+      // Idle connections must not keep a CLI or a finished script alive.
+      allowExitOnIdle: true,
+    });
+    // An idle connection that dies is dropped by the pool; the next call reconnects or fails with
+    // LedgerUnavailableError. Without a listener the error would crash the process.
+    pool.on("error", () => undefined);
+    try {
+      const client = await pool.connect();
+      try {
+        await migrate(client, this.#schema);
+        if (this.#initialBudget !== undefined) {
+          await client.query({ ...this.#sql.upsertBudget, values: [this.#walletId, this.#initialBudget] });
+        }
+      } finally {
+        client.release();
+      }
+    } catch (error) {
+      await pool.end().catch(() => undefined);
+      throw this.#cannotReach(error);
+    }
+    return pool;
+  }
+
+  #cannotReach(error: unknown): UsertrustError {
+    if (error instanceof UsertrustError) return error;
+    return new LedgerUnavailableError(
+      `Cannot reach the PostgreSQL ledger at ${this.#server} (schema "${this.#schema}"): ${this.#reason(error)}. ` +
+        `Check that the server is running and reachable from this host within ${CONNECT_TIMEOUT_MS / 1000} s, ` +
+        "and that the url's user, password and database are right and the user may create the schema.",
+      { cause: error },
+    );
+  }
+
+  #failed(error: unknown): unknown {
+    if (error instanceof UsertrustError || error instanceof RangeError) return error;
+    if ((error as { code?: unknown }).code === NO_WALLET_SQLSTATE) {
+      return new LedgerUnavailableError(
+        `The PostgreSQL ledger at ${this.#server} (schema "${this.#schema}"): ${this.#reason(error)}.`,
+        { cause: error },
+      );
+    }
+    return new LedgerUnavailableError(
+      `The PostgreSQL ledger at ${this.#server} (schema "${this.#schema}", wallet "${this.#walletId}") failed: ` +
+        `${this.#reason(error)}. The server may be down, the connection lost, or the wallet locked by another ` +
+        `process for longer than ${STATEMENT_TIMEOUT_MS / 1000} s.`,
+      { cause: error },
+    );
+  }
+
+  /** The driver's message with the password masked, should a driver or server ever echo it. */
+  #reason(error: unknown): string {
+    const message = error instanceof Error ? error.message || error.constructor.name : String(error);
+    return this.#password === "" ? message : message.replaceAll(this.#password, "***");
+  }
+
+  #balanceOf(row: BalanceRow): LedgerBalance {
+    return makeBalance(
+      this.#usertokens(row.budget_ut),
+      this.#usertokens(row.posted_ut),
+      this.#usertokens(row.pending_ut),
+    );
+  }
+
+  /** pg returns BIGINT and SUM as strings; a value that is not a safe whole number is a corrupt ledger. */
+  #usertokens(value: string | null): number {
+    const amount = value === null ? 0 : Number(value);
+    if (!Number.isSafeInteger(amount) || amount < 0) {
+      throw new LedgerUnavailableError(
+        `The PostgreSQL ledger at ${this.#server} (schema "${this.#schema}") holds ${value}, ` +
+          "which is not a whole number of usertokens; the ledger tables were changed outside usertrust.",
+      );
+    }
+    return amount;
+  }
+
+  /** Whole milliseconds, since the columns are BIGINT. */
+  #nowMs(): number {
+    return Math.floor(this.#clock());
+  }
+
+  #open(): void {
+    if (this.#closed) throw new ClientDestroyedError();
+  }
+}
+
+async function loadPg(): Promise<typeof import("pg").default> {
+  try {
+    return (await import("pg")).default;
+  } catch (error) {
+    throw new LedgerUnavailableError(
+      "The PostgreSQL ledger needs the `pg` package, which could not be loaded. " +
+        "Install it next to usertrust with `npm install pg`.",
+      { cause: error },
+    );
+  }
+}
+
+/** `host:port/database` for messages, and the password to mask; never the URL itself. */
+function describeServer(url: string): { server: string; password: string } {
+  try {
+    const parsed = new URL(url);
+    const database = decodeURIComponent(parsed.pathname.replace(/^\//, ""));
+    const host = parsed.hostname === "" ? "localhost" : parsed.hostname;
+    return {
+      server: `${host}:${parsed.port === "" ? "5432" : parsed.port}${database === "" ? "" : `/${database}`}`,
+      password: decodeURIComponent(parsed.password),
+    };
+  } catch {
+    return { server: "the configured PostgreSQL server", password: "" };
+  }
+}
+
+function missingHold(holdId: string): HoldStateError {
+  return new HoldStateError(`no hold with id ${holdId} exists in this ledger`);
+}
+
+/** A named statement is parsed once per connection; each pool serves one schema, so names need no schema. */
+interface Statement {
+  name?: string;
+  text: string;
+}
+
+const BEGIN: Statement = { text: "BEGIN" };
+const COMMIT: Statement = { text: "COMMIT" };
+
+function statementsFor(schema: string) {
+  const named = (name: string, text: string): Statement => ({ name: `usertrust_${name}`, text });
+  return {
+    reserve: named(
+      "reserve",
+      `SELECT granted, budget_ut, posted_ut, pending_ut FROM ${schema}.reserve_hold($1, $2, $3, $4, $5)`,
+    ),
+    post: named("post", `SELECT * FROM ${schema}.post_hold($1, $2, $3, $4)`),
+    void: named(
+      "void",
+      `SELECT outcome, budget_ut, posted_ut, pending_ut FROM ${schema}.void_hold($1, $2, $3)`,
+    ),
+    balance: named(
+      "balance",
+      `SELECT w.budget AS budget_ut, w.posted AS posted_ut,
+         (SELECT COALESCE(SUM(h.amount), 0) FROM ${schema}.holds AS h
+           WHERE h.wallet_id = w.id AND h.state = 'pending' AND h.expires_at_ms > $2) AS pending_ut
+       FROM ${schema}.wallet AS w WHERE w.id = $1`,
+    ),
+    hold: named("hold", `SELECT state, expires_at_ms FROM ${schema}.holds WHERE wallet_id = $1 AND id = $2`),
+    upsertBudget: named(
+      "upsert_budget",
+      `INSERT INTO ${schema}.wallet (id, budget) VALUES ($1, $2)
+       ON CONFLICT (id) DO UPDATE SET budget = EXCLUDED.budget`,
+    ),
+  };
+}

@@ -1,0 +1,219 @@
+import type { PoolClient } from "pg";
+import { LedgerUnavailableError } from "../errors.ts";
+
+/**
+ * The PostgreSQL ledger's tables and its three money-moving functions, as numbered migrations.
+ * The functions exist so each reserve, post and void is one round trip: the wallet row lock is held
+ * only while the server runs the step, never across a client's network hop or a busy event loop,
+ * which bounds how long one process can stall the rest of a fleet.
+ *
+ * Every function locks the wallet row first (`FOR UPDATE`) and only then reads the holds: under
+ * READ COMMITTED each statement of a volatile plpgsql function takes a fresh snapshot, so the sums it
+ * reads include every step that held the lock before it. Locks are always taken wallet, then hold.
+ */
+
+export interface Migration {
+  version: number;
+  /** The SQL to run, given the already quoted schema name. */
+  sql(schema: string): string;
+}
+
+/** Pending holds of a wallet at `p_now_ms`: the sum that stops counting a hold once it expires. */
+const pendingSum = (schema: string) =>
+  `SELECT COALESCE(SUM(h.amount), 0) FROM ${schema}.holds AS h
+     WHERE h.wallet_id = p_wallet AND h.state = 'pending' AND h.expires_at_ms > p_now_ms`;
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    sql: (s) => `
+CREATE TABLE ${s}.wallet (
+  id TEXT PRIMARY KEY,
+  budget BIGINT NOT NULL CHECK (budget >= 0),
+  posted BIGINT NOT NULL DEFAULT 0 CHECK (posted >= 0)
+);
+
+CREATE TABLE ${s}.holds (
+  wallet_id TEXT NOT NULL REFERENCES ${s}.wallet (id),
+  id TEXT NOT NULL,
+  amount BIGINT NOT NULL CHECK (amount >= 0),
+  state TEXT NOT NULL CHECK (state IN ('pending', 'posted', 'voided')),
+  created_at_ms BIGINT NOT NULL,
+  expires_at_ms BIGINT NOT NULL,
+  posted BIGINT CHECK (posted >= 0),
+  shortfall BIGINT CHECK (shortfall >= 0),
+  late_settle BOOLEAN NOT NULL DEFAULT false,
+  closed_at_ms BIGINT,
+  PRIMARY KEY (wallet_id, id)
+);
+
+CREATE INDEX holds_in_flight ON ${s}.holds (wallet_id, expires_at_ms) INCLUDE (amount) WHERE state = 'pending';
+
+CREATE FUNCTION ${s}.reserve_hold(
+  p_wallet TEXT, p_id TEXT, p_amount BIGINT, p_now_ms BIGINT, p_expires_at_ms BIGINT
+) RETURNS TABLE (granted BOOLEAN, budget_ut BIGINT, posted_ut BIGINT, pending_ut BIGINT)
+LANGUAGE plpgsql AS $fn$
+BEGIN
+  SELECT w.budget, w.posted INTO budget_ut, posted_ut FROM ${s}.wallet AS w WHERE w.id = p_wallet FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'wallet "%" has no budget yet; open a PostgresLedger on it with budgetUsertokens, or call setBudget', p_wallet
+      USING ERRCODE = 'P0002';
+  END IF;
+  ${pendingSum(s)} INTO pending_ut;
+  granted := true;
+  IF NOT EXISTS (SELECT 1 FROM ${s}.holds AS h WHERE h.wallet_id = p_wallet AND h.id = p_id) THEN
+    IF budget_ut - posted_ut - pending_ut < p_amount THEN
+      granted := false;
+    ELSE
+      INSERT INTO ${s}.holds (wallet_id, id, amount, state, created_at_ms, expires_at_ms)
+        VALUES (p_wallet, p_id, p_amount, 'pending', p_now_ms, p_expires_at_ms);
+      pending_ut := pending_ut + p_amount;
+    END IF;
+  END IF;
+  RETURN NEXT;
+END
+$fn$;
+
+CREATE FUNCTION ${s}.post_hold(p_wallet TEXT, p_id TEXT, p_cost BIGINT, p_now_ms BIGINT)
+RETURNS TABLE (
+  outcome TEXT, posted_ut BIGINT, shortfall_ut BIGINT, late_settle_flag BOOLEAN,
+  budget_ut BIGINT, wallet_posted_ut BIGINT, pending_ut BIGINT
+)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_hold RECORD;
+BEGIN
+  SELECT w.budget, w.posted INTO budget_ut, wallet_posted_ut FROM ${s}.wallet AS w WHERE w.id = p_wallet FOR UPDATE;
+  SELECT h.amount, h.state, h.expires_at_ms, h.posted, h.shortfall, h.late_settle INTO v_hold
+    FROM ${s}.holds AS h WHERE h.wallet_id = p_wallet AND h.id = p_id FOR UPDATE;
+  IF NOT FOUND THEN
+    outcome := 'missing';
+    RETURN NEXT;
+    RETURN;
+  END IF;
+  ${pendingSum(s)} INTO pending_ut;
+  IF v_hold.state = 'voided' THEN
+    outcome := 'voided';
+  ELSIF v_hold.state = 'posted' THEN
+    outcome := 'posted';
+    posted_ut := v_hold.posted;
+    shortfall_ut := v_hold.shortfall;
+    late_settle_flag := v_hold.late_settle;
+  ELSE
+    -- An expired hold no longer counts in pending_ut: the call really happened, so it takes what
+    -- the budget still has free, never more.
+    late_settle_flag := v_hold.expires_at_ms <= p_now_ms;
+    IF late_settle_flag THEN
+      posted_ut := LEAST(p_cost, v_hold.amount, GREATEST(0, budget_ut - wallet_posted_ut - pending_ut));
+    ELSE
+      posted_ut := LEAST(p_cost, v_hold.amount);
+      pending_ut := pending_ut - v_hold.amount;
+    END IF;
+    shortfall_ut := p_cost - posted_ut;
+    UPDATE ${s}.holds AS h
+      SET state = 'posted', posted = posted_ut, shortfall = shortfall_ut,
+          late_settle = late_settle_flag, closed_at_ms = p_now_ms
+      WHERE h.wallet_id = p_wallet AND h.id = p_id;
+    UPDATE ${s}.wallet AS w SET posted = w.posted + posted_ut WHERE w.id = p_wallet;
+    wallet_posted_ut := wallet_posted_ut + posted_ut;
+    outcome := 'posted';
+  END IF;
+  RETURN NEXT;
+END
+$fn$;
+
+CREATE FUNCTION ${s}.void_hold(p_wallet TEXT, p_id TEXT, p_now_ms BIGINT)
+RETURNS TABLE (outcome TEXT, budget_ut BIGINT, posted_ut BIGINT, pending_ut BIGINT)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_state TEXT;
+BEGIN
+  SELECT h.state INTO v_state FROM ${s}.holds AS h WHERE h.wallet_id = p_wallet AND h.id = p_id FOR UPDATE;
+  IF NOT FOUND THEN
+    outcome := 'missing';
+  ELSIF v_state = 'pending' THEN
+    UPDATE ${s}.holds AS h SET state = 'voided', closed_at_ms = p_now_ms
+      WHERE h.wallet_id = p_wallet AND h.id = p_id;
+    outcome := 'voided';
+  ELSE
+    outcome := v_state;
+  END IF;
+  SELECT w.budget, w.posted, (${pendingSum(s)}) INTO budget_ut, posted_ut, pending_ut
+    FROM ${s}.wallet AS w WHERE w.id = p_wallet;
+  RETURN NEXT;
+END
+$fn$;
+`,
+  },
+];
+
+const LATEST_VERSION = MIGRATIONS.reduce((latest, migration) => Math.max(latest, migration.version), 0);
+/** First key of the two-key advisory lock; the second is the schema name's hash. */
+const MIGRATION_LOCK_NAMESPACE = 0x75_74_72_73; // "utrs"
+const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+
+/** A schema name is spliced into SQL, so only plain identifiers are accepted. */
+export function assertSchemaName(schema: string): void {
+  if (!SCHEMA_NAME.test(schema)) {
+    throw new RangeError(
+      `PostgreSQL schema name must be 1–63 letters, digits or underscores, not starting with a digit; got "${schema}"`,
+    );
+  }
+}
+
+export function quoteIdentifier(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/**
+ * Brings `schema` to the latest version. Processes starting together serialize on an advisory lock
+ * held by the migrating transaction, so each migration runs once; an up-to-date schema is detected
+ * without the lock (and without needing CREATE rights on the database).
+ */
+export async function migrate(client: PoolClient, schema: string): Promise<void> {
+  const quoted = quoteIdentifier(schema);
+  if ((await appliedVersion(client, schema)) === LATEST_VERSION) return;
+  await client.query("BEGIN");
+  try {
+    await client.query("SELECT pg_advisory_xact_lock($1, hashtext($2))", [MIGRATION_LOCK_NAMESPACE, schema]);
+    await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoted}`);
+    await client.query(
+      `CREATE TABLE IF NOT EXISTS ${quoted}.usertrust_migrations (
+         version INTEGER PRIMARY KEY,
+         applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+       )`,
+    );
+    const applied = await appliedVersion(client, schema);
+    for (const migration of MIGRATIONS) {
+      if (migration.version <= applied) continue;
+      await client.query(migration.sql(quoted));
+      await client.query(`INSERT INTO ${quoted}.usertrust_migrations (version) VALUES ($1)`, [
+        migration.version,
+      ]);
+    }
+    await client.query("COMMIT");
+  } catch (error) {
+    await client.query("ROLLBACK").catch(() => undefined);
+    throw error;
+  }
+}
+
+/** The highest migration applied to `schema`, 0 when it has none; refuses a schema from a newer usertrust. */
+async function appliedVersion(client: PoolClient, schema: string): Promise<number> {
+  const table = `${quoteIdentifier(schema)}.usertrust_migrations`;
+  const exists = await client.query<{ found: boolean }>("SELECT to_regclass($1) IS NOT NULL AS found", [
+    table,
+  ]);
+  if (exists.rows[0]?.found !== true) return 0;
+  const result = await client.query<{ version: number }>(
+    `SELECT COALESCE(MAX(version), 0) AS version FROM ${table}`,
+  );
+  const version = result.rows[0]?.version ?? 0;
+  if (version > LATEST_VERSION) {
+    throw new LedgerUnavailableError(
+      `The PostgreSQL schema "${schema}" is at ledger version ${version}, newer than this usertrust ` +
+        `understands (${LATEST_VERSION}). Upgrade usertrust in this process, or point it at another schema.`,
+    );
+  }
+  return version;
+}

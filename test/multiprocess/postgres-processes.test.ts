@@ -1,0 +1,135 @@
+import { execFile } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { PostgresLedger } from "../../src/core/ledger/postgres-ledger.ts";
+import {
+  dropSchema,
+  queryTestServer,
+  requirePostgres,
+  TEST_POSTGRES_URL,
+  uniqueSchemaName,
+} from "../support/postgres-test-server.ts";
+import { killWorker, startWorker, type Worker, withTimeout } from "../support/worker-process.ts";
+import type { SpenderOptions, SpenderSummary } from "../support/workers/postgres-spender.ts";
+
+const SPENDER = fileURLToPath(new URL("../support/workers/postgres-spender.ts", import.meta.url));
+const LEDGER_MODULE = new URL("../../src/core/ledger/postgres-ledger.ts", import.meta.url).href;
+const WORKERS = 4;
+const CALLS_PER_WORKER = 100;
+const HOLD_USERTOKENS = 10;
+const OVERRUN_USERTOKENS = 7;
+const HOLDS_IN_BUDGET = 150;
+const STARTUP_TIMEOUT_MS = 10_000;
+const RUN_TIMEOUT_MS = 15_000;
+
+const schema = uniqueSchemaName();
+const workers: Worker[] = [];
+
+afterEach(async () => {
+  await Promise.all(workers.splice(0).map(killWorker));
+});
+
+const isType = (type: string) => (line: string) => line.startsWith(`{"type":"${type}"`);
+
+describe("four OS processes spending from one PostgreSQL wallet", () => {
+  beforeAll(requirePostgres);
+  afterAll(() => dropSchema(schema));
+
+  it("never overspend, post exactly what they report, and refuse the rest with BudgetExceededError", async () => {
+    // Every call holds the same amount and posts all of it, so whatever the interleaving exactly
+    // HOLDS_IN_BUDGET calls fit, and the half hold left over is never enough for another.
+    const budget = HOLDS_IN_BUDGET * HOLD_USERTOKENS + HOLD_USERTOKENS / 2;
+    const walletId = "fleet";
+    const setup = new PostgresLedger({ url: TEST_POSTGRES_URL, schema, walletId, budgetUsertokens: budget });
+    await setup.balance();
+    await setup.close();
+
+    const started = Array.from({ length: WORKERS }, (_, index) => {
+      const options: SpenderOptions = {
+        url: TEST_POSTGRES_URL,
+        schema,
+        walletId,
+        actor: `worker-${index}`,
+        calls: CALLS_PER_WORKER,
+        holdUsertokens: HOLD_USERTOKENS,
+        overrunUsertokens: OVERRUN_USERTOKENS,
+      };
+      return startWorker(workers, SPENDER, [JSON.stringify(options)]);
+    });
+    // Release all workers at once so their calls really contend instead of following start-up order.
+    await Promise.all(
+      started.map((worker) =>
+        worker.waitUntil(() => worker.lines.some(isType("ready")), STARTUP_TIMEOUT_MS, "ready line"),
+      ),
+    );
+    for (const worker of started) worker.child.stdin?.write("go\n");
+    const exits = await withTimeout(
+      Promise.all(started.map((worker) => worker.exited)),
+      RUN_TIMEOUT_MS,
+      "workers did not finish",
+    );
+    for (const [index, exit] of exits.entries()) {
+      expect(exit, `worker-${index} stderr:\n${started[index]?.stderr()}`).toEqual({ code: 0, signal: null });
+    }
+    const summaries = started.map((worker) => {
+      const line = worker.lines.find(isType("summary"));
+      if (line === undefined) throw new Error(`a worker printed no summary; stderr:\n${worker.stderr()}`);
+      return JSON.parse(line) as SpenderSummary;
+    });
+
+    const total = (pick: (summary: SpenderSummary) => number) =>
+      summaries.reduce((sum, summary) => sum + pick(summary), 0);
+    for (const summary of summaries) expect(summary.errors).toEqual([]);
+    expect(total((s) => s.successes)).toBe(HOLDS_IN_BUDGET);
+    expect(total((s) => s.refusals)).toBe(WORKERS * CALLS_PER_WORKER - HOLDS_IN_BUDGET);
+
+    const reader = new PostgresLedger({ url: TEST_POSTGRES_URL, schema, walletId });
+    const balance = await reader.balance();
+    await reader.close();
+    expect(balance.postedUsertokens + balance.pendingUsertokens).toBeLessThanOrEqual(budget);
+    expect(balance.postedUsertokens).toBe(total((s) => s.postedUsertokens));
+    expect(balance.postedUsertokens).toBe(HOLDS_IN_BUDGET * HOLD_USERTOKENS);
+    expect(balance.pendingUsertokens).toBe(0);
+
+    const states = await queryTestServer<{ state: string; holds: number; shortfall: string }>(
+      `SELECT state, COUNT(*)::int AS holds, SUM(shortfall) AS shortfall FROM "${schema}".holds
+       WHERE wallet_id = $1 GROUP BY state`,
+      [walletId],
+    );
+    // Refused reserves leave no row; every granted one was posted once, its overrun cut to the hold.
+    expect(states).toEqual([
+      { state: "posted", holds: HOLDS_IN_BUDGET, shortfall: String(total((s) => s.shortfallUsertokens)) },
+    ]);
+  });
+});
+
+describe("without the pg package installed", () => {
+  it("imports and constructs the ledger, then fails its first call with LedgerUnavailableError saying to install pg", async () => {
+    // A fresh process whose module resolver cannot find `pg`, as in an install without the optional peer.
+    const script = `
+      import { registerHooks } from "node:module";
+      registerHooks({
+        resolve(specifier, context, next) {
+          if (specifier === "pg") throw Object.assign(new Error("Cannot find package 'pg'"), { code: "ERR_MODULE_NOT_FOUND" });
+          return next(specifier, context);
+        },
+      });
+      const { PostgresLedger } = await import(${JSON.stringify(LEDGER_MODULE)});
+      const ledger = new PostgresLedger({ url: "postgres://fleet@127.0.0.1:5432/ledger", budgetUsertokens: 100 });
+      const error = await ledger.balance().then(() => undefined, (caught) => caught);
+      console.log(JSON.stringify({ name: error?.name, code: error?.code, message: error?.message }));
+    `;
+    const { stdout } = await promisify(execFile)(process.execPath, [
+      "--experimental-strip-types",
+      "--no-warnings",
+      "--input-type=module",
+      "--eval",
+      script,
+    ]);
+    const error = JSON.parse(stdout) as { name: string; code: string; message: string };
+    expect(error.name).toBe("LedgerUnavailableError");
+    expect(error.code).toBe("LEDGER_UNAVAILABLE");
+    expect(error.message).toContain("npm install pg");
+  });
+});
