@@ -16,16 +16,23 @@ export class UsertrustError extends Error {
 export class BudgetExceededError extends UsertrustError {
   readonly neededUsertokens: number;
   readonly remainingUsertokens: number;
+  /** The scoped budget account that refused, when it was not the vault's own budget. */
+  readonly account: string | undefined;
 
-  constructor(neededUsertokens: number, remainingUsertokens: number) {
+  constructor(neededUsertokens: number, remainingUsertokens: number, account?: string) {
     super(
       "BUDGET_EXCEEDED",
-      `Budget exceeded: this call needs a hold of ${neededUsertokens} UT but only ${remainingUsertokens} UT ` +
-        "remain (budget − spent − held). Raise `budget` in usertrust.config.json or the trust() options, " +
-        "lower max_tokens, or wait for in-flight calls to settle.",
+      account === undefined
+        ? `Budget exceeded: this call needs a hold of ${neededUsertokens} UT but only ${remainingUsertokens} UT ` +
+            "remain (budget − spent − held). Raise `budget` in usertrust.config.json or the trust() options, " +
+            "lower max_tokens, or wait for in-flight calls to settle."
+        : `Budget ${account} exceeded: this call needs a hold of ${neededUsertokens} UT but only ` +
+            `${remainingUsertokens} UT remain in it (limit − spent − held). Raise that budget's \`limit\` under ` +
+            "`budgets` in usertrust.config.json, lower max_tokens, or wait for its period to reset.",
     );
     this.neededUsertokens = neededUsertokens;
     this.remainingUsertokens = remainingUsertokens;
+    this.account = account;
   }
 }
 

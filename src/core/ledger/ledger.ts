@@ -9,7 +9,17 @@
 export interface Ledger {
   readonly kind: string;
   setBudget(budgetUsertokens: number): Promise<void>;
-  reserve(holdId: string, amountUsertokens: number, timeoutSeconds: number): Promise<LedgerBalance>;
+  /**
+   * Holds the amount on the wallet and on every listed budget account, all or nothing: when any
+   * of them lacks room nothing is held and BudgetExceededError names the one that refused. An
+   * account is created on first use with its limit; a different limit later replaces it.
+   */
+  reserve(
+    holdId: string,
+    amountUsertokens: number,
+    timeoutSeconds: number,
+    accounts?: readonly BudgetAccount[],
+  ): Promise<LedgerBalance>;
   /**
    * `withinCommit` runs inside the post's atomic step where the adapter can (SQLite: the same
    * transaction, so the audit event commits with the spend), otherwise right after it. It must not throw.
@@ -18,6 +28,8 @@ export interface Ledger {
   /** `withinCommit` as for post: the void's audit event commits with it where the adapter can. */
   void(holdId: string, withinCommit?: () => void): Promise<LedgerBalance>;
   balance(): Promise<LedgerBalance>;
+  /** A budget account's numbers (its limit as budget), or undefined when no hold ever used it. */
+  accountBalance(accountId: string): Promise<LedgerBalance | undefined>;
   holdState(holdId: string): Promise<HoldState | undefined>;
   close(): Promise<void>;
 }
@@ -35,6 +47,21 @@ export interface LedgerBalance {
   remainingUsertokens: number;
 }
 
+/**
+ * A scoped budget for one period, e.g. `team-a/**` for 2026-12-04 in Europe/Paris. Its id is
+ * stable for that scope and period, so every process holding against it meets the same account.
+ */
+export interface BudgetAccount {
+  readonly id: string;
+  readonly limitUsertokens: number;
+}
+
+/** A budget account's numbers right after a post or void touched it. */
+export interface AccountBalance {
+  readonly id: string;
+  readonly balance: LedgerBalance;
+}
+
 export interface PostResult {
   postedUsertokens: number;
   /** Cost above what could be posted (the hold, or for a late settle what the budget had left). */
@@ -42,6 +69,8 @@ export interface PostResult {
   /** The hold had expired before the post; what was posted was taken from the budget still free. */
   lateSettle: boolean;
   balance: LedgerBalance;
+  /** The same amount is posted on every budget account the hold was placed on; their numbers after it. */
+  accounts: AccountBalance[];
 }
 
 /** Milliseconds since the epoch; injected so tests can move time. */

@@ -1,7 +1,9 @@
 import { BudgetExceededError, ClientDestroyedError, HoldStateError } from "../errors.ts";
 import {
+  type AccountBalance,
   assertTimeoutSeconds,
   assertUsertokens,
+  type BudgetAccount,
   type Clock,
   type HoldState,
   type Ledger,
@@ -19,6 +21,13 @@ interface MemoryHold {
   posted: number;
   shortfall: number;
   lateSettle: boolean;
+  /** Budget accounts the hold was placed on, in reserve order. */
+  accounts: readonly string[];
+}
+
+interface MemoryAccount {
+  limit: number;
+  posted: number;
 }
 
 /** The dry-run ledger: the same semantics as the durable ones, nothing persisted. */
@@ -27,6 +36,7 @@ export class MemoryLedger implements Ledger {
   readonly #clock: Clock;
   readonly #holds = new Map<string, MemoryHold>();
   readonly #inFlight = new Set<MemoryHold>();
+  readonly #accounts = new Map<string, MemoryAccount>();
   #budget: number;
   #posted = 0;
   #closed = false;
@@ -43,16 +53,28 @@ export class MemoryLedger implements Ledger {
     this.#budget = budgetUsertokens;
   }
 
-  async reserve(holdId: string, amountUsertokens: number, timeoutSeconds: number): Promise<LedgerBalance> {
+  async reserve(
+    holdId: string,
+    amountUsertokens: number,
+    timeoutSeconds: number,
+    accounts: readonly BudgetAccount[] = [],
+  ): Promise<LedgerBalance> {
     this.#open();
     assertUsertokens("hold amount", amountUsertokens);
     assertTimeoutSeconds(timeoutSeconds);
+    for (const account of accounts) assertUsertokens(`limit of ${account.id}`, account.limitUsertokens);
     const now = this.#clock();
     if (!this.#holds.has(holdId)) {
-      const pending = this.#pending(now);
-      const remaining = this.#budget - this.#posted - pending;
+      const remaining = this.#budget - this.#posted - this.#pending(now);
       if (remaining < amountUsertokens)
         throw new BudgetExceededError(amountUsertokens, Math.max(0, remaining));
+      for (const { id, limitUsertokens } of accounts) {
+        const stored = this.#accounts.get(id);
+        if (stored === undefined) this.#accounts.set(id, { limit: limitUsertokens, posted: 0 });
+        else stored.limit = limitUsertokens;
+        const free = this.#accountFree(id, now);
+        if (free < amountUsertokens) throw new BudgetExceededError(amountUsertokens, free, id);
+      }
       const hold: MemoryHold = {
         amount: amountUsertokens,
         expiresAtMs: now + timeoutSeconds * 1000,
@@ -60,6 +82,7 @@ export class MemoryLedger implements Ledger {
         posted: 0,
         shortfall: 0,
         lateSettle: false,
+        accounts: accounts.map((account) => account.id),
       };
       this.#holds.set(holdId, hold);
       this.#inFlight.add(hold);
@@ -78,18 +101,21 @@ export class MemoryLedger implements Ledger {
       if (hold.state === "expired") {
         hold.lateSettle = true;
         cap = Math.min(cap, Math.max(0, this.#budget - this.#posted - this.#pending(now)));
+        for (const id of hold.accounts) cap = Math.min(cap, this.#accountFree(id, now));
       }
       hold.posted = Math.min(amountUsertokens, cap);
       hold.shortfall = amountUsertokens - hold.posted;
       hold.state = "posted";
       this.#inFlight.delete(hold);
       this.#posted += hold.posted;
+      for (const id of hold.accounts) this.#account(id).posted += hold.posted;
     }
     const result: PostResult = {
       postedUsertokens: hold.posted,
       shortfallUsertokens: hold.shortfall,
       lateSettle: hold.lateSettle,
       balance: this.#balanceAt(now),
+      accounts: hold.accounts.map((id): AccountBalance => ({ id, balance: this.#accountBalanceAt(id, now) })),
     };
     withinCommit?.(result);
     return result;
@@ -109,6 +135,12 @@ export class MemoryLedger implements Ledger {
   async balance(): Promise<LedgerBalance> {
     this.#open();
     return this.#balanceAt(this.#clock());
+  }
+
+  async accountBalance(accountId: string): Promise<LedgerBalance | undefined> {
+    this.#open();
+    if (!this.#accounts.has(accountId)) return undefined;
+    return this.#accountBalanceAt(accountId, this.#clock());
   }
 
   async holdState(holdId: string): Promise<HoldState | undefined> {
@@ -144,6 +176,29 @@ export class MemoryLedger implements Ledger {
         this.#inFlight.delete(hold);
       }
     }
+  }
+
+  #account(id: string): MemoryAccount {
+    const account = this.#accounts.get(id);
+    if (account === undefined) throw new HoldStateError(`budget account ${id} is missing from this ledger`);
+    return account;
+  }
+
+  #accountPending(id: string, now: number): number {
+    this.#expire(now);
+    let sum = 0;
+    for (const hold of this.#inFlight) if (hold.accounts.includes(id)) sum += hold.amount;
+    return sum;
+  }
+
+  #accountFree(id: string, now: number): number {
+    const account = this.#account(id);
+    return Math.max(0, account.limit - account.posted - this.#accountPending(id, now));
+  }
+
+  #accountBalanceAt(id: string, now: number): LedgerBalance {
+    const account = this.#account(id);
+    return makeBalance(account.limit, account.posted, this.#accountPending(id, now));
   }
 
   #balanceAt(now: number): LedgerBalance {

@@ -7,8 +7,10 @@ import {
 } from "../errors.ts";
 import { type Durability, VaultDatabase } from "../vault-database.ts";
 import {
+  type AccountBalance,
   assertTimeoutSeconds,
   assertUsertokens,
+  type BudgetAccount,
   type Clock,
   type HoldState,
   type Ledger,
@@ -38,6 +40,23 @@ CREATE TABLE IF NOT EXISTS holds (
   closed_at_ms INTEGER
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS holds_in_flight ON holds (wallet, expires_at_ms) WHERE state = 'pending';
+CREATE TABLE IF NOT EXISTS budget_accounts (
+  id TEXT PRIMARY KEY,
+  limit_ut INTEGER NOT NULL CHECK (limit_ut >= 0),
+  posted INTEGER NOT NULL DEFAULT 0 CHECK (posted >= 0)
+) WITHOUT ROWID;
+-- A hold's share of a budget account; \`open\` until the hold is posted or voided, so the pending sum
+-- reads only live rows however many holds an account has seen.
+CREATE TABLE IF NOT EXISTS hold_accounts (
+  hold TEXT NOT NULL,
+  account TEXT NOT NULL,
+  position INTEGER NOT NULL,
+  amount INTEGER NOT NULL,
+  expires_at_ms INTEGER NOT NULL,
+  open INTEGER NOT NULL DEFAULT 1,
+  PRIMARY KEY (hold, account)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS hold_accounts_open ON hold_accounts (account, expires_at_ms) WHERE open = 1;
 `;
 
 const WALLET = "default";
@@ -109,31 +128,52 @@ export class SqliteLedger implements Ledger {
     await this.#durable();
   }
 
-  async reserve(holdId: string, amountUsertokens: number, timeoutSeconds: number): Promise<LedgerBalance> {
+  async reserve(
+    holdId: string,
+    amountUsertokens: number,
+    timeoutSeconds: number,
+    accounts: readonly BudgetAccount[] = [],
+  ): Promise<LedgerBalance> {
     this.#open();
     assertUsertokens("hold amount", amountUsertokens);
     assertTimeoutSeconds(timeoutSeconds);
+    for (const account of accounts) assertUsertokens(`limit of ${account.id}`, account.limitUsertokens);
     // Other calls of this process in flight: queue with them so overlapping calls share a commit.
     const balance = await this.#run(this.#openHolds > 0, (now) => {
-      const inserted = this.#sql.insertHold.run(
-        holdId,
-        WALLET,
-        amountUsertokens,
-        now,
-        now + timeoutSeconds * 1000,
-      );
+      const expiresAtMs = now + timeoutSeconds * 1000;
+      const inserted = this.#sql.insertHold.run(holdId, WALLET, amountUsertokens, now, expiresAtMs);
       const { budget, posted, pending } = this.#totals(now);
       if (inserted.changes === 1) {
         // `pending` already includes this hold; throwing rolls the insert back.
         const remaining = budget - posted - (pending - amountUsertokens);
         if (remaining < amountUsertokens)
           throw new BudgetExceededError(amountUsertokens, Math.max(0, remaining));
+        accounts.forEach((account, position) =>
+          this.#holdOnAccount(holdId, account, position, amountUsertokens, expiresAtMs, now),
+        );
       }
       return makeBalance(budget, posted, pending);
     });
     this.#openHolds++;
     await this.#durable();
     return balance;
+  }
+
+  /** Inside reserve's transaction: a throw rolls back the whole hold, on the wallet and every account. */
+  #holdOnAccount(
+    holdId: string,
+    account: BudgetAccount,
+    position: number,
+    amountUsertokens: number,
+    expiresAtMs: number,
+    now: number,
+  ): void {
+    this.#sql.upsertAccount.run(account.id, account.limitUsertokens);
+    const { limit, posted, pending } = this.#accountTotals(account.id, now);
+    const remaining = limit - posted - pending;
+    if (remaining < amountUsertokens)
+      throw new BudgetExceededError(amountUsertokens, Math.max(0, remaining), account.id);
+    this.#sql.insertHoldAccount.run(holdId, account.id, position, amountUsertokens, expiresAtMs);
   }
 
   async post(holdId: string, amountUsertokens: number, withinCommit?: WithinCommit): Promise<PostResult> {
@@ -160,7 +200,21 @@ export class SqliteLedger implements Ledger {
       shortfallUsertokens: live.shortfall,
       lateSettle: false,
       balance: this.#balanceAt(now),
+      accounts: this.#postOnAccounts(holdId, live.posted, now),
     };
+  }
+
+  /** The hold's budget accounts take the same amount as the wallet; their rows stop counting as pending. */
+  #postOnAccounts(holdId: string, posted: number, now: number): AccountBalance[] {
+    const ids = this.#holdAccountIds(holdId);
+    if (ids.length === 0) return [];
+    this.#sql.addAccountPosted.run(posted, holdId);
+    this.#sql.closeHoldAccounts.run(holdId);
+    return ids.map((id) => ({ id, balance: this.#accountBalanceAt(id, now) }));
+  }
+
+  #holdAccountIds(holdId: string): string[] {
+    return (this.#sql.holdAccounts.all(holdId) as { account: string }[]).map((row) => row.account);
   }
 
   async void(holdId: string, withinCommit?: () => void): Promise<LedgerBalance> {
@@ -171,6 +225,7 @@ export class SqliteLedger implements Ledger {
         if (hold.state === "posted")
           throw new HoldStateError(`hold ${holdId} was posted; it cannot be voided`);
       }
+      this.#sql.closeHoldAccounts.run(holdId);
       withinCommit?.();
       return this.#balanceAt(now);
     });
@@ -182,6 +237,13 @@ export class SqliteLedger implements Ledger {
   async balance(): Promise<LedgerBalance> {
     this.#open();
     return this.#balanceAt(this.#clock());
+  }
+
+  async accountBalance(accountId: string): Promise<LedgerBalance | undefined> {
+    this.#open();
+    const now = this.#clock();
+    if (this.#sql.account.get(accountId) === undefined) return undefined;
+    return this.#accountBalanceAt(accountId, now);
   }
 
   async holdState(holdId: string): Promise<HoldState | undefined> {
@@ -236,11 +298,20 @@ export class SqliteLedger implements Ledger {
         shortfallUsertokens: hold.shortfall ?? 0,
         lateSettle: hold.late_settle === 1,
         balance: this.#balanceAt(now),
+        accounts: this.#holdAccountIds(holdId).map((id) => ({
+          id,
+          balance: this.#accountBalanceAt(id, now),
+        })),
       };
     }
-    // Expired: the call really happened, so post what the budget still has free, never more.
+    // Expired: the call really happened, so post what the wallet and every account still have
+    // free, never more.
     const { budget, posted: spent, pending } = this.#totals(now);
-    const posted = Math.min(amountUsertokens, hold.amount, Math.max(0, budget - spent - pending));
+    let posted = Math.min(amountUsertokens, hold.amount, Math.max(0, budget - spent - pending));
+    for (const id of this.#holdAccountIds(holdId)) {
+      const account = this.#accountTotals(id, now);
+      posted = Math.min(posted, Math.max(0, account.limit - account.posted - account.pending));
+    }
     const shortfall = amountUsertokens - posted;
     this.#sql.postLate.run(posted, shortfall, now, holdId);
     this.#sql.addPosted.run(posted, WALLET);
@@ -249,6 +320,7 @@ export class SqliteLedger implements Ledger {
       shortfallUsertokens: shortfall,
       lateSettle: true,
       balance: this.#balanceAt(now),
+      accounts: this.#postOnAccounts(holdId, posted, now),
     };
   }
 
@@ -267,6 +339,18 @@ export class SqliteLedger implements Ledger {
       | { budget: number; posted: number; pending: number }
       | undefined;
     return totals ?? { budget: 0, posted: 0, pending: 0 };
+  }
+
+  #accountTotals(id: string, now: number): { limit: number; posted: number; pending: number } {
+    const totals = this.#sql.accountTotals.get(now, id) as
+      | { limit: number; posted: number; pending: number }
+      | undefined;
+    return totals ?? { limit: 0, posted: 0, pending: 0 };
+  }
+
+  #accountBalanceAt(id: string, now: number): LedgerBalance {
+    const { limit, posted, pending } = this.#accountTotals(id, now);
+    return makeBalance(limit, posted, pending);
   }
 
   #balanceAt(now: number): LedgerBalance {
@@ -317,6 +401,24 @@ function prepareStatements(db: DatabaseSync) {
       `SELECT budget, posted,
          (SELECT COALESCE(SUM(amount), 0) FROM holds WHERE wallet = w.id AND state = 'pending' AND expires_at_ms > ?) AS pending
        FROM wallet AS w WHERE id = ?`,
+    ),
+    account: db.prepare("SELECT id FROM budget_accounts WHERE id = ?"),
+    upsertAccount: db.prepare(
+      "INSERT INTO budget_accounts (id, limit_ut) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET limit_ut = excluded.limit_ut",
+    ),
+    insertHoldAccount: db.prepare(
+      "INSERT INTO hold_accounts (hold, account, position, amount, expires_at_ms) VALUES (?, ?, ?, ?, ?)",
+    ),
+    holdAccounts: db.prepare("SELECT account FROM hold_accounts WHERE hold = ? ORDER BY position"),
+    addAccountPosted: db.prepare(
+      "UPDATE budget_accounts SET posted = posted + ? WHERE id IN (SELECT account FROM hold_accounts WHERE hold = ?)",
+    ),
+    closeHoldAccounts: db.prepare("UPDATE hold_accounts SET open = 0 WHERE hold = ? AND open = 1"),
+    accountTotals: db.prepare(
+      `SELECT limit_ut AS "limit", posted,
+         (SELECT COALESCE(SUM(amount), 0) FROM hold_accounts
+          WHERE account = a.id AND open = 1 AND expires_at_ms > ?) AS pending
+       FROM budget_accounts AS a WHERE id = ?`,
     ),
     upsertBudget: db.prepare(
       "INSERT INTO wallet (id, budget) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET budget = excluded.budget",

@@ -12,6 +12,7 @@ import type { Clock, Ledger, PostResult } from "../../../src/core/ledger/ledger.
 import { MemoryLedger } from "../../../src/core/ledger/memory-ledger.ts";
 import { PostgresLedger } from "../../../src/core/ledger/postgres-ledger.ts";
 import { SqliteLedger } from "../../../src/core/ledger/sqlite-ledger.ts";
+import { ledgerAdapters } from "../../support/ledger-adapters.ts";
 import {
   dropSchema,
   queryTestServer,
@@ -28,15 +29,6 @@ class ManualClock {
   advanceMs(ms: number): void {
     this.nowMs += ms;
   }
-}
-
-interface AdapterUnderTest {
-  name: string;
-  /** Opens the adapter on this test's own store; every ledger opened is closed after the test. */
-  open(options: { budgetUsertokens: number; clock: Clock }): Ledger;
-  /** Once before this adapter's tests, e.g. to check that its server is there. */
-  setUp?(): Promise<void>;
-  tearDown?(): Promise<void>;
 }
 
 let tempDir = "";
@@ -69,32 +61,7 @@ function nextWalletId(): string {
   return `wallet-${walletCount}`;
 }
 
-const adapters: AdapterUnderTest[] = [
-  {
-    name: "MemoryLedger",
-    open: ({ budgetUsertokens, clock }) => track(new MemoryLedger({ budgetUsertokens, clock })),
-  },
-  {
-    name: "SqliteLedger",
-    open: ({ budgetUsertokens, clock }) =>
-      track(new SqliteLedger({ path: ledgerPath(), budgetUsertokens, clock })),
-  },
-  {
-    name: "PostgresLedger",
-    open: ({ budgetUsertokens, clock }) =>
-      track(
-        new PostgresLedger({
-          url: TEST_POSTGRES_URL,
-          schema: postgresSchema,
-          walletId: nextWalletId(),
-          budgetUsertokens,
-          clock,
-        }),
-      ),
-    setUp: requirePostgres,
-    tearDown: () => dropSchema(postgresSchema),
-  },
-];
+const adapters = ledgerAdapters();
 
 const MINUTE_S = 60;
 
@@ -105,7 +72,7 @@ describe.each(adapters)("$name conforms to the ledger port", (adapter) => {
   afterAll(async () => adapter.tearDown?.());
 
   function openLedger(budgetUsertokens: number): Ledger {
-    return adapter.open({ budgetUsertokens, clock: clock.now });
+    return track(adapter.open({ budgetUsertokens, clock: clock.now }));
   }
 
   beforeEach(() => {
@@ -213,6 +180,7 @@ describe.each(adapters)("$name conforms to the ledger port", (adapter) => {
           pendingUsertokens: 0,
           remainingUsertokens: 880,
         },
+        accounts: [],
       });
       expect(await ledger.holdState("h1")).toBe("posted");
     });

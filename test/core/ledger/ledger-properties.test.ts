@@ -1,19 +1,8 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BudgetExceededError, HoldStateError } from "../../../src/core/errors.ts";
 import type { Clock, HoldState, Ledger, LedgerBalance, PostResult } from "../../../src/core/ledger/ledger.ts";
-import { MemoryLedger } from "../../../src/core/ledger/memory-ledger.ts";
-import { PostgresLedger } from "../../../src/core/ledger/postgres-ledger.ts";
-import { SqliteLedger } from "../../../src/core/ledger/sqlite-ledger.ts";
-import {
-  dropSchema,
-  requirePostgres,
-  TEST_POSTGRES_URL,
-  uniqueSchemaName,
-} from "../../support/postgres-test-server.ts";
+import { ledgerAdapters } from "../../support/ledger-adapters.ts";
 
 /**
  * Model-based tests: random command sequences run against a real adapter and against the small
@@ -143,6 +132,7 @@ class ReferenceLedger {
         shortfallUsertokens: hold.shortfall,
         lateSettle: hold.lateSettle,
         balance: this.balance(now),
+        accounts: [],
       },
     };
   }
@@ -289,69 +279,18 @@ async function checkScenario(
   }
 }
 
-describe("MemoryLedger under random command sequences", () => {
-  it("agrees with the reference model and never spends or holds above the budget", async () => {
-    await fc.assert(
-      fc.asyncProperty(scenarioArb, (scenario) =>
-        checkScenario(scenario, (budgetUsertokens, clock) => new MemoryLedger({ budgetUsertokens, clock })),
-      ),
-      { numRuns: 300 },
-    );
-  });
-});
+const RUNS: Record<string, number> = { MemoryLedger: 300 };
 
-describe("SqliteLedger under random command sequences", () => {
-  let tempDir = "";
-  let fileCount = 0;
-
-  beforeAll(() => {
-    tempDir = mkdtempSync(join(tmpdir(), "usertrust-ledger-props-"));
-  });
-
-  afterAll(() => {
-    rmSync(tempDir, { recursive: true, force: true });
-  });
+describe.each(ledgerAdapters())("$name under random command sequences", (adapter) => {
+  beforeAll(async () => adapter.setUp?.());
+  afterAll(async () => adapter.tearDown?.());
 
   it("agrees with the reference model and never spends or holds above the budget", async () => {
     await fc.assert(
       fc.asyncProperty(scenarioArb, (scenario) =>
-        checkScenario(scenario, (budgetUsertokens, clock) => {
-          fileCount += 1;
-          return new SqliteLedger({
-            path: join(tempDir, `ledger-${fileCount}.sqlite`),
-            budgetUsertokens,
-            clock,
-          });
-        }),
+        checkScenario(scenario, (budgetUsertokens, clock) => adapter.open({ budgetUsertokens, clock })),
       ),
-      { numRuns: 60 },
-    );
-  });
-});
-
-describe("PostgresLedger under random command sequences", () => {
-  // One schema for the file; each scenario gets its own wallet in it.
-  const schema = uniqueSchemaName();
-  let walletCount = 0;
-
-  beforeAll(requirePostgres);
-  afterAll(() => dropSchema(schema));
-
-  it("agrees with the reference model and never spends or holds above the budget", async () => {
-    await fc.assert(
-      fc.asyncProperty(scenarioArb, (scenario) =>
-        checkScenario(scenario, (budgetUsertokens, clock) => {
-          walletCount += 1;
-          return new PostgresLedger({
-            url: TEST_POSTGRES_URL,
-            schema,
-            walletId: `scenario-${walletCount}`,
-            budgetUsertokens,
-            clock,
-          });
-        }),
-      ),
-      { numRuns: 60 },
+      { numRuns: RUNS[adapter.name] ?? 60 },
     );
   });
 });

@@ -1,0 +1,66 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Clock, Ledger } from "../../src/core/ledger/ledger.ts";
+import { MemoryLedger } from "../../src/core/ledger/memory-ledger.ts";
+import { PostgresLedger } from "../../src/core/ledger/postgres-ledger.ts";
+import { SqliteLedger } from "../../src/core/ledger/sqlite-ledger.ts";
+import { dropSchema, requirePostgres, TEST_POSTGRES_URL, uniqueSchemaName } from "./postgres-test-server.ts";
+
+/**
+ * Every ledger adapter, as the shared suites (conformance, properties, budget accounts) open it.
+ * Each `open` gives a ledger on a store of its own (a new file, wallet or cluster), so tests share
+ * nothing; the suite closes what it opened.
+ */
+export interface LedgerAdapter {
+  name: string;
+  open(options: { budgetUsertokens: number; clock: Clock }): Ledger;
+  /** Once before this adapter's tests, e.g. to check that its server is there. */
+  setUp?(): Promise<void>;
+  tearDown?(): Promise<void>;
+}
+
+let count = 0;
+function next(prefix: string): string {
+  count += 1;
+  return `${prefix}-${count}`;
+}
+
+function sqliteAdapter(): LedgerAdapter {
+  let dir = "";
+  return {
+    name: "SqliteLedger",
+    open: ({ budgetUsertokens, clock }) =>
+      new SqliteLedger({ path: join(dir, `${next("ledger")}.sqlite`), budgetUsertokens, clock }),
+    setUp: async () => {
+      dir = mkdtempSync(join(tmpdir(), "usertrust-ledger-"));
+    },
+    tearDown: async () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+function postgresAdapter(): LedgerAdapter {
+  const schema = uniqueSchemaName();
+  return {
+    name: "PostgresLedger",
+    open: ({ budgetUsertokens, clock }) =>
+      new PostgresLedger({
+        url: TEST_POSTGRES_URL,
+        schema,
+        walletId: next("wallet"),
+        budgetUsertokens,
+        clock,
+      }),
+    setUp: requirePostgres,
+    tearDown: () => dropSchema(schema),
+  };
+}
+
+/** A fresh list for one test file: each adapter's setUp/tearDown owns that file's stores. */
+export function ledgerAdapters(): LedgerAdapter[] {
+  return [
+    { name: "MemoryLedger", open: (options) => new MemoryLedger(options) },
+    sqliteAdapter(),
+    postgresAdapter(),
+  ];
+}
