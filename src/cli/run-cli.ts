@@ -2,8 +2,11 @@ import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { verifyChain } from "../core/audit/verify-chain.ts";
+import { type BudgetReport, budgetReport } from "../core/budgets/budget-report.ts";
 import { defaultConfig, loadConfig } from "../core/config.ts";
 import { UsertrustError } from "../core/errors.ts";
+import { MemoryLedger } from "../core/ledger/memory-ledger.ts";
+import { openLedger } from "../core/ledger/open-ledger.ts";
 import { SqliteLedger } from "../core/ledger/sqlite-ledger.ts";
 import { evaluatePolicies } from "../core/policy/evaluate-policies.ts";
 import { listPolicyFiles, loadPolicies, type PolicySource } from "../core/policy/policy-file.ts";
@@ -26,6 +29,8 @@ Commands:
   init      Create the vault (.usertrust/) with a default config and policy; keeps existing files.
   verify    Recompute the audit chain; exit 1 naming the first bad line.
   status    Show the budget, what is spent and what is held.
+  budget    Show every budget (the vault's and each scoped one at its current period): limit,
+            spent, held, remaining and when it resets.
   policy validate [FILE…]
             Check policy files (default: the vault's, per config \`policies\`); list every problem
             as file:line:column and exit 1 if there is any.
@@ -78,6 +83,8 @@ export async function runCli(argv: string[], io: { out: Output; err: Output }): 
         return verify(paths, values.json === true, io);
       case "status":
         return await status(paths, values.json === true, io);
+      case "budget":
+        return await budgets(paths, values.json === true, io);
       case "policy":
         return await policy(paths, positionals.slice(1), values, io);
       default:
@@ -179,6 +186,63 @@ async function status(
   } finally {
     await ledger.close();
   }
+}
+
+async function budgets(paths: VaultPaths, json: boolean, io: { out: Output; err: Output }): Promise<number> {
+  const config = loadConfig(paths.config);
+  const now = Date.now();
+  // An embedded vault without ledger.db has spent nothing yet: its budgets are read off the config.
+  const ledger =
+    config.ledger.kind === "sqlite" && !existsSync(paths.ledger)
+      ? new MemoryLedger({ budgetUsertokens: config.budget })
+      : await openLedger(config, { database: paths.ledger, dryRun: false, source: paths.config });
+  let report: BudgetReport;
+  try {
+    report = await budgetReport(ledger, config, now);
+  } finally {
+    await ledger.close();
+  }
+  if (json) {
+    io.out.write(
+      `${JSON.stringify({ vault: paths.root, at: new Date(now).toISOString(), budgets: report })}\n`,
+    );
+    return EXIT_OK;
+  }
+  const rows = report.map((line) => [
+    line.name,
+    formatCount(line.limitUsertokens),
+    formatCount(line.spentUsertokens),
+    formatCount(line.heldUsertokens),
+    formatCount(line.remainingUsertokens),
+    line.limitUsertokens === 0 ? "-" : `${Math.floor((line.spentUsertokens / line.limitUsertokens) * 100)}%`,
+    line.resetsAt ?? "never",
+  ]);
+  io.out.write(`Budgets of ${paths.root} (usertokens; 1 UT = $0.0001)\n`);
+  io.out.write(formatTable(["budget", "limit", "spent", "held", "remaining", "used", "resets"], rows));
+  return EXIT_OK;
+}
+
+function formatCount(usertokens: number): string {
+  return usertokens.toLocaleString("en-US");
+}
+
+/** Left-aligned first column, right-aligned numbers, two spaces between columns. */
+function formatTable(header: string[], rows: string[][]): string {
+  const all = [header, ...rows];
+  const widths = header.map((_, column) => Math.max(...all.map((row) => (row[column] ?? "").length)));
+  return all
+    .map((row) =>
+      row
+        .map((cell, column) =>
+          column === 0 || column === row.length - 1
+            ? cell.padEnd(widths[column] ?? 0)
+            : cell.padStart(widths[column] ?? 0),
+        )
+        .join("  ")
+        .trimEnd(),
+    )
+    .map((line) => `  ${line}\n`)
+    .join("");
 }
 
 function formatUt(usertokens: number): string {

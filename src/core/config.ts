@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { isMap, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
 import { z } from "zod";
+import { isTimeZone } from "./budgets/calendar-period.ts";
 import { ConfigError } from "./errors.ts";
 
 const usdPerMTok = z.number().finite().nonnegative();
@@ -13,9 +14,44 @@ const modelPriceSchema = z.strictObject({
   cacheWrite1hPerMTok: usdPerMTok.optional(),
 });
 
+/** Fractions of a limit at which spend puts a warning on receipts and in the audit log. */
+const warnAtSchema = z.array(
+  z.number().gt(0, "a fraction of the limit above 0").max(1, "a fraction of the limit, at most 1"),
+);
+
+const scopedBudgetSchema = z.strictObject({
+  /** A glob over call scopes ("team-a/**"); "**" covers every call, also those without a scope. */
+  scope: z.string().min(1),
+  /** Usertokens per period (1 UT = $0.0001). */
+  limit: z.number().int().nonnegative(),
+  period: z.enum(["day", "week", "month", "none"]).default("none"),
+  timeZone: z.string().refine(isTimeZone, 'an IANA time zone such as "UTC" or "Europe/Paris"').default("UTC"),
+  warnAt: warnAtSchema.default([0.8, 0.95]),
+});
+
 const configSchema = z.strictObject({
   /** Budget cap in usertokens (1 UT = $0.0001). */
   budget: z.number().int().nonnegative(),
+  /** Warning thresholds for `budget` (fractions); none by default. */
+  warnAt: warnAtSchema.default([]),
+  /** Budgets for groups of calls by scope, each reset per calendar period in its time zone. */
+  budgets: z
+    .array(scopedBudgetSchema)
+    .default([])
+    .superRefine((budgets, context) => {
+      const seen = new Set<string>();
+      budgets.forEach((budget, index) => {
+        const key = `${budget.scope}|${budget.period}|${budget.timeZone}`;
+        if (seen.has(key)) {
+          context.addIssue({
+            code: "custom",
+            path: [index, "scope"],
+            message: `a second budget for scope "${budget.scope}" with the same period and time zone; merge them into one`,
+          });
+        }
+        seen.add(key);
+      });
+    }),
   tier: z.enum(["free", "mini", "pro", "mega", "ultra"]).default("mini"),
   proxy: z.string().optional(),
   key: z.string().optional(),
@@ -64,8 +100,9 @@ const configSchema = z.strictObject({
     })
     .prefault({}),
   /**
-   * Where the money is kept: the embedded SQLite file (default), memory (dry run), or a PostgreSQL
-   * database shared by many hosts (`url`, and a `schema` for its tables, default "usertrust").
+   * Where the money is kept: the embedded SQLite file (default), memory (dry run), a PostgreSQL
+   * database shared by many hosts (`url`, and a `schema` for its tables, default "usertrust"), or a
+   * TigerBeetle cluster (`addresses` and `clusterId`, default: the `tigerbeetle` section).
    */
   ledger: z
     .discriminatedUnion("kind", [
@@ -78,6 +115,11 @@ const configSchema = z.strictObject({
           .string()
           .regex(/^[a-z_][a-z0-9_]*$/, "a lower-case SQL identifier (letters, digits, _)")
           .default("usertrust"),
+      }),
+      z.strictObject({
+        kind: z.literal("tigerbeetle"),
+        addresses: z.array(z.string().min(1)).min(1).optional(),
+        clusterId: z.number().int().nonnegative().optional(),
       }),
     ])
     .default({ kind: "sqlite" }),

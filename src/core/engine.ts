@@ -3,6 +3,9 @@ import { AuditChain } from "./audit/audit-chain.ts";
 import type { AuditEvent } from "./audit/audit-event.ts";
 import { auditText, sha256Hex } from "./audit/audit-event.ts";
 import type { EscalationHandler } from "./board/escalation.ts";
+import { budgetAlerts } from "./budgets/budget-alerts.ts";
+import { type BudgetReport, budgetReport } from "./budgets/budget-report.ts";
+import { scopedHolds } from "./budgets/scoped-budgets.ts";
 import {
   type Admission,
   type CallOutcome,
@@ -28,9 +31,9 @@ import {
   type LedgerBalance,
   makeBalance,
   type PostResult,
+  systemClock,
 } from "./ledger/ledger.ts";
-import { MemoryLedger } from "./ledger/memory-ledger.ts";
-import { SqliteLedger } from "./ledger/sqlite-ledger.ts";
+import { openLedger } from "./ledger/open-ledger.ts";
 import { Preflight, type ToolCallSubject, type ToolDecision } from "./preflight.ts";
 import { costUsertokens, PriceBook } from "./price-book.ts";
 import { buildReceipt, postWarnings, type ReceiptOutcome, type TrustReceipt } from "./receipt.ts";
@@ -81,6 +84,7 @@ export class Engine implements HoldCloser {
     this.#append("circuit_state", undefined, { ...transition });
   };
   readonly #preflight: Preflight;
+  readonly #now: Clock;
   #auditFailure: Error | null = null;
   #closing: Promise<void> | null = null;
 
@@ -92,7 +96,9 @@ export class Engine implements HoldCloser {
     database: VaultDatabase,
     actor: string,
     onEscalate?: EscalationHandler,
+    clock: Clock = systemClock,
   ) {
+    this.#now = clock;
     this.#database = database;
     this.config = config;
     this.paths = paths;
@@ -194,6 +200,12 @@ export class Engine implements HoldCloser {
     return this.ledger.balance();
   }
 
+  /** The vault budget and every scoped budget at its current period: limit, spent, held, remaining. */
+  async budgets(): Promise<BudgetReport> {
+    this.#assertOpen();
+    return budgetReport(this.ledger, this.config, this.#now());
+  }
+
   /** Voids every hold still in flight, then closes the ledger and the audit chain. Idempotent. */
   close(): Promise<void> {
     this.#closing ??= this.#close();
@@ -245,7 +257,8 @@ export class Engine implements HoldCloser {
     const { terms, cost, usage, source, warnings } = spend;
     let event: AuditEvent | null = null;
     const posted = await this.ledger.post(terms.transferId, cost, (result) => {
-      warnings.push(...postWarnings(cost, result));
+      const alerts = budgetAlerts(result, this.config.warnAt, terms.scoped ?? []);
+      warnings.push(...postWarnings(cost, result), ...alerts.warnings);
       event = this.#record("spend", terms, {
         costUsertokens: cost,
         postedUsertokens: result.postedUsertokens,
@@ -257,6 +270,7 @@ export class Engine implements HoldCloser {
         priceSource: terms.rates.source,
         warnings,
       });
+      for (const crossing of alerts.crossings) this.#record("budget_threshold", terms, crossing);
     });
     return { posted, event };
   }
@@ -338,9 +352,17 @@ export class Engine implements HoldCloser {
     };
   }
 
+  /** Holds on the vault budget and, all or nothing, on every scoped budget whose scope matches the call. */
   async #reserve(terms: HoldTerms): Promise<void> {
+    const scoped = scopedHolds(this.config.budgets, terms.request.scope, this.#now());
+    if (scoped.length > 0) terms.scoped = scoped;
     try {
-      await this.ledger.reserve(terms.transferId, terms.holdUsertokens, this.config.holdTimeoutSeconds);
+      await this.ledger.reserve(
+        terms.transferId,
+        terms.holdUsertokens,
+        this.config.holdTimeoutSeconds,
+        scoped.map((hold) => hold.account),
+      );
     } catch (error) {
       if (error instanceof BudgetExceededError) {
         this.#recordDenial("budget_exceeded", terms.request, {
@@ -348,6 +370,7 @@ export class Engine implements HoldCloser {
           promptHash: terms.promptHash,
           neededUsertokens: error.neededUsertokens,
           remainingUsertokens: error.remainingUsertokens,
+          ...(error.account === undefined ? {} : { budget: auditText(error.account) }),
         });
         await this.#flushAudit();
       }
@@ -506,12 +529,25 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   try {
     const ledger =
       options.ledger ??
-      (dryRun
-        ? new MemoryLedger({ budgetUsertokens: config.budget, ...(clock ? { clock } : {}) })
-        : new SqliteLedger({ database, budgetUsertokens: config.budget, ...(clock ? { clock } : {}) }));
+      (await openLedger(config, {
+        database,
+        dryRun,
+        budgetUsertokens: config.budget,
+        ...(clock ? { clock } : {}),
+        source: options.config === undefined ? paths.config : `${paths.config} with the \`config\` option`,
+      }));
     if (options.ledger) await options.ledger.setBudget(config.budget);
     const audit = new AuditChain({ logPath: paths.auditLog, database, durability: config.durability });
-    return new Engine(config, paths, ledger, audit, database, options.actor ?? "local", options.onEscalate);
+    return new Engine(
+      config,
+      paths,
+      ledger,
+      audit,
+      database,
+      options.actor ?? "local",
+      options.onEscalate,
+      clock ?? systemClock,
+    );
   } catch (error) {
     database.close();
     throw error;

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import type { ScopedHold } from "./budgets/scoped-budgets.ts";
 import type { Admission, CallOutcome } from "./circuit-breaker.ts";
 import type { GovernedRequest } from "./governed-request.ts";
 import type { Redactor } from "./guards/redactor.ts";
@@ -21,6 +22,8 @@ export interface HoldTerms {
   admission?: Admission;
   /** What the preflight checks found (PII counts, injection kinds, policy matches, board outcome), for audit events. */
   checks?: Readonly<Record<string, unknown>>;
+  /** The scoped budgets (config `budgets`) the hold was also placed on, at their current periods. */
+  scoped?: readonly ScopedHold[];
   /** Set when the prompt's personal data must be replaced before sending (pii: redact). */
   redaction?: { redactor: Redactor; restore: boolean };
 }

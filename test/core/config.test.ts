@@ -41,6 +41,8 @@ describe("parseConfig", () => {
     const config = parseConfig('{ "budget": 1234 }', FILE);
     expect(config).toEqual({
       budget: 1234,
+      warnAt: [],
+      budgets: [],
       tier: "mini",
       policies: "policies/default.yml",
       enforcement: "block",

@@ -25,6 +25,7 @@ export type AuditEventKind =
   | "call_failed"
   | "hold_voided"
   | "budget_exceeded"
+  | "budget_threshold"
   | "unknown_model"
   | "settle_failed"
   | "audit_repaired"
