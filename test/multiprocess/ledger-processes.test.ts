@@ -1,8 +1,14 @@
 import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { Ledger } from "../../src/core/ledger/ledger.ts";
 import { PostgresLedger } from "../../src/core/ledger/postgres-ledger.ts";
+import { SqliteLedger } from "../../src/core/ledger/sqlite-ledger.ts";
 import {
   dropSchema,
   queryTestServer,
@@ -11,9 +17,9 @@ import {
   uniqueSchemaName,
 } from "../support/postgres-test-server.ts";
 import { killWorker, startWorker, type Worker, withTimeout } from "../support/worker-process.ts";
-import type { SpenderOptions, SpenderSummary } from "../support/workers/postgres-spender.ts";
+import type { SpenderOptions, SpenderSummary } from "../support/workers/ledger-spender.ts";
 
-const SPENDER = fileURLToPath(new URL("../support/workers/postgres-spender.ts", import.meta.url));
+const SPENDER = fileURLToPath(new URL("../support/workers/ledger-spender.ts", import.meta.url));
 const LEDGER_MODULE = new URL("../../src/core/ledger/postgres-ledger.ts", import.meta.url).href;
 const WORKERS = 4;
 const CALLS_PER_WORKER = 100;
@@ -32,24 +38,78 @@ afterEach(async () => {
 
 const isType = (type: string) => (line: string) => line.startsWith(`{"type":"${type}"`);
 
-describe("four OS processes spending from one PostgreSQL wallet", () => {
-  beforeAll(requirePostgres);
-  afterAll(() => dropSchema(schema));
+interface SharedLedger {
+  name: string;
+  setUp(): Promise<void>;
+  /** Opens the shared wallet; with a budget it sets it. */
+  open(budgetUsertokens?: number): Ledger;
+  where: Pick<SpenderOptions, "url" | "schema" | "walletId" | "sqlitePath">;
+  /** Each hold state with its count and summed shortfall, as the store keeps them. */
+  holdStates(): Promise<Array<{ state: string; holds: number; shortfall: string }>>;
+  tearDown(): Promise<void>;
+}
+
+const walletId = "fleet";
+const sqliteDir = mkdtempSync(join(tmpdir(), "usertrust-ledger-processes-"));
+const sqlitePath = join(sqliteDir, "ledger.db");
+
+const sharedLedgers: SharedLedger[] = [
+  {
+    name: "one PostgreSQL wallet",
+    setUp: requirePostgres,
+    open: (budgetUsertokens) =>
+      new PostgresLedger({
+        url: TEST_POSTGRES_URL,
+        schema,
+        walletId,
+        ...(budgetUsertokens === undefined ? {} : { budgetUsertokens }),
+      }),
+    where: { url: TEST_POSTGRES_URL, schema, walletId },
+    holdStates: () =>
+      queryTestServer(
+        `SELECT state, COUNT(*)::int AS holds, SUM(shortfall)::text AS shortfall FROM "${schema}".holds
+         WHERE wallet_id = $1 GROUP BY state`,
+        [walletId],
+      ),
+    tearDown: () => dropSchema(schema),
+  },
+  {
+    name: "one SQLite ledger file",
+    setUp: async () => {},
+    open: (budgetUsertokens) =>
+      new SqliteLedger({ path: sqlitePath, ...(budgetUsertokens === undefined ? {} : { budgetUsertokens }) }),
+    where: { url: "", schema: "", walletId: "", sqlitePath },
+    holdStates: async () => {
+      const db = new DatabaseSync(sqlitePath, { readOnly: true });
+      try {
+        return db
+          .prepare(
+            "SELECT state, COUNT(*) AS holds, CAST(SUM(shortfall) AS TEXT) AS shortfall FROM holds GROUP BY state",
+          )
+          .all() as Array<{ state: string; holds: number; shortfall: string }>;
+      } finally {
+        db.close();
+      }
+    },
+    tearDown: async () => rmSync(sqliteDir, { recursive: true, force: true }),
+  },
+];
+
+describe.each(sharedLedgers)("four OS processes × 100 concurrent calls spending from $name", (shared) => {
+  beforeAll(() => shared.setUp());
+  afterAll(() => shared.tearDown());
 
   it("never overspend, post exactly what they report, and refuse the rest with BudgetExceededError", async () => {
     // Every call holds the same amount and posts all of it, so whatever the interleaving exactly
     // HOLDS_IN_BUDGET calls fit, and the half hold left over is never enough for another.
     const budget = HOLDS_IN_BUDGET * HOLD_USERTOKENS + HOLD_USERTOKENS / 2;
-    const walletId = "fleet";
-    const setup = new PostgresLedger({ url: TEST_POSTGRES_URL, schema, walletId, budgetUsertokens: budget });
+    const setup = shared.open(budget);
     await setup.balance();
     await setup.close();
 
     const started = Array.from({ length: WORKERS }, (_, index) => {
       const options: SpenderOptions = {
-        url: TEST_POSTGRES_URL,
-        schema,
-        walletId,
+        ...shared.where,
         actor: `worker-${index}`,
         calls: CALLS_PER_WORKER,
         holdUsertokens: HOLD_USERTOKENS,
@@ -84,7 +144,7 @@ describe("four OS processes spending from one PostgreSQL wallet", () => {
     expect(total((s) => s.successes)).toBe(HOLDS_IN_BUDGET);
     expect(total((s) => s.refusals)).toBe(WORKERS * CALLS_PER_WORKER - HOLDS_IN_BUDGET);
 
-    const reader = new PostgresLedger({ url: TEST_POSTGRES_URL, schema, walletId });
+    const reader = shared.open();
     const balance = await reader.balance();
     await reader.close();
     expect(balance.postedUsertokens + balance.pendingUsertokens).toBeLessThanOrEqual(budget);
@@ -92,13 +152,8 @@ describe("four OS processes spending from one PostgreSQL wallet", () => {
     expect(balance.postedUsertokens).toBe(HOLDS_IN_BUDGET * HOLD_USERTOKENS);
     expect(balance.pendingUsertokens).toBe(0);
 
-    const states = await queryTestServer<{ state: string; holds: number; shortfall: string }>(
-      `SELECT state, COUNT(*)::int AS holds, SUM(shortfall) AS shortfall FROM "${schema}".holds
-       WHERE wallet_id = $1 GROUP BY state`,
-      [walletId],
-    );
     // Refused reserves leave no row; every granted one was posted once, its overrun cut to the hold.
-    expect(states).toEqual([
+    expect(await shared.holdStates()).toEqual([
       { state: "posted", holds: HOLDS_IN_BUDGET, shortfall: String(total((s) => s.shortfallUsertokens)) },
     ]);
   });

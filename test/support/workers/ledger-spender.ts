@@ -1,8 +1,9 @@
 /**
- * A child process that spends from a PostgreSQL ledger wallet: `calls` reserve-then-post calls, all
- * started at once, standing in for one host of a fleet.
+ * A child process that spends from a shared ledger — a PostgreSQL wallet, or a SQLite file when
+ * `sqlitePath` is set: `calls` reserve-then-post calls, all started at once, standing in for one
+ * host of a fleet (or one process on a machine).
  *
- *   node --experimental-strip-types postgres-spender.ts '<SpenderOptions as JSON>'
+ *   node --experimental-strip-types ledger-spender.ts '<SpenderOptions as JSON>'
  *
  * Connects, prints `{"type":"ready"}`, waits for a line on stdin so every process starts together,
  * then prints one `{"type":"summary",…}` line and exits. Some posts ask for more than their hold, to
@@ -11,12 +12,16 @@
  */
 import { once } from "node:events";
 import { BudgetExceededError } from "../../../src/core/errors.ts";
+import type { Ledger } from "../../../src/core/ledger/ledger.ts";
 import { PostgresLedger } from "../../../src/core/ledger/postgres-ledger.ts";
+import { SqliteLedger } from "../../../src/core/ledger/sqlite-ledger.ts";
 
 export interface SpenderOptions {
   url: string;
   schema: string;
   walletId: string;
+  /** Spend from this SQLite ledger file instead of PostgreSQL. */
+  sqlitePath?: string;
   actor: string;
   calls: number;
   holdUsertokens: number;
@@ -40,11 +45,10 @@ const LIFETIME_MS_MAX = 20_000;
 const options = JSON.parse(process.argv[2] ?? "") as SpenderOptions;
 const lifetime = setTimeout(() => process.exit(3), LIFETIME_MS_MAX);
 
-const ledger = new PostgresLedger({
-  url: options.url,
-  schema: options.schema,
-  walletId: options.walletId,
-});
+const ledger: Ledger =
+  options.sqlitePath === undefined
+    ? new PostgresLedger({ url: options.url, schema: options.schema, walletId: options.walletId })
+    : new SqliteLedger({ path: options.sqlitePath });
 await ledger.balance();
 process.stdout.write(`${JSON.stringify({ type: "ready" })}\n`);
 await once(process.stdin, "data");
