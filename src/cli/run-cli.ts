@@ -6,7 +6,7 @@ import { type BudgetReport, budgetReport } from "../core/budgets/budget-report.t
 import { defaultConfig, loadConfig } from "../core/config.ts";
 import { UsertrustError } from "../core/errors.ts";
 import { MemoryLedger } from "../core/ledger/memory-ledger.ts";
-import { openLedger } from "../core/ledger/open-ledger.ts";
+import { openLedger, selectedLedger } from "../core/ledger/open-ledger.ts";
 import { SqliteLedger } from "../core/ledger/sqlite-ledger.ts";
 import { evaluatePolicies } from "../core/policy/evaluate-policies.ts";
 import { listPolicyFiles, loadPolicies, type PolicySource } from "../core/policy/policy-file.ts";
@@ -193,7 +193,7 @@ async function budgets(paths: VaultPaths, json: boolean, io: { out: Output; err:
   const now = Date.now();
   // An embedded vault without ledger.db has spent nothing yet: its budgets are read off the config.
   const ledger =
-    config.ledger.kind === "sqlite" && !existsSync(paths.ledger)
+    selectedLedger(config).kind === "sqlite" && !existsSync(paths.ledger)
       ? new MemoryLedger({ budgetUsertokens: config.budget })
       : await openLedger(config, { database: paths.ledger, dryRun: false, source: paths.config });
   let report: BudgetReport;

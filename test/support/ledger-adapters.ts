@@ -5,7 +5,9 @@ import type { Clock, Ledger } from "../../src/core/ledger/ledger.ts";
 import { MemoryLedger } from "../../src/core/ledger/memory-ledger.ts";
 import { PostgresLedger } from "../../src/core/ledger/postgres-ledger.ts";
 import { SqliteLedger } from "../../src/core/ledger/sqlite-ledger.ts";
+import { TigerBeetleLedger } from "../../src/core/ledger/tigerbeetle-ledger.ts";
 import { dropSchema, requirePostgres, TEST_POSTGRES_URL, uniqueSchemaName } from "./postgres-test-server.ts";
+import { TigerBeetleModel } from "./tigerbeetle-model.ts";
 
 /**
  * Every ledger adapter, as the shared suites (conformance, properties, budget accounts) open it.
@@ -62,5 +64,40 @@ export function ledgerAdapters(): LedgerAdapter[] {
     { name: "MemoryLedger", open: (options) => new MemoryLedger(options) },
     sqliteAdapter(),
     postgresAdapter(),
+    {
+      name: "TigerBeetleLedger (model)",
+      open: ({ budgetUsertokens, clock }) =>
+        new TigerBeetleLedger({
+          addresses: ["model"],
+          clusterId: 0,
+          budgetUsertokens,
+          clock,
+          client: new TigerBeetleModel(clock),
+        }),
+    },
+    ...tigerBeetleLiveAdapters(),
+  ];
+}
+
+/**
+ * The live cluster at USERTRUST_TB_ADDRESS (cluster USERTRUST_TB_CLUSTER, default 0), when set.
+ * Each open gets a wallet of its own. The cluster keeps its own time, so the ledger judges expiry
+ * by the system clock, and cases that move the test's clock past a timeout cannot pass live.
+ */
+function tigerBeetleLiveAdapters(): LedgerAdapter[] {
+  const address = process.env.USERTRUST_TB_ADDRESS;
+  if (address === undefined || address === "") return [];
+  const run = `${process.pid}-${Date.now()}`;
+  return [
+    {
+      name: "TigerBeetleLedger (live)",
+      open: ({ budgetUsertokens }) =>
+        new TigerBeetleLedger({
+          addresses: [address],
+          clusterId: BigInt(process.env.USERTRUST_TB_CLUSTER ?? "0"),
+          walletId: next(`suite-${run}`),
+          budgetUsertokens,
+        }),
+    },
   ];
 }

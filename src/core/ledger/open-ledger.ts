@@ -19,7 +19,18 @@ export interface OpenLedgerOptions {
 }
 
 /**
- * The ledger the config selects. The PostgreSQL and TigerBeetle adapters load their client
+ * The ledger the config selects. The spec's `tigerbeetle.addresses`, once filled in, selects
+ * TigerBeetle on its own (the config `usertrust init` writes names `ledger: { kind: "sqlite" }` and
+ * empty addresses, so filling them in is the spec's way of switching); `ledger.kind` "postgres" or
+ * "memory" still wins.
+ */
+export function selectedLedger(config: TrustConfig): TrustConfig["ledger"] {
+  if (config.ledger.kind === "sqlite" && config.tigerbeetle.addresses.length > 0) return { kind: "tigerbeetle" };
+  return config.ledger;
+}
+
+/**
+ * Opens the ledger the config selects. The PostgreSQL and TigerBeetle adapters load their client
  * packages (`pg`, `tigerbeetle-node`) only when they are configured, on first use.
  */
 export async function openLedger(config: TrustConfig, options: OpenLedgerOptions): Promise<Ledger> {
@@ -30,7 +41,7 @@ export async function openLedger(config: TrustConfig, options: OpenLedgerOptions
   };
   if (options.dryRun)
     return new MemoryLedger({ budgetUsertokens: budgetUsertokens ?? config.budget, ...common });
-  const ledger = config.ledger;
+  const ledger = selectedLedger(config);
   switch (ledger.kind) {
     case "memory":
       return new MemoryLedger({ budgetUsertokens: budgetUsertokens ?? config.budget, ...common });
@@ -54,7 +65,7 @@ export async function openLedger(config: TrustConfig, options: OpenLedgerOptions
       return new TigerBeetleLedger({
         addresses,
         clusterId: ledger.clusterId ?? config.tigerbeetle.clusterId,
-        ...(budgetUsertokens === undefined ? {} : { budgetUsertokens }),
+        ...common,
       });
     }
   }
