@@ -25,7 +25,8 @@ export interface OpenLedgerOptions {
  * "memory" still wins.
  */
 export function selectedLedger(config: TrustConfig): TrustConfig["ledger"] {
-  if (config.ledger.kind === "sqlite" && config.tigerbeetle.addresses.length > 0) return { kind: "tigerbeetle" };
+  if (config.ledger.kind === "sqlite" && config.tigerbeetle.addresses.length > 0)
+    return { kind: "tigerbeetle" };
   return config.ledger;
 }
 
