@@ -2,8 +2,9 @@
  * The usertrust demo: governed OpenAI calls against a local stand-in for the OpenAI API, on the
  * embedded durable ledger. No network and no API key needed. Run with `npm run demo`.
  *
- * It shows: receipts with real cost, a streamed call, a budget denial before the call leaves the
- * process, `usertrust verify` on the audit chain, and what verify says after someone edits it.
+ * It shows: receipts with real cost, a streamed call, a policy denial, a scoped daily budget with
+ * its warning and refusal, a budget denial before the call leaves the process, `usertrust budget`,
+ * `usertrust verify` on the audit chain, and what verify says after someone edits it.
  */
 import { execFileSync } from "node:child_process";
 import { appendFileSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -56,8 +57,13 @@ try {
   rmSync(vaultBase, { recursive: true, force: true });
   const paths = resolveVault({ vaultBase });
   initVault(paths);
-  writeFileSync(paths.config, `${JSON.stringify(defaultConfig(1_000), null, 2)}\n`);
-  console.log(`Vault: ${paths.root} (budget 1,000 UT = $0.10)\n`);
+  // Calls scoped research/… also draw on a daily budget of 150 UT, with a warning at half of it.
+  const config = {
+    ...defaultConfig(1_000),
+    budgets: [{ scope: "research/**", limit: 150, period: "day", timeZone: "UTC", warnAt: [0.5] }],
+  };
+  writeFileSync(paths.config, `${JSON.stringify(config, null, 2)}\n`);
+  console.log(`Vault: ${paths.root} (budget 1,000 UT = $0.10; research/** 150 UT a day)\n`);
 
   const client = await trust(new OpenAI({ baseURL: `${standIn.url}/v1`, apiKey: "demo" }), { vaultBase });
   const question = [{ role: "user" as const, content: "Summarise the quarterly report in one line." }];
@@ -110,6 +116,24 @@ try {
   standIn.setBehaviour({ promptTokens: 1_200, completionTokens: 350 });
   console.log(`  a prompt with an email address (pii: "warn"): ${pii.receipt.warnings.join("; ")}`);
 
+  console.log("\nA research agent's calls also draw on its team's daily budget, all or nothing:");
+  await withTrustContext({ scope: "research/literature-agent" }, async () => {
+    for (const n of [1, 2, 3]) {
+      try {
+        const { receipt } = await client.chat.completions.create({
+          model: "gpt-4o",
+          messages: question,
+          max_tokens: 800,
+        });
+        show(`research call ${n}`, receipt);
+        for (const warning of receipt.warnings) console.log(`    warning: ${warning}`);
+      } catch (error) {
+        if (!(error instanceof BudgetExceededError)) throw error;
+        console.log(`  research call ${n}: ${error.name} on budget "${error.account}"`);
+      }
+    }
+  });
+
   console.log("\nA call whose hold does not fit the budget is refused before it leaves the process:");
   const sentBefore = standIn.requests.length;
   try {
@@ -121,8 +145,8 @@ try {
   }
   await client.destroy();
 
-  console.log("\n$ usertrust status");
-  console.log(usertrust("status", "--vault-base", vaultBase).output.trimEnd());
+  console.log("\n$ usertrust budget");
+  console.log(usertrust("budget", "--vault-base", vaultBase).output.trimEnd());
 
   console.log("\n$ usertrust verify");
   const verified = usertrust("verify", "--vault-base", vaultBase);
