@@ -1,3 +1,4 @@
+import type { AdapterRate } from "./ledger-adapters.ts";
 import type { OpsResult } from "./ledger-alone.ts";
 import type { LatencySummary } from "./stats.ts";
 import type { GrowthResult } from "./vault-growth.ts";
@@ -28,6 +29,7 @@ export interface BenchResult {
   sequential: Measured["sequential"];
   concurrent: Measured["concurrent"];
   ledger: Measured["ledger"];
+  adapters: Measured["adapters"];
   growth: Measured["growth"];
   goals: Goals;
 }
@@ -42,6 +44,7 @@ export interface Measured {
   sequential: PairedSequential & { calls: number; blocks: number; ratios: Ratios; overheadP50Us: number };
   concurrent: PairedConcurrent & { throughputRatio: number; ratios: Ratios };
   ledger: { engineAuthorizeSettle: OpsResult; sqliteReservePost: OpsResult; auditAppend: OpsResult };
+  adapters: AdapterRate[];
   growth: GrowthResult & { vaultCalls: number; measuredCalls: number };
 }
 
@@ -192,6 +195,19 @@ function ledgerTable(ledger: Measured["ledger"]): string {
   );
 }
 
+function adaptersTable(adapters: AdapterRate[]): string {
+  const rate = (value: number | undefined): string => (value === undefined ? "-" : whole(value));
+  return table(
+    "4. Ledger adapters: hold + settle (reserve + post) per second",
+    ["", "sequential", "32 in flight", "+1 scoped budget"],
+    adapters.map((a) =>
+      a.skipped === undefined
+        ? [a.adapter, rate(a.sequentialPerSec), rate(a.concurrentPerSec), rate(a.scopedPerSec)]
+        : [a.adapter, `not measured: ${a.skipped}`, "", ""],
+    ),
+  );
+}
+
 function growthTable(growth: Measured["growth"]): string {
   const row = (
     name: string,
@@ -208,7 +224,7 @@ function growthTable(growth: Measured["growth"]): string {
   const { before, after } = growth;
   return [
     table(
-      `4. Vault growth: ${whole(growth.measuredCalls)} governed calls on a fresh vault, and again once it holds ${whole(growth.vaultCalls)} calls (µs)`,
+      `5. Vault growth: ${whole(growth.measuredCalls)} governed calls on a fresh vault, and again once it holds ${whole(growth.vaultCalls)} calls (µs)`,
       ["", "calls in vault", "governed p50", "governed p99", "raw p50 (interleaved)"],
       [
         row("before: first calls", before.callsInVault, before.governed, before.raw),
@@ -247,6 +263,7 @@ export function formatReport(r: BenchResult): string {
     [sequentialTable(r.sequential), goalLine(r.goals.sequentialP50)].join("\n"),
     [concurrentTable(r.concurrent), goalLine(r.goals.throughput)].join("\n"),
     ledgerTable(r.ledger),
+    adaptersTable(r.adapters),
     [growthTable(r.growth), goalLine(r.goals.growthP50)].join("\n"),
     goalsTable(r.goals),
   ].join("\n\n");

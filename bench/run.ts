@@ -6,6 +6,7 @@
 import { execFileSync } from "node:child_process";
 import { availableParallelism, loadavg } from "node:os";
 import { parseArgs } from "node:util";
+import { benchLedgerAdapters } from "./ledger-adapters.ts";
 import { benchAuditAppend, benchEngine, benchSqliteLedger } from "./ledger-alone.ts";
 import { type BenchResult, evaluateGoals, formatReport, type Measured, ratiosOf } from "./report.ts";
 import { startStandInProcess } from "./stand-in-process.ts";
@@ -30,6 +31,8 @@ interface Sizes {
   inFlight: number;
   concurrentRounds: number;
   ledgerOps: number;
+  /** reserve + post pairs per ledger adapter and mode. */
+  adapterOps: number;
   ledgerWarmup: number;
   growthMeasuredCalls: number;
   growthVaultCalls: number;
@@ -43,6 +46,7 @@ const FULL: Sizes = {
   inFlight: 32,
   concurrentRounds: 4,
   ledgerOps: 20_000,
+  adapterOps: 5_000,
   ledgerWarmup: 2_000,
   growthMeasuredCalls: 1_000,
   growthVaultCalls: 100_000,
@@ -57,6 +61,7 @@ const QUICK: Sizes = {
   inFlight: 32,
   concurrentRounds: 2,
   ledgerOps: 5_000,
+  adapterOps: 1_000,
   ledgerWarmup: 500,
   growthMeasuredCalls: 500,
   growthVaultCalls: 30_000,
@@ -161,6 +166,8 @@ async function main(): Promise<number> {
       auditAppend: await benchAuditAppend(sizes.ledgerOps, sizes.ledgerWarmup),
     };
 
+    const adapters = await benchLedgerAdapters(sizes.adapterOps, progress);
+
     progress(`vault growth: ${sizes.growthMeasuredCalls} governed calls on a fresh vault`);
     const growth = {
       ...(await benchVaultGrowth(standIn.url, sizes.growthMeasuredCalls, sizes.growthVaultCalls, progress)),
@@ -168,7 +175,7 @@ async function main(): Promise<number> {
       measuredCalls: sizes.growthMeasuredCalls,
     };
 
-    const measured: Measured = { sequential, concurrent, ledger, growth };
+    const measured: Measured = { sequential, concurrent, ledger, adapters, growth };
     const result: BenchResult = {
       meta: {
         mode: flags.quick ? "quick" : "full",
