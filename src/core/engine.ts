@@ -392,12 +392,11 @@ export class Engine implements HoldCloser {
   /** Denials are audited too; if that write fails the denial still stands. */
   /** PII, injection, policy and board checks; a refusal throws (audited), a clearance adds warnings and findings. */
   async #check(terms: HoldTerms): Promise<HoldTerms> {
-    const balance = await this.ledger.balance();
     const clearance = await this.#preflight.check({
       request: terms.request,
       holdUsertokens: terms.holdUsertokens,
       maxOutputTokens: terms.maxOutputTokens,
-      balance,
+      readBalance: () => this.ledger.balance(),
       now: new Date(),
       denialData: { transferId: terms.transferId, promptHash: terms.promptHash },
     });

@@ -22,7 +22,11 @@ export interface PreflightSubject {
   request: GovernedRequest;
   holdUsertokens: number;
   maxOutputTokens: number;
-  balance: LedgerBalance;
+  /**
+   * Reads the budget from the ledger. Called once, before any check, when a loaded rule reads a
+   * budget field or the board is on; otherwise never, which spares the call a ledger read.
+   */
+  readBalance: () => Promise<LedgerBalance>;
   now: Date;
   /** Fields every denial event of this call carries (its transfer id and prompt hash). */
   denialData: Readonly<Record<string, unknown>>;
@@ -69,6 +73,39 @@ const BUDGET_FIELDS = new Set([
 const MINUTE_MS = 60_000;
 
 /**
+ * The loaded rules sorted by what they govern, derived once per load: the same array objects are
+ * passed on every call, so the compiled order cached per list (orderedCompiledRules) is reused.
+ */
+interface RuleView {
+  loaded: readonly PolicyRule[];
+  /** Rules about model calls: every rule that does not read tool_name / tool_args. */
+  callRules: readonly PolicyRule[];
+  toolRules: readonly PolicyRule[];
+  /** Some enabled call rule reads a budget field, so checking a call needs the ledger's balance. */
+  callRulesReadBudget: boolean;
+}
+
+function ruleViewOf(loaded: readonly PolicyRule[]): RuleView {
+  const callRules = loaded.filter((rule) => !readsToolFields(rule));
+  return {
+    loaded,
+    callRules,
+    toolRules: loaded.filter(readsToolFields),
+    callRulesReadBudget: callRules.some(
+      (rule) =>
+        rule.enabled !== false &&
+        rule.conditions.some((condition) => BUDGET_FIELDS.has(topLevelField(condition.field))),
+    ),
+  };
+}
+
+/** The context field a dotted condition path starts at (`budget.x` reads `budget`). */
+function topLevelField(field: string): string {
+  const dot = field.indexOf(".");
+  return dot === -1 ? field : field.slice(0, dot);
+}
+
+/**
  * The checks between estimate and reserve, in order: PII and secrets, prompt injection, the policy
  * gate, the board. Each refusal is typed and audited before anything leaves the process. The
  * global `enforcement` mode turns refusals into recorded warnings ("warn") or audit-only notes
@@ -82,6 +119,7 @@ export class Preflight {
   readonly #escalation: "block" | "allow" | EscalationHandler;
   readonly #recent: number[] = [];
   readonly #defaultActor: string;
+  #ruleView: RuleView | undefined;
 
   constructor(options: PreflightOptions) {
     const { config, paths } = options;
@@ -102,6 +140,10 @@ export class Preflight {
 
   async check(subject: PreflightSubject): Promise<Clearance> {
     const { request } = subject;
+    const rules = this.#rules();
+    // Read before any check, as the engine always did, so a ledger failure surfaces first.
+    const balance =
+      rules.callRulesReadBudget || this.#board !== undefined ? await subject.readBalance() : undefined;
     const clearance: Clearance = { warnings: [], audit: {}, redactor: undefined, restore: false };
     const wouldDeny: string[] = [];
     const refuse = (kind: string, data: Record<string, unknown>, error: UsertrustError): void => {
@@ -114,8 +156,8 @@ export class Preflight {
 
     const pii = this.#checkPii(request, clearance, refuse);
     const injection = this.#checkInjection(request, clearance, refuse);
-    const policy = this.#checkPolicies(subject, clearance, refuse);
-    await this.#review(subject, { pii, injection, policy }, clearance, refuse);
+    const policy = this.#checkPolicies(subject, rules.callRules, balance, clearance, refuse);
+    await this.#review(subject, balance, { pii, injection, policy }, clearance, refuse);
 
     if (wouldDeny.length > 0) {
       clearance.audit.wouldDeny = wouldDeny;
@@ -134,7 +176,7 @@ export class Preflight {
    * and the board decide whether it may run. Never throws for a refusal: it answers it.
    */
   async checkTool(call: ToolCallSubject): Promise<ToolDecision> {
-    const rules = this.#policies.rules().filter(readsToolFields);
+    const rules = this.#rules().toolRules;
     const context: PolicyContext = {
       tool_name: call.toolName,
       tool_args: call.input,
@@ -195,6 +237,13 @@ export class Preflight {
     return { approved: true, warnings, audit };
   }
 
+  /** The current rules (reloaded when their files changed), sorted by what they govern. */
+  #rules(): RuleView {
+    const loaded = this.#policies.rules();
+    if (this.#ruleView?.loaded !== loaded) this.#ruleView = ruleViewOf(loaded);
+    return this.#ruleView;
+  }
+
   /** Writes what is buffered (the board's session). */
   close(): void {
     this.#board?.flush();
@@ -237,10 +286,15 @@ export class Preflight {
     return found;
   }
 
-  #checkPolicies(subject: PreflightSubject, clearance: Clearance, refuse: Refuse): PolicyResult {
-    // Rules about tool calls (they read tool_name / tool_args) are applied to tool calls only.
-    const rules = this.#policies.rules().filter((rule) => !readsToolFields(rule));
-    const result = evaluatePolicies(rules, policyContext(subject, this.#config), subject.now);
+  /** `rules`: the call rules (rules about tool calls are applied to tool calls only). */
+  #checkPolicies(
+    subject: PreflightSubject,
+    rules: readonly PolicyRule[],
+    balance: LedgerBalance | undefined,
+    clearance: Clearance,
+    refuse: Refuse,
+  ): PolicyResult {
+    const result = evaluatePolicies(rules, policyContext(subject, balance, this.#config), subject.now);
     if (result.matched.length > 0) {
       clearance.audit.policy = result.matched.map(({ rule, effect, enforcement, severity }) => ({
         rule,
@@ -256,8 +310,9 @@ export class Preflight {
       const data = { rule: denial.rule, severity: denial.severity, reason: denial.reason };
       if (budgetOnly(rules, result.hardViolations)) {
         // A rule that looks only at the budget is a budget refusal, and callers catch it as one.
+        // Such a rule reads a budget field, so the balance was read for this call.
         const needed = subject.holdUsertokens;
-        const remaining = subject.balance.remainingUsertokens;
+        const remaining = balance?.remainingUsertokens ?? 0;
         refuse(
           "budget_exceeded",
           { ...data, neededUsertokens: needed, remainingUsertokens: remaining },
@@ -272,6 +327,7 @@ export class Preflight {
 
   async #review(
     subject: PreflightSubject,
+    balance: LedgerBalance | undefined,
     found: { pii: PiiCounts; injection: InjectionKind[]; policy: PolicyResult },
     clearance: Clearance,
     refuse: Refuse,
@@ -284,7 +340,7 @@ export class Preflight {
       `${request.provider} model call to ${request.model}`,
       {
         ...(request.scope === undefined ? {} : { scope: request.scope }),
-        context: boardContext(subject, found, clearance, this.#requestsLastMinute(subject.now)),
+        context: boardContext(subject, balance, found, clearance, this.#requestsLastMinute(subject.now)),
       },
     );
     clearance.audit.board = {
@@ -370,17 +426,21 @@ function policySources(config: TrustConfig, paths: VaultPaths): Array<{ path: st
  * `metadata`, so a caller can never overwrite a field the engine computed. Fields have their
  * documented snake_case names; the camelCase names the first default policy used still resolve.
  */
-export function policyContext(subject: PreflightSubject, config: TrustConfig): PolicyContext {
-  const { request, balance, holdUsertokens, now } = subject;
-  const remaining = balance.remainingUsertokens;
+export function policyContext(
+  subject: PreflightSubject,
+  balance: LedgerBalance | undefined,
+  config: TrustConfig,
+): PolicyContext {
+  const { request, holdUsertokens, now } = subject;
   const promptLength = request.promptParts.reduce((sum, part) => sum + part.length, 0);
   return {
     model: request.model,
     provider: request.provider,
     estimated_cost: holdUsertokens,
-    budget: balance.budgetUsertokens,
-    budget_remaining: remaining,
-    budget_remaining_after: remaining - holdUsertokens,
+    // Without a balance no rule reads these fields (the balance is read whenever one does).
+    ...(balance === undefined
+      ? {}
+      : budgetFields(balance.budgetUsertokens, balance.remainingUsertokens, holdUsertokens)),
     tier: config.tier,
     scope: request.scope ?? [],
     actor: request.actor,
@@ -394,10 +454,19 @@ export function policyContext(subject: PreflightSubject, config: TrustConfig): P
     time: now.toISOString(),
     metadata: request.metadata ?? {},
     estimatedCost: holdUsertokens,
-    budgetRemaining: remaining,
-    budgetRemainingAfterEstimate: remaining - holdUsertokens,
     messageCount: request.messageCount ?? 0,
     promptLength,
+  };
+}
+
+/** The BUDGET_FIELDS of the policy context, snake_case and camelCase. */
+function budgetFields(budget: number, remaining: number, holdUsertokens: number): PolicyContext {
+  return {
+    budget,
+    budget_remaining: remaining,
+    budget_remaining_after: remaining - holdUsertokens,
+    budgetRemaining: remaining,
+    budgetRemainingAfterEstimate: remaining - holdUsertokens,
   };
 }
 
@@ -417,11 +486,12 @@ const PROMPT_SCAN_CHARS_MAX = 16 * 1024;
 
 function boardContext(
   subject: PreflightSubject,
+  balance: LedgerBalance | undefined,
   found: { pii: PiiCounts; injection: InjectionKind[]; policy: PolicyResult },
   clearance: Clearance,
   requestsLastMinute: number,
 ): Record<string, unknown> {
-  const { request, balance } = subject;
+  const { request } = subject;
   let prompt = "";
   for (const part of request.promptParts) {
     if (prompt.length >= PROMPT_SCAN_CHARS_MAX) break;
@@ -431,8 +501,8 @@ function boardContext(
     model: request.model,
     provider: request.provider,
     estimatedCost: subject.holdUsertokens,
-    budget: balance.budgetUsertokens,
-    budgetRemaining: balance.remainingUsertokens,
+    budget: balance?.budgetUsertokens,
+    budgetRemaining: balance?.remainingUsertokens,
     maxOutputTokens: subject.maxOutputTokens,
     promptLength: request.promptParts.reduce((sum, part) => sum + part.length, 0),
     messageCount: request.messageCount ?? 0,

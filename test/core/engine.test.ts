@@ -1,10 +1,15 @@
-import { existsSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { AuditEvent } from "../../src/core/audit/audit-event.ts";
 import { verifyChain } from "../../src/core/audit/verify-chain.ts";
 import type { TrustConfig } from "../../src/core/config.ts";
 import { createEngine, type Engine, type EngineOptions } from "../../src/core/engine.ts";
-import { ClientDestroyedError, LedgerUnavailableError, UnknownModelError } from "../../src/core/errors.ts";
+import {
+  BudgetExceededError,
+  ClientDestroyedError,
+  LedgerUnavailableError,
+  UnknownModelError,
+} from "../../src/core/errors.ts";
 import type { GovernedRequest } from "../../src/core/governed-request.ts";
 import { MemoryLedger } from "../../src/core/ledger/memory-ledger.ts";
 import { SqliteLedger } from "../../src/core/ledger/sqlite-ledger.ts";
@@ -176,6 +181,23 @@ describe("authorize refusals", () => {
     // $15 + $75 = $90 = 900,000 UT.
     expect(receipt.cost).toBe(900_000);
     expect(receipt.warnings.join("\n")).toContain("gpt-does-not-exist-9");
+  });
+});
+
+describe("authorize refusals without budget rules in the policy", () => {
+  it("still refuses a hold that does not fit with BudgetExceededError from the ledger, and audits it", async () => {
+    const { base, paths } = vault({ budget: 5_000 });
+    // Only a model rule: nothing reads the budget before the reserve, so the ledger alone refuses.
+    writeFileSync(
+      paths.defaultPolicy,
+      "- name: no-legacy\n  effect: deny\n  enforcement: hard\n  conditions:\n    - { field: model, operator: eq, value: gpt-3.5-turbo }\n",
+    );
+    const engine = await engineFor(base);
+    const refused = engine.authorize(request());
+    await expect(refused).rejects.toThrow(BudgetExceededError);
+    await expect(refused).rejects.toMatchObject({ remainingUsertokens: 5_000 });
+    expect(auditEvents(paths.auditLog).map((event) => event.kind)).toEqual(["budget_exceeded"]);
+    expect((await engine.balance()).pendingUsertokens).toBe(0);
   });
 });
 

@@ -148,9 +148,9 @@ export class SqliteLedger implements Ledger {
         const remaining = budget - posted - (pending - amountUsertokens);
         if (remaining < amountUsertokens)
           throw new BudgetExceededError(amountUsertokens, Math.max(0, remaining));
-        accounts.forEach((account, position) =>
-          this.#holdOnAccount(holdId, account, position, amountUsertokens, expiresAtMs, now),
-        );
+        for (const [position, account] of accounts.entries()) {
+          this.#holdOnAccount(holdId, account, position, amountUsertokens, expiresAtMs, now);
+        }
       }
       return makeBalance(budget, posted, pending);
     });

@@ -1,4 +1,4 @@
-import { statSync } from "node:fs";
+import { type BigIntStats, statSync } from "node:fs";
 import { listPolicyFiles, loadPolicies, type PolicySource } from "./policy-file.ts";
 import { PolicyLoadError } from "./policy-load-error.ts";
 import type { PolicyRule } from "./policy-rule.ts";
@@ -59,20 +59,43 @@ export class PolicySet {
   }
 
   /**
-   * What the files look like on disk, cheaply: one stat per file. Taken before a load, so an edit
-   * racing with the load shows up as a change at the next look.
+   * What the files look like on disk, cheaply: one stat per file source (its identity, size and
+   * mtime), plus a listing and one stat per file for a folder source. Taken before a load, so an
+   * edit racing with the load shows up as a change at the next look.
    */
   #signature(): string {
-    const { files, problems } = listPolicyFiles(this.#sources);
-    let signature = problems.map((problem) => `${problem.file}!`).join("|");
-    for (const file of files) {
-      try {
-        const stats = statSync(file, { bigint: true });
-        signature += `|${file}:${stats.ino}:${stats.size}:${stats.mtimeNs}`;
-      } catch {
-        signature += `|${file}!`;
-      }
+    let signature = "";
+    for (const source of this.#sources) {
+      const path = typeof source === "string" ? source : source.path;
+      const stats = statOrUndefined(path);
+      if (stats === undefined) signature += `|${path}!`;
+      else if (stats.isDirectory()) signature += folderSignature(path);
+      else signature += fileSignature(path, stats);
     }
     return signature;
   }
+}
+
+/** A missing or unreadable path is a state of its own in the signature, not an error here. */
+function statOrUndefined(path: string): BigIntStats | undefined {
+  try {
+    return statSync(path, { bigint: true, throwIfNoEntry: false });
+  } catch {
+    return undefined;
+  }
+}
+
+function fileSignature(path: string, stats: BigIntStats): string {
+  return `|${path}:${stats.ino}:${stats.size}:${stats.mtimeNs}`;
+}
+
+/** The folder's policy files as listPolicyFiles finds them, each with its stat. */
+function folderSignature(folder: string): string {
+  const { files, problems } = listPolicyFiles([folder]);
+  let signature = problems.map((problem) => `|${problem.file}!`).join("");
+  for (const file of files) {
+    const stats = statOrUndefined(file);
+    signature += stats === undefined ? `|${file}!` : fileSignature(file, stats);
+  }
+  return signature;
 }

@@ -9,7 +9,6 @@ import {
   LedgerUnavailableError,
 } from "../../../src/core/errors.ts";
 import type { Clock, Ledger, PostResult } from "../../../src/core/ledger/ledger.ts";
-import { MemoryLedger } from "../../../src/core/ledger/memory-ledger.ts";
 import { PostgresLedger } from "../../../src/core/ledger/postgres-ledger.ts";
 import { SqliteLedger } from "../../../src/core/ledger/sqlite-ledger.ts";
 import { ledgerAdapters } from "../../support/ledger-adapters.ts";
