@@ -163,13 +163,15 @@ async function status(
   json: boolean,
   io: { out: Output; err: Output },
 ): Promise<number> {
-  if (!existsSync(paths.ledger)) {
+  const config = loadConfig(paths.config);
+  const embedded = selectedLedger(config).kind === "sqlite";
+  if (embedded && !existsSync(paths.ledger)) {
     io.err.write(
       `usertrust status: no ledger at ${paths.ledger}; make a governed call (without dryRun) first.\n`,
     );
     return EXIT_USAGE;
   }
-  const ledger = new SqliteLedger({ path: paths.ledger });
+  const ledger = await openLedger(config, { database: paths.ledger, dryRun: false, source: paths.config });
   try {
     const balance = await ledger.balance();
     if (json) io.out.write(`${JSON.stringify({ vault: paths.root, ...balance })}\n`);

@@ -88,6 +88,13 @@ describe("a PostgreSQL ledger shared by two hosts", () => {
       expect(team?.heldUsertokens).toBe(0);
       expect(Number(team?.spentUsertokens)).toBeLessThanOrEqual(30);
       expect(budgets[0]?.spentUsertokens).toBe(team?.spentUsertokens);
+      const status = await usertrust("status", "--json", "--vault-base", vault.base);
+      expect(status.code, status.stderr).toBe(0);
+      expect(JSON.parse(status.stdout)).toMatchObject({
+        budgetUsertokens: 1_000_000,
+        postedUsertokens: team?.spentUsertokens,
+        pendingUsertokens: 0,
+      });
     }
   });
 
