@@ -16,7 +16,7 @@ import {
   TEST_POSTGRES_URL,
   uniqueSchemaName,
 } from "../support/postgres-test-server.ts";
-import { killWorker, startWorker, type Worker, withTimeout } from "../support/worker-process.ts";
+import { killWorker, runWorkersTogether, type Worker } from "../support/worker-process.ts";
 import type { SpenderOptions, SpenderSummary } from "../support/workers/ledger-spender.ts";
 
 const SPENDER = fileURLToPath(new URL("../support/workers/ledger-spender.ts", import.meta.url));
@@ -35,8 +35,6 @@ const workers: Worker[] = [];
 afterEach(async () => {
   await Promise.all(workers.splice(0).map(killWorker));
 });
-
-const isType = (type: string) => (line: string) => line.startsWith(`{"type":"${type}"`);
 
 interface SharedLedger {
   name: string;
@@ -107,36 +105,21 @@ describe.each(sharedLedgers)("four OS processes × 100 concurrent calls spending
     await setup.balance();
     await setup.close();
 
-    const started = Array.from({ length: WORKERS }, (_, index) => {
-      const options: SpenderOptions = {
-        ...shared.where,
-        actor: `worker-${index}`,
-        calls: CALLS_PER_WORKER,
-        holdUsertokens: HOLD_USERTOKENS,
-        overrunUsertokens: OVERRUN_USERTOKENS,
-      };
-      return startWorker(workers, SPENDER, [JSON.stringify(options)]);
-    });
-    // Release all workers at once so their calls really contend instead of following start-up order.
-    await Promise.all(
-      started.map((worker) =>
-        worker.waitUntil(() => worker.lines.some(isType("ready")), STARTUP_TIMEOUT_MS, "ready line"),
+    const summaries = await runWorkersTogether<SpenderSummary>(
+      workers,
+      SPENDER,
+      Array.from(
+        { length: WORKERS },
+        (_, index): SpenderOptions => ({
+          ...shared.where,
+          actor: `worker-${index}`,
+          calls: CALLS_PER_WORKER,
+          holdUsertokens: HOLD_USERTOKENS,
+          overrunUsertokens: OVERRUN_USERTOKENS,
+        }),
       ),
+      { startupMs: STARTUP_TIMEOUT_MS, runMs: RUN_TIMEOUT_MS },
     );
-    for (const worker of started) worker.child.stdin?.write("go\n");
-    const exits = await withTimeout(
-      Promise.all(started.map((worker) => worker.exited)),
-      RUN_TIMEOUT_MS,
-      "workers did not finish",
-    );
-    for (const [index, exit] of exits.entries()) {
-      expect(exit, `worker-${index} stderr:\n${started[index]?.stderr()}`).toEqual({ code: 0, signal: null });
-    }
-    const summaries = started.map((worker) => {
-      const line = worker.lines.find(isType("summary"));
-      if (line === undefined) throw new Error(`a worker printed no summary; stderr:\n${worker.stderr()}`);
-      return JSON.parse(line) as SpenderSummary;
-    });
 
     const total = (pick: (summary: SpenderSummary) => number) =>
       summaries.reduce((sum, summary) => sum + pick(summary), 0);

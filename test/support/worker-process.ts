@@ -94,3 +94,41 @@ export async function withTimeout<T>(work: Promise<T>, timeoutMs: number, what: 
     clearTimeout(timer);
   }
 }
+
+const isLineOfType = (type: string) => (line: string) => line.startsWith(`{"type":"${type}"`);
+
+/**
+ * Starts one worker per options object, waits until every one printed `{"type":"ready"}`, releases
+ * them all at once with a line on stdin (so their calls really contend instead of following
+ * start-up order), waits for clean exits and returns each worker's `{"type":"summary",…}` line.
+ * A worker that exits badly or prints no summary fails the test with its stderr.
+ */
+export async function runWorkersTogether<Summary>(
+  workers: Worker[],
+  script: string,
+  optionsPerWorker: readonly object[],
+  timeouts: { startupMs: number; runMs: number },
+): Promise<Summary[]> {
+  const started = optionsPerWorker.map((options) => startWorker(workers, script, [JSON.stringify(options)]));
+  await Promise.all(
+    started.map((worker) =>
+      worker.waitUntil(() => worker.lines.some(isLineOfType("ready")), timeouts.startupMs, "ready line"),
+    ),
+  );
+  for (const worker of started) worker.child.stdin?.write("go\n");
+  const exits = await withTimeout(
+    Promise.all(started.map((worker) => worker.exited)),
+    timeouts.runMs,
+    "workers did not finish",
+  );
+  return started.map((worker, index) => {
+    const exit = exits[index];
+    if (exit?.code !== 0) {
+      throw new Error(`worker ${index} exited with ${JSON.stringify(exit)}; stderr:\n${worker.stderr()}`);
+    }
+    const line = worker.lines.find(isLineOfType("summary"));
+    if (line === undefined)
+      throw new Error(`worker ${index} printed no summary; stderr:\n${worker.stderr()}`);
+    return JSON.parse(line) as Summary;
+  });
+}

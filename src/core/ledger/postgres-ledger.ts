@@ -7,8 +7,10 @@ import {
   UsertrustError,
 } from "../errors.ts";
 import {
+  type AccountBalance,
   assertTimeoutSeconds,
   assertUsertokens,
+  type BudgetAccount,
   type Clock,
   type HoldState,
   type Ledger,
@@ -46,6 +48,9 @@ const IDLE_TIMEOUT_MS = 10_000;
 const POOL_SIZE_DEFAULT = 4;
 const POOL_SIZE_MAX = 100;
 const WALLET_ID_LENGTH_MAX = 200;
+/** Bounds the rows one reserve locks; a hold meets a handful of scoped budgets, not dozens. */
+const ACCOUNTS_PER_HOLD_MAX = 32;
+const ACCOUNT_ID_LENGTH_MAX = 500;
 /** Raised by reserve_hold for a wallet no ledger has given a budget. */
 const NO_WALLET_SQLSTATE = "P0002";
 
@@ -59,6 +64,12 @@ interface ReserveRow extends BalanceRow {
   granted: boolean;
 }
 
+interface AccountReserveRow extends ReserveRow {
+  /** The first listed account that lacked room, when that is what refused the hold. */
+  refused_account: string | null;
+  account_remaining_ut: string | null;
+}
+
 interface PostRow {
   outcome: "missing" | "voided" | "posted";
   posted_ut: string | null;
@@ -67,6 +78,11 @@ interface PostRow {
   budget_ut: string | null;
   wallet_posted_ut: string | null;
   pending_ut: string | null;
+  /** The hold's accounts in the order its reserve listed them; null for a hold on none. */
+  account_ids: string[] | null;
+  account_limits_ut: string[] | null;
+  account_posted_ut: string[] | null;
+  account_pending_ut: string[] | null;
 }
 
 interface VoidRow extends BalanceRow {
@@ -78,6 +94,12 @@ interface VoidRow extends BalanceRow {
  * call of a server-side function that locks the wallet row, so reservers in every process are
  * serialized and the budget is never overspent. Time comes from the injected clock, passed into
  * each statement, never from the database's own clock.
+ *
+ * Budget accounts are global within the schema: an account id names one account for every ledger
+ * on that schema, whatever its walletId, so a scoped budget such as `team-a/** day 2026-12-04` is
+ * shared by every process and wallet that lists it. A hold on accounts also locks their rows (in id
+ * order, so processes listing the same accounts in different orders cannot deadlock); a hold on
+ * none takes no account lock, and its reserve runs the same function as before accounts existed.
  *
  * The `pg` package is an optional peer: it is imported on first use, so usertrust loads without it.
  */
@@ -126,22 +148,40 @@ export class PostgresLedger implements Ledger {
     await this.#query(this.#sql.upsertBudget, [this.#walletId, budgetUsertokens]);
   }
 
-  async reserve(holdId: string, amountUsertokens: number, timeoutSeconds: number): Promise<LedgerBalance> {
+  async reserve(
+    holdId: string,
+    amountUsertokens: number,
+    timeoutSeconds: number,
+    accounts: readonly BudgetAccount[] = [],
+  ): Promise<LedgerBalance> {
     this.#open();
     assertUsertokens("hold amount", amountUsertokens);
     assertTimeoutSeconds(timeoutSeconds);
+    assertAccounts(accounts);
     const nowMs = this.#nowMs();
     const expiresAtMs = Math.min(Number.MAX_SAFE_INTEGER, Math.ceil(nowMs + timeoutSeconds * 1000));
-    const row = await this.#queryOne<ReserveRow>(this.#sql.reserve, [
-      this.#walletId,
-      holdId,
-      amountUsertokens,
-      nowMs,
-      expiresAtMs,
+    const values = [this.#walletId, holdId, amountUsertokens, nowMs, expiresAtMs];
+    if (accounts.length === 0) {
+      const row = await this.#queryOne<ReserveRow>(this.#sql.reserve, values);
+      const balance = this.#balanceOf(row);
+      if (!row.granted) throw new BudgetExceededError(amountUsertokens, balance.remainingUsertokens);
+      return balance;
+    }
+    const row = await this.#queryOne<AccountReserveRow>(this.#sql.reserveOnAccounts, [
+      ...values,
+      accounts.map((account) => account.id),
+      accounts.map((account) => account.limitUsertokens),
     ]);
     const balance = this.#balanceOf(row);
-    if (!row.granted) throw new BudgetExceededError(amountUsertokens, balance.remainingUsertokens);
-    return balance;
+    if (row.granted) return balance;
+    if (row.refused_account === null) {
+      throw new BudgetExceededError(amountUsertokens, balance.remainingUsertokens);
+    }
+    throw new BudgetExceededError(
+      amountUsertokens,
+      this.#usertokens(row.account_remaining_ut),
+      row.refused_account,
+    );
   }
 
   async post(holdId: string, amountUsertokens: number, withinCommit?: WithinCommit): Promise<PostResult> {
@@ -164,6 +204,7 @@ export class PostgresLedger implements Ledger {
             posted_ut: row.wallet_posted_ut,
             pending_ut: row.pending_ut,
           }),
+          accounts: this.#accountsOf(row),
         };
       },
       withinCommit,
@@ -191,6 +232,13 @@ export class PostgresLedger implements Ledger {
     const rows = await this.#query<BalanceRow>(this.#sql.balance, [this.#walletId, this.#nowMs()]);
     const row = rows[0];
     return row === undefined ? makeBalance(0, 0, 0) : this.#balanceOf(row);
+  }
+
+  async accountBalance(accountId: string): Promise<LedgerBalance | undefined> {
+    this.#open();
+    const rows = await this.#query<BalanceRow>(this.#sql.accountBalance, [accountId, this.#nowMs()]);
+    const row = rows[0];
+    return row === undefined ? undefined : this.#balanceOf(row);
   }
 
   async holdState(holdId: string): Promise<HoldState | undefined> {
@@ -345,8 +393,8 @@ export class PostgresLedger implements Ledger {
     }
     return new LedgerUnavailableError(
       `The PostgreSQL ledger at ${this.#server} (schema "${this.#schema}", wallet "${this.#walletId}") failed: ` +
-        `${this.#reason(error)}. The server may be down, the connection lost, or the wallet locked by another ` +
-        `process for longer than ${STATEMENT_TIMEOUT_MS / 1000} s.`,
+        `${this.#reason(error)}. The server may be down, the connection lost, or the wallet or a budget account ` +
+        `locked by another process for longer than ${STATEMENT_TIMEOUT_MS / 1000} s.`,
       { cause: error },
     );
   }
@@ -363,6 +411,28 @@ export class PostgresLedger implements Ledger {
       this.#usertokens(row.posted_ut),
       this.#usertokens(row.pending_ut),
     );
+  }
+
+  /** Zips the post's parallel account arrays; arrays of different lengths mean a corrupt reply. */
+  #accountsOf(row: PostRow): AccountBalance[] {
+    const ids = row.account_ids ?? [];
+    const limits = row.account_limits_ut ?? [];
+    const posted = row.account_posted_ut ?? [];
+    const pending = row.account_pending_ut ?? [];
+    if (limits.length !== ids.length || posted.length !== ids.length || pending.length !== ids.length) {
+      throw new LedgerUnavailableError(
+        `The PostgreSQL ledger at ${this.#server} (schema "${this.#schema}") returned mismatched account ` +
+          "numbers for a post; its functions were changed outside usertrust.",
+      );
+    }
+    return ids.map((id, index) => ({
+      id,
+      balance: this.#balanceOf({
+        budget_ut: limits[index] ?? null,
+        posted_ut: posted[index] ?? null,
+        pending_ut: pending[index] ?? null,
+      }),
+    }));
   }
 
   /** pg returns BIGINT and SUM as strings; a value that is not a safe whole number is a corrupt ledger. */
@@ -414,6 +484,28 @@ function describeServer(url: string): { server: string; password: string } {
   }
 }
 
+/** Account lists come from config; a malformed one is a bug upstream, caught before any lock is taken. */
+function assertAccounts(accounts: readonly BudgetAccount[]): void {
+  if (accounts.length > ACCOUNTS_PER_HOLD_MAX) {
+    throw new RangeError(
+      `a hold may be placed on at most ${ACCOUNTS_PER_HOLD_MAX} budget accounts, got ${accounts.length}`,
+    );
+  }
+  const seen = new Set<string>();
+  for (const account of accounts) {
+    if (account.id.length === 0 || account.id.length > ACCOUNT_ID_LENGTH_MAX) {
+      throw new RangeError(
+        `a budget account id must be 1–${ACCOUNT_ID_LENGTH_MAX} characters, got ${account.id.length}`,
+      );
+    }
+    if (seen.has(account.id)) {
+      throw new RangeError(`budget account ${account.id} is listed twice for one hold`);
+    }
+    seen.add(account.id);
+    assertUsertokens(`limit of budget account ${account.id}`, account.limitUsertokens);
+  }
+}
+
 function missingHold(holdId: string): HoldStateError {
   return new HoldStateError(`no hold with id ${holdId} exists in this ledger`);
 }
@@ -434,6 +526,11 @@ function statementsFor(schema: string) {
       "reserve",
       `SELECT granted, budget_ut, posted_ut, pending_ut FROM ${schema}.reserve_hold($1, $2, $3, $4, $5)`,
     ),
+    reserveOnAccounts: named(
+      "reserve_on_accounts",
+      `SELECT granted, budget_ut, posted_ut, pending_ut, refused_account, account_remaining_ut
+       FROM ${schema}.reserve_hold_on_accounts($1, $2, $3, $4, $5, $6::text[], $7::bigint[])`,
+    ),
     post: named("post", `SELECT * FROM ${schema}.post_hold($1, $2, $3, $4)`),
     void: named(
       "void",
@@ -445,6 +542,11 @@ function statementsFor(schema: string) {
          (SELECT COALESCE(SUM(h.amount), 0) FROM ${schema}.holds AS h
            WHERE h.wallet_id = w.id AND h.state = 'pending' AND h.expires_at_ms > $2) AS pending_ut
        FROM ${schema}.wallet AS w WHERE w.id = $1`,
+    ),
+    accountBalance: named(
+      "account_balance",
+      `SELECT a.spend_limit AS budget_ut, a.posted AS posted_ut, ${schema}.account_pending(a.id, $2) AS pending_ut
+       FROM ${schema}.accounts AS a WHERE a.id = $1`,
     ),
     hold: named("hold", `SELECT state, expires_at_ms FROM ${schema}.holds WHERE wallet_id = $1 AND id = $2`),
     upsertBudget: named(
