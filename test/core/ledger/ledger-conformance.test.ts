@@ -267,41 +267,47 @@ describe.each(adapters)("$name conforms to the ledger port", (adapter) => {
       await expect(ledger.void("ghost")).rejects.toBeInstanceOf(HoldStateError);
     });
 
-    it("is harmless on an expired hold, which then reads voided and cannot be posted", async () => {
-      const ledger = openLedger(1_000);
-      await ledger.reserve("h1", 400, MINUTE_S);
-      clock.advanceMs(MINUTE_S * 1000);
-      const balance = await ledger.void("h1");
-      expect(balance).toMatchObject({
-        postedUsertokens: 0,
-        pendingUsertokens: 0,
-        remainingUsertokens: 1_000,
-      });
-      expect(await ledger.holdState("h1")).toBe("voided");
-      await expect(ledger.post("h1", 10)).rejects.toBeInstanceOf(HoldStateError);
-    });
+    it.skipIf(adapter.keepsOwnTime)(
+      "is harmless on an expired hold, which then reads voided and cannot be posted",
+      async () => {
+        const ledger = openLedger(1_000);
+        await ledger.reserve("h1", 400, MINUTE_S);
+        clock.advanceMs(MINUTE_S * 1000);
+        const balance = await ledger.void("h1");
+        expect(balance).toMatchObject({
+          postedUsertokens: 0,
+          pendingUsertokens: 0,
+          remainingUsertokens: 1_000,
+        });
+        expect(await ledger.holdState("h1")).toBe("voided");
+        await expect(ledger.post("h1", 10)).rejects.toBeInstanceOf(HoldStateError);
+      },
+    );
   });
 
   describe("expiry", () => {
-    it("keeps counting a hold until its timeout, then gives the budget back whole", async () => {
-      const ledger = openLedger(1_000);
-      await ledger.reserve("h1", 400, MINUTE_S);
+    it.skipIf(adapter.keepsOwnTime)(
+      "keeps counting a hold until its timeout, then gives the budget back whole",
+      async () => {
+        const ledger = openLedger(1_000);
+        await ledger.reserve("h1", 400, MINUTE_S);
 
-      clock.advanceMs(MINUTE_S * 1000 - 1);
-      expect(await ledger.holdState("h1")).toBe("pending");
-      expect((await ledger.balance()).pendingUsertokens).toBe(400);
+        clock.advanceMs(MINUTE_S * 1000 - 1);
+        expect(await ledger.holdState("h1")).toBe("pending");
+        expect((await ledger.balance()).pendingUsertokens).toBe(400);
 
-      clock.advanceMs(1);
-      expect(await ledger.holdState("h1")).toBe("expired");
-      expect(await ledger.balance()).toEqual({
-        budgetUsertokens: 1_000,
-        postedUsertokens: 0,
-        pendingUsertokens: 0,
-        remainingUsertokens: 1_000,
-      });
-    });
+        clock.advanceMs(1);
+        expect(await ledger.holdState("h1")).toBe("expired");
+        expect(await ledger.balance()).toEqual({
+          budgetUsertokens: 1_000,
+          postedUsertokens: 0,
+          pendingUsertokens: 0,
+          remainingUsertokens: 1_000,
+        });
+      },
+    );
 
-    it("frees room for new holds once a hold expires", async () => {
+    it.skipIf(adapter.keepsOwnTime)("frees room for new holds once a hold expires", async () => {
       const ledger = openLedger(1_000);
       await ledger.reserve("crashed-call", 800, MINUTE_S);
       await expect(ledger.reserve("next", 900, MINUTE_S)).rejects.toBeInstanceOf(BudgetExceededError);
@@ -309,7 +315,7 @@ describe.each(adapters)("$name conforms to the ledger port", (adapter) => {
       await expect(ledger.reserve("next", 900, MINUTE_S)).resolves.toMatchObject({ pendingUsertokens: 900 });
     });
 
-    it("measures each hold's timeout from its own reserve", async () => {
+    it.skipIf(adapter.keepsOwnTime)("measures each hold's timeout from its own reserve", async () => {
       const ledger = openLedger(1_000);
       await ledger.reserve("early", 100, 10);
       clock.advanceMs(5_000);
@@ -320,28 +326,34 @@ describe.each(adapters)("$name conforms to the ledger port", (adapter) => {
       expect((await ledger.balance()).pendingUsertokens).toBe(200);
     });
 
-    it("does not revive an expired hold when its reserve is retried", async () => {
-      const ledger = openLedger(1_000);
-      await ledger.reserve("h1", 400, MINUTE_S);
-      clock.advanceMs(MINUTE_S * 1000);
-      const balance = await ledger.reserve("h1", 400, MINUTE_S);
-      expect(balance.pendingUsertokens).toBe(0);
-      expect(await ledger.holdState("h1")).toBe("expired");
-    });
+    it.skipIf(adapter.keepsOwnTime)(
+      "does not revive an expired hold when its reserve is retried",
+      async () => {
+        const ledger = openLedger(1_000);
+        await ledger.reserve("h1", 400, MINUTE_S);
+        clock.advanceMs(MINUTE_S * 1000);
+        const balance = await ledger.reserve("h1", 400, MINUTE_S);
+        expect(balance.pendingUsertokens).toBe(0);
+        expect(await ledger.holdState("h1")).toBe("expired");
+      },
+    );
   });
 
   describe("late settle (post after expiry)", () => {
-    it("takes the whole cost, up to the hold, when the budget still has room", async () => {
-      const ledger = openLedger(1_000);
-      await ledger.reserve("h1", 200, MINUTE_S);
-      clock.advanceMs(MINUTE_S * 1000 + 1);
-      const result = await ledger.post("h1", 150);
-      expect(result).toMatchObject({ postedUsertokens: 150, shortfallUsertokens: 0, lateSettle: true });
-      expect(result.balance).toMatchObject({ postedUsertokens: 150, remainingUsertokens: 850 });
-      expect(await ledger.holdState("h1")).toBe("posted");
-    });
+    it.skipIf(adapter.keepsOwnTime)(
+      "takes the whole cost, up to the hold, when the budget still has room",
+      async () => {
+        const ledger = openLedger(1_000);
+        await ledger.reserve("h1", 200, MINUTE_S);
+        clock.advanceMs(MINUTE_S * 1000 + 1);
+        const result = await ledger.post("h1", 150);
+        expect(result).toMatchObject({ postedUsertokens: 150, shortfallUsertokens: 0, lateSettle: true });
+        expect(result.balance).toMatchObject({ postedUsertokens: 150, remainingUsertokens: 850 });
+        expect(await ledger.holdState("h1")).toBe("posted");
+      },
+    );
 
-    it("still caps at the hold and reports the excess", async () => {
+    it.skipIf(adapter.keepsOwnTime)("still caps at the hold and reports the excess", async () => {
       const ledger = openLedger(1_000);
       await ledger.reserve("h1", 200, MINUTE_S);
       clock.advanceMs(MINUTE_S * 1000 + 1);
@@ -349,37 +361,43 @@ describe.each(adapters)("$name conforms to the ledger port", (adapter) => {
       expect(result).toMatchObject({ postedUsertokens: 200, shortfallUsertokens: 50, lateSettle: true });
     });
 
-    it("takes only what the budget still has free once others have claimed the room", async () => {
-      const ledger = openLedger(1_000);
-      await ledger.reserve("slow", 600, MINUTE_S);
-      clock.advanceMs(MINUTE_S * 1000 + 1);
-      await ledger.reserve("newer", 700, 10 * MINUTE_S);
+    it.skipIf(adapter.keepsOwnTime)(
+      "takes only what the budget still has free once others have claimed the room",
+      async () => {
+        const ledger = openLedger(1_000);
+        await ledger.reserve("slow", 600, MINUTE_S);
+        clock.advanceMs(MINUTE_S * 1000 + 1);
+        await ledger.reserve("newer", 700, 10 * MINUTE_S);
 
-      const result = await ledger.post("slow", 600);
+        const result = await ledger.post("slow", 600);
 
-      expect(result).toMatchObject({ postedUsertokens: 300, shortfallUsertokens: 300, lateSettle: true });
-      expect(result.balance).toEqual({
-        budgetUsertokens: 1_000,
-        postedUsertokens: 300,
-        pendingUsertokens: 700,
-        remainingUsertokens: 0,
-      });
-    });
+        expect(result).toMatchObject({ postedUsertokens: 300, shortfallUsertokens: 300, lateSettle: true });
+        expect(result.balance).toEqual({
+          budgetUsertokens: 1_000,
+          postedUsertokens: 300,
+          pendingUsertokens: 700,
+          remainingUsertokens: 0,
+        });
+      },
+    );
 
-    it("posts nothing and reports the whole cost as shortfall when the budget is exhausted", async () => {
-      const ledger = openLedger(1_000);
-      await ledger.reserve("slow", 400, MINUTE_S);
-      clock.advanceMs(MINUTE_S * 1000 + 1);
-      await ledger.reserve("all", 1_000, MINUTE_S);
-      await ledger.post("all", 1_000);
+    it.skipIf(adapter.keepsOwnTime)(
+      "posts nothing and reports the whole cost as shortfall when the budget is exhausted",
+      async () => {
+        const ledger = openLedger(1_000);
+        await ledger.reserve("slow", 400, MINUTE_S);
+        clock.advanceMs(MINUTE_S * 1000 + 1);
+        await ledger.reserve("all", 1_000, MINUTE_S);
+        await ledger.post("all", 1_000);
 
-      const result = await ledger.post("slow", 400);
+        const result = await ledger.post("slow", 400);
 
-      expect(result).toMatchObject({ postedUsertokens: 0, shortfallUsertokens: 400, lateSettle: true });
-      expect(result.balance).toMatchObject({ postedUsertokens: 1_000, remainingUsertokens: 0 });
-    });
+        expect(result).toMatchObject({ postedUsertokens: 0, shortfallUsertokens: 400, lateSettle: true });
+        expect(result.balance).toMatchObject({ postedUsertokens: 1_000, remainingUsertokens: 0 });
+      },
+    );
 
-    it("returns the first result when a late settle is retried", async () => {
+    it.skipIf(adapter.keepsOwnTime)("returns the first result when a late settle is retried", async () => {
       const ledger = openLedger(1_000);
       await ledger.reserve("slow", 600, MINUTE_S);
       clock.advanceMs(MINUTE_S * 1000 + 1);

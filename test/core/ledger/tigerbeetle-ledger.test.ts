@@ -1,13 +1,14 @@
 import { randomBytes } from "node:crypto";
-import type { Account, Transfer } from "tigerbeetle-node";
+import type { Account, Client, Transfer } from "tigerbeetle-node";
 import { AccountFlags, CreateTransferStatus, RequestError } from "tigerbeetle-node";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   BudgetExceededError,
   ClientDestroyedError,
+  HoldStateError,
   LedgerUnavailableError,
 } from "../../../src/core/errors.ts";
-import type { Ledger } from "../../../src/core/ledger/ledger.ts";
+import type { Ledger, PostResult } from "../../../src/core/ledger/ledger.ts";
 import {
   TigerBeetleLedger,
   type TigerBeetleLedgerOptions,
@@ -343,5 +344,104 @@ describe("TigerBeetleLedger lifetime and options", () => {
     const team = { id: "team", limitUsertokens: 50 };
     await expect(ledger.reserve("h1", 10, MINUTE_S, [team, team])).rejects.toBeInstanceOf(RangeError);
     expect(await ledger.holdState("h1")).toBeUndefined();
+  });
+});
+
+/** The model behind a proxy that counts requests: on a real cluster each one is a network round trip. */
+function countingClient(model: TigerBeetleModel): { client: Client; requests: () => number } {
+  let requests = 0;
+  const client = new Proxy(model, {
+    get(target, property) {
+      const value: unknown = Reflect.get(target, property, target);
+      if (typeof value !== "function") return value;
+      return (...args: unknown[]) => {
+        if (REQUESTS.has(String(property))) requests += 1;
+        return value.apply(target, args);
+      };
+    },
+  });
+  return { client, requests: () => requests };
+}
+const REQUESTS = new Set(["createAccounts", "createTransfers", "lookupAccounts", "lookupTransfers"]);
+
+async function requestsOf(
+  counting: { requests: () => number },
+  call: () => Promise<unknown>,
+): Promise<number> {
+  const before = counting.requests();
+  await call();
+  return counting.requests() - before;
+}
+
+describe("TigerBeetleLedger round trips", () => {
+  it("reserves, posts and voids on known accounts in at most two requests each", async () => {
+    const model = new TigerBeetleModel(clock);
+    const counting = countingClient(model);
+    const ledger = ledgerOn(model, {
+      client: counting.client,
+      budgetUsertokens: 10_000,
+    });
+    const team = { id: "team", limitUsertokens: 1_000 };
+    const org = { id: "org", limitUsertokens: 5_000 };
+    await ledger.reserve("first", 10, MINUTE_S, [team, org]);
+
+    expect(
+      await requestsOf(counting, () => ledger.reserve("h1", 300, MINUTE_S, [team, org])),
+    ).toBeLessThanOrEqual(2);
+    let posted: PostResult | undefined;
+    const postRequests = await requestsOf(counting, async () => {
+      posted = await ledger.post("h1", 120);
+    });
+    expect(postRequests).toBeLessThanOrEqual(2);
+    expect(posted?.accounts.map((account) => [account.id, account.balance.postedUsertokens])).toEqual([
+      ["team", 120],
+      ["org", 120],
+    ]);
+    expect(await requestsOf(counting, () => ledger.reserve("h2", 50, MINUTE_S, [team]))).toBeLessThanOrEqual(
+      2,
+    );
+    expect(await requestsOf(counting, () => ledger.void("h2"))).toBeLessThanOrEqual(2);
+    expect(await ledger.accountBalance(team.id)).toEqual({
+      budgetUsertokens: 1_000,
+      postedUsertokens: 120,
+      pendingUsertokens: 10,
+      remainingUsertokens: 870,
+    });
+  });
+
+  it("still applies a budget another host lowered to its very next reserve", async () => {
+    const model = new TigerBeetleModel(clock);
+    const here = ledgerOn(model, { walletId: "fleet", budgetUsertokens: 1_000 });
+    const elsewhere = ledgerOn(model, { walletId: "fleet" });
+    await here.reserve("h1", 100, MINUTE_S);
+    await here.post("h1", 100);
+
+    await elsewhere.setBudget(300);
+
+    await expect(here.reserve("h2", 201, MINUTE_S)).rejects.toMatchObject({ remainingUsertokens: 200 });
+    await expect(here.reserve("h3", 200, MINUTE_S)).resolves.toMatchObject({ remainingUsertokens: 0 });
+    const [wallet] = spendableAccounts(model);
+    if (wallet === undefined) throw new Error("no spendable account on the cluster");
+    expect(await spendPastTheAdapter(model, wallet, 1n)).toBe("exceeds_credits");
+  });
+
+  it("settles a hold it placed once only, when another host settled it first", async () => {
+    const model = new TigerBeetleModel(clock);
+    const placer = ledgerOn(model, { walletId: "fleet", budgetUsertokens: 1_000 });
+    const other = ledgerOn(model, { walletId: "fleet" });
+    await placer.reserve("posted-elsewhere", 100, MINUTE_S);
+    await placer.reserve("voided-elsewhere", 100, MINUTE_S);
+    const first = await other.post("posted-elsewhere", 60);
+    await other.void("voided-elsewhere");
+
+    // A retry repeats the first answer; the balances in it are current.
+    await expect(placer.post("posted-elsewhere", 90)).resolves.toMatchObject({
+      postedUsertokens: first.postedUsertokens,
+      shortfallUsertokens: first.shortfallUsertokens,
+      lateSettle: false,
+    });
+    await expect(placer.void("posted-elsewhere")).rejects.toBeInstanceOf(HoldStateError);
+    await expect(placer.post("voided-elsewhere", 10)).rejects.toBeInstanceOf(HoldStateError);
+    expect(await placer.balance()).toMatchObject({ postedUsertokens: 60, pendingUsertokens: 0 });
   });
 });

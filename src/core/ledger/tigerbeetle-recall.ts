@@ -1,0 +1,33 @@
+/**
+ * What one process remembers of the cluster to save round trips: facts that never change once
+ * true (an account exists, a hold was placed with these transfers). Bounded, oldest forgotten
+ * first; forgetting costs only a lookup or a harmless re-create, never correctness.
+ */
+export class Recall<K, V> {
+  readonly #entries = new Map<K, V>();
+  readonly #entriesMax: number;
+
+  constructor(entriesMax: number) {
+    this.#entriesMax = entriesMax;
+  }
+
+  get(key: K): V | undefined {
+    return this.#entries.get(key);
+  }
+
+  has(key: K): boolean {
+    return this.#entries.has(key);
+  }
+
+  set(key: K, value: V): void {
+    this.#entries.delete(key);
+    this.#entries.set(key, value);
+    if (this.#entries.size <= this.#entriesMax) return;
+    const oldest = this.#entries.keys().next();
+    if (oldest.done !== true) this.#entries.delete(oldest.value);
+  }
+
+  delete(key: K): void {
+    this.#entries.delete(key);
+  }
+}
