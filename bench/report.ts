@@ -197,15 +197,17 @@ function ledgerTable(ledger: Measured["ledger"]): string {
 
 function adaptersTable(adapters: AdapterRate[]): string {
   const rate = (value: number | undefined): string => (value === undefined ? "-" : whole(value));
-  return table(
+  const measured = table(
     "4. Ledger adapters: hold + settle (reserve + post) per second",
     ["", "sequential", "32 in flight", "+1 scoped budget"],
-    adapters.map((a) =>
-      a.skipped === undefined
-        ? [a.adapter, rate(a.sequentialPerSec), rate(a.concurrentPerSec), rate(a.scopedPerSec)]
-        : [a.adapter, `not measured: ${a.skipped}`, "", ""],
-    ),
+    adapters
+      .filter((a) => a.skipped === undefined)
+      .map((a) => [a.adapter, rate(a.sequentialPerSec), rate(a.concurrentPerSec), rate(a.scopedPerSec)]),
   );
+  const skipped = adapters
+    .filter((a) => a.skipped !== undefined)
+    .map((a) => `   not measured: ${a.adapter}: ${a.skipped}`);
+  return [measured, ...skipped].join("\n");
 }
 
 function growthTable(growth: Measured["growth"]): string {
