@@ -27,9 +27,28 @@ export class ReceiptTrail {
     this.#parent?.record(receipt);
   }
 
-  /** Every receipt once all calls started so far have ended; waits for the first call if none began yet. */
-  async all(): Promise<TrustReceipt[]> {
-    if (this.#receipts.length === 0) await new Promise<void>((wake) => this.#waiters.push(wake));
+  /**
+   * Every receipt once all calls started so far have ended; waits for the first call if none began
+   * yet. `ended` (a helper's own `done()`) settling before any call began ends the wait: with the
+   * helper's error if it failed, else with NO_RECEIPT, so a helper that never called cannot hang us.
+   */
+  async all(ended?: Promise<unknown>): Promise<TrustReceipt[]> {
+    if (this.#receipts.length === 0) {
+      const outcome = await new Promise<{ failed: boolean; error?: unknown } | undefined>((settle) => {
+        this.#waiters.push(() => settle(undefined));
+        ended?.then(
+          () => settle({ failed: false }),
+          (error: unknown) => settle({ failed: true, error }),
+        );
+      });
+      if (outcome !== undefined && this.#receipts.length === 0) {
+        if (outcome.failed) throw outcome.error;
+        throw new UsertrustError(
+          "NO_RECEIPT",
+          "the helper ended without making a governed model call, so there is no receipt for it.",
+        );
+      }
+    }
     let seen = 0;
     while (seen !== this.#receipts.length) {
       seen = this.#receipts.length;
@@ -38,8 +57,8 @@ export class ReceiptTrail {
     return Promise.all(this.#receipts);
   }
 
-  async last(): Promise<TrustReceipt> {
-    const receipts = await this.all();
+  async last(ended?: Promise<unknown>): Promise<TrustReceipt> {
+    const receipts = await this.all(ended);
     return receipts[receipts.length - 1] as TrustReceipt;
   }
 }
@@ -144,10 +163,32 @@ function trailOf(value: unknown): ReceiptTrail {
  * call was denied.
  */
 export function receiptOf(value: unknown): Promise<TrustReceipt> {
-  return trailOf(value).last();
+  const trail = trailOf(value);
+  return trail.last(helperEnded(value));
 }
 
 /** Every receipt of the governed calls behind `value`, in the order they started. */
 export function receiptsOf(value: unknown): Promise<TrustReceipt[]> {
-  return trailOf(value).all();
+  const trail = trailOf(value);
+  return trail.all(helperEnded(value));
+}
+
+/**
+ * When a helper finishes, for the SDK helpers that say so with `done()` (streams and runners).
+ * Asked only when the caller wants a receipt: `done()` counts as someone handling the helper's
+ * error, which the helper's failure then reaches through receiptOf instead.
+ */
+function helperEnded(value: unknown): Promise<unknown> | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const done = (value as { done?: unknown }).done;
+  if (typeof done !== "function") return undefined;
+  try {
+    const ended = Promise.resolve(done.call(value));
+    ended.catch(() => {});
+    return ended;
+  } catch (error) {
+    const failed = Promise.reject(error);
+    failed.catch(() => {});
+    return failed;
+  }
 }

@@ -369,6 +369,27 @@ describe("the SDK's helpers go through the governed create", () => {
     expect(await ledgerAfter(client, vault)).toMatchObject({ postedUsertokens: 210, pendingUsertokens: 0 });
   });
 
+  it("receiptOf a helper that failed before any model call rejects with the helper's error instead of waiting forever", async () => {
+    const { client, vault } = await specClient();
+    const sent = server.requests.length;
+    // The SDK's tool runner refuses n > 1 before it calls create.
+    const runner = client.chat.completions.runTools({
+      model: "gpt-4o-mini",
+      messages: hello,
+      n: 2,
+      tools: [
+        {
+          type: "function",
+          function: { name: "noop", parameters: { type: "object", properties: {} }, function: () => "ok" },
+        },
+      ],
+    });
+    await expect(receiptOf(runner)).rejects.toThrow(/only support n=1/);
+    await expect(receiptsOf(runner)).rejects.toThrow(/only support n=1/);
+    expect(server.requests.length).toBe(sent);
+    expect(kinds(vault)).toEqual([]);
+  });
+
   it("chat.completions.runTools(): each model request of a tool round is its own hold", async () => {
     const { client, vault } = await specClient();
     server.setBehaviour({
