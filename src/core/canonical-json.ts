@@ -27,11 +27,9 @@ function serialize(value: unknown, depth: number): string {
   }
 }
 
-/** With the u flag, \p{Surrogate} matches only unpaired surrogates, which RFC 8785 §3.2.2.2 forbids. */
-const LONE_SURROGATE = /\p{Surrogate}/u;
-
+/** RFC 8785 §3.2.2.2 forbids unpaired surrogates; a well-formed string has none. */
 export function serializeString(text: string): string {
-  if (LONE_SURROGATE.test(text)) throw new TypeError("canonicalJson: a string holds a lone UTF-16 surrogate");
+  if (!text.isWellFormed()) throw new TypeError("canonicalJson: a string holds a lone UTF-16 surrogate");
   return JSON.stringify(text);
 }
 

@@ -116,5 +116,6 @@ export class Hold {
 
 /** Unique across processes and readable in logs: time first, then 48 random bits. */
 export function newTransferId(): string {
-  return `tx_${Date.now().toString(36)}_${randomUUID().slice(0, 8)}${randomUUID().slice(9, 13)}`;
+  const uuid = randomUUID();
+  return `tx_${Date.now().toString(36)}_${uuid.slice(0, 8)}${uuid.slice(9, 13)}`;
 }

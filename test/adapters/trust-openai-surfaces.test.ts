@@ -380,7 +380,13 @@ describe("the SDK's helpers go through the governed create", () => {
       tools: [
         {
           type: "function",
-          function: { name: "noop", parameters: { type: "object", properties: {} }, function: () => "ok" },
+          function: {
+            name: "noop",
+            description: "Does nothing",
+            parameters: { type: "object", properties: {} },
+            parse: JSON.parse,
+            function: () => "ok",
+          },
         },
       ],
     });
