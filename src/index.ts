@@ -29,6 +29,7 @@ export type {
   DirectorVote,
 } from "./core/board/board-types.ts";
 export type { EscalationHandler } from "./core/board/escalation.ts";
+export type { BudgetLine, BudgetReport } from "./core/budgets/budget-report.ts";
 export { canonicalJson } from "./core/canonical-json.ts";
 export { CircuitBreaker, type CircuitState } from "./core/circuit-breaker.ts";
 export { defaultConfig, loadConfig, type TrustConfig } from "./core/config.ts";
@@ -40,6 +41,7 @@ export {
   ClientDestroyedError,
   ConfigError,
   HoldStateError,
+  InvalidScopeError,
   LedgerUnavailableError,
   PolicyDeniedError,
   UnknownModelError,
@@ -52,7 +54,14 @@ export { findInjection } from "./core/guards/injection-detector.ts";
 export { findPii, type PiiKind, scanPii } from "./core/guards/pii-detector.ts";
 export { Redactor } from "./core/guards/redactor.ts";
 export { Hold, type HoldTerms } from "./core/hold.ts";
-export type { HoldState, Ledger, LedgerBalance, PostResult } from "./core/ledger/ledger.ts";
+export type {
+  AccountBalance,
+  BudgetAccount,
+  HoldState,
+  Ledger,
+  LedgerBalance,
+  PostResult,
+} from "./core/ledger/ledger.ts";
 export { MemoryLedger } from "./core/ledger/memory-ledger.ts";
 export { SqliteLedger } from "./core/ledger/sqlite-ledger.ts";
 export { evaluatePolicies } from "./core/policy/evaluate-policies.ts";

@@ -34,13 +34,16 @@ export class ReceiptTrail {
    */
   async all(ended?: Promise<unknown>): Promise<TrustReceipt[]> {
     if (this.#receipts.length === 0) {
+      let wake: (() => void) | undefined;
       const outcome = await new Promise<{ failed: boolean; error?: unknown } | undefined>((settle) => {
-        this.#waiters.push(() => settle(undefined));
+        wake = () => settle(undefined);
+        this.#waiters.push(wake);
         ended?.then(
           () => settle({ failed: false }),
           (error: unknown) => settle({ failed: true, error }),
         );
       });
+      this.#waiters = this.#waiters.filter((waiter) => waiter !== wake);
       if (outcome !== undefined && this.#receipts.length === 0) {
         if (outcome.failed) throw outcome.error;
         throw new UsertrustError(

@@ -3,6 +3,7 @@ import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { verifyChain } from "../core/audit/verify-chain.ts";
 import { type BudgetReport, budgetReport } from "../core/budgets/budget-report.ts";
+import { percentOf } from "../core/budgets/scoped-budgets.ts";
 import { defaultConfig, loadConfig } from "../core/config.ts";
 import { UsertrustError } from "../core/errors.ts";
 import { MemoryLedger } from "../core/ledger/memory-ledger.ts";
@@ -216,7 +217,7 @@ async function budgets(paths: VaultPaths, json: boolean, io: { out: Output; err:
     formatCount(line.spentUsertokens),
     formatCount(line.heldUsertokens),
     formatCount(line.remainingUsertokens),
-    line.limitUsertokens === 0 ? "-" : `${Math.floor((line.spentUsertokens / line.limitUsertokens) * 100)}%`,
+    line.limitUsertokens === 0 ? "-" : `${percentOf(line.spentUsertokens, line.limitUsertokens)}%`,
     line.resetsAt ?? "never",
   ]);
   io.out.write(`Budgets of ${paths.root} (usertokens; 1 UT = $0.0001)\n`);

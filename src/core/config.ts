@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { isMap, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
 import { z } from "zod";
-import { isTimeZone } from "./budgets/calendar-period.ts";
+import { canonicalTimeZone, isTimeZone } from "./budgets/calendar-period.ts";
 import { ConfigError } from "./errors.ts";
 
 const usdPerMTok = z.number().finite().nonnegative();
@@ -25,7 +25,12 @@ const scopedBudgetSchema = z.strictObject({
   /** Usertokens per period (1 UT = $0.0001). */
   limit: z.number().int().nonnegative(),
   period: z.enum(["day", "week", "month", "none"]).default("none"),
-  timeZone: z.string().refine(isTimeZone, 'an IANA time zone such as "UTC" or "Europe/Paris"').default("UTC"),
+  /** Kept in its canonical spelling ("utc" → "UTC"), so every host names the same period account. */
+  timeZone: z
+    .string()
+    .refine(isTimeZone, 'an IANA time zone such as "UTC" or "Europe/Paris"')
+    .transform(canonicalTimeZone)
+    .default("UTC"),
   warnAt: warnAtSchema.default([0.8, 0.95]),
 });
 
@@ -41,12 +46,18 @@ const configSchema = z.strictObject({
     .superRefine((budgets, context) => {
       const seen = new Set<string>();
       budgets.forEach((budget, index) => {
-        const key = `${budget.scope}|${budget.period}|${budget.timeZone}`;
+        // Two entries with one ledger account would hold every call twice on it; a budget
+        // without a period has one account whatever its time zone.
+        const key =
+          budget.period === "none" ? budget.scope : `${budget.scope}|${budget.period}|${budget.timeZone}`;
         if (seen.has(key)) {
           context.addIssue({
             code: "custom",
             path: [index, "scope"],
-            message: `a second budget for scope "${budget.scope}" with the same period and time zone; merge them into one`,
+            message:
+              budget.period === "none"
+                ? `a second budget for scope "${budget.scope}" without a period; merge them into one`
+                : `a second budget for scope "${budget.scope}" with the same period and time zone; merge them into one`,
           });
         }
         seen.add(key);

@@ -19,6 +19,7 @@ import {
   BudgetExceededError,
   CircuitOpenError,
   ClientDestroyedError,
+  InvalidScopeError,
   LedgerUnavailableError,
   UnknownModelError,
 } from "./errors.ts";
@@ -141,6 +142,7 @@ export class Engine implements HoldCloser {
   }
 
   async #authorize(request: GovernedRequest): Promise<Hold> {
+    assertPlainScopes(request.scope);
     await this.#retryUnposted();
     const admission = this.#admit(request);
     let terms: HoldTerms;
@@ -169,6 +171,7 @@ export class Engine implements HoldCloser {
    */
   async reviewToolCall(call: Omit<ToolCallSubject, "now">): Promise<ToolDecision> {
     this.#assertUsable();
+    assertPlainScopes(call.scope);
     const result = await this.#preflight.checkTool({ ...call, now: new Date() });
     this.#append("tool_call", call.actor, {
       ...result.audit,
@@ -488,6 +491,15 @@ export class Engine implements HoldCloser {
     await this.ledger.close();
     this.#audit.close();
     this.#database.close();
+  }
+}
+
+/** Scopes are plain paths: no empty, "." or ".." segment (see InvalidScopeError). */
+function assertPlainScopes(scopes: readonly string[] | undefined): void {
+  for (const scope of scopes ?? []) {
+    if (scope.split("/").some((segment) => segment === "" || segment === "." || segment === "..")) {
+      throw new InvalidScopeError(scope);
+    }
   }
 }
 

@@ -28,7 +28,8 @@ export class BudgetExceededError extends UsertrustError {
             "lower max_tokens, or wait for in-flight calls to settle."
         : `Budget ${account} exceeded: this call needs a hold of ${neededUsertokens} UT but only ` +
             `${remainingUsertokens} UT remain in it (limit − spent − held). Raise that budget's \`limit\` under ` +
-            "`budgets` in usertrust.config.json, lower max_tokens, or wait for its period to reset.",
+            "`budgets` in usertrust.config.json, lower max_tokens, or wait for held calls to settle (or, for a " +
+            "budget with a period, for the next period).",
     );
     this.neededUsertokens = neededUsertokens;
     this.remainingUsertokens = remainingUsertokens;
@@ -87,6 +88,25 @@ export class HoldStateError extends UsertrustError {
 export class AuditError extends UsertrustError {
   constructor(message: string, options?: { cause?: unknown }) {
     super("AUDIT_FAILED", message, options);
+  }
+}
+
+/**
+ * A call's scope has an empty, "." or ".." segment. Scope globs (scoped budgets, policy
+ * scopePatterns) cannot place `team-a/../x` under `team-a/**`, so such a scope could slip past a
+ * budget or a rule: it is refused instead.
+ */
+export class InvalidScopeError extends UsertrustError {
+  readonly scope: string;
+
+  constructor(scope: string) {
+    super(
+      "INVALID_SCOPE",
+      `The scope "${scope}" has an empty, "." or ".." segment, which budgets and policy rules could not ` +
+        'place. Use plain path segments such as "team-a/agent-1" in trust({ scope }), the middleware ' +
+        "options or withTrustContext.",
+    );
+    this.scope = scope;
   }
 }
 

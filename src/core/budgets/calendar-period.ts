@@ -45,6 +45,11 @@ export function isTimeZone(timeZone: string): boolean {
   }
 }
 
+/** The runtime's canonical spelling of a known zone ("utc" → "UTC", "europe/paris" → "Europe/Paris"). */
+export function canonicalTimeZone(timeZone: string): string {
+  return formatterFor(timeZone).resolvedOptions().timeZone;
+}
+
 /** The wall-clock fields of an instant in a time zone. */
 function wallClock(instantMs: number, timeZone: string): Record<string, number> {
   const fields: Record<string, number> = {};
@@ -73,7 +78,12 @@ function startOfLocalDate(date: LocalDate, timeZone: string): number {
   const midnightAsUtc = Date.UTC(date.year, date.month - 1, date.day);
   // Two rounds settle the offset even when the date is a DST change day.
   const guess = midnightAsUtc - offsetMs(midnightAsUtc, timeZone);
-  return midnightAsUtc - offsetMs(guess, timeZone);
+  const start = midnightAsUtc - offsetMs(guess, timeZone);
+  // Where clocks jump forward at midnight (Santiago, Havana, Beirut…), 00:00 does not exist and
+  // the guess lands in the day before: the day begins where the jump ends.
+  const landed = localDate(start, timeZone);
+  if (landed.day === date.day && landed.month === date.month) return start;
+  return start + (offsetMs(start + 6 * 3_600_000, timeZone) - offsetMs(start, timeZone));
 }
 
 function localDate(instantMs: number, timeZone: string): LocalDate {

@@ -1,4 +1,4 @@
-import { minimatch } from "minimatch";
+import { Minimatch } from "minimatch";
 import type { BudgetAccount, LedgerBalance } from "../ledger/ledger.ts";
 import { type BudgetPeriod, type CalendarPeriod, calendarPeriod } from "./calendar-period.ts";
 
@@ -30,10 +30,28 @@ export function budgetAccountId(budget: ScopedBudget, period: CalendarPeriod): s
   return `${budget.scope} ${budget.period} ${period.key} ${budget.timeZone}`;
 }
 
-/** Whether a call with these scopes falls under a budget's scope glob. */
+const matchers = new Map<string, Minimatch>();
+
+/** One compiled glob per scope pattern; `#` starts a scope, not a comment (as for policy scopePatterns). */
+function matcherFor(pattern: string): Minimatch {
+  let matcher = matchers.get(pattern);
+  if (matcher === undefined) {
+    matcher = new Minimatch(pattern, { dot: true, nocomment: true });
+    matchers.set(pattern, matcher);
+  }
+  return matcher;
+}
+
+/**
+ * Whether a call with these scopes falls under a budget's scope glob. `"**"` covers every call,
+ * also one without a scope. (Scopes with `.`, `..` or empty segments never get here: the engine
+ * refuses them, since a glob would not see `team-a/../x` as under `team-a/**`.)
+ */
 export function scopeMatches(budget: ScopedBudget, callScope: readonly string[] | undefined): boolean {
+  if (budget.scope === "**") return true;
   const scopes = callScope === undefined || callScope.length === 0 ? [""] : callScope;
-  return scopes.some((scope) => minimatch(scope, budget.scope, { dot: true }));
+  const matcher = matcherFor(budget.scope);
+  return scopes.some((scope) => matcher.match(scope));
 }
 
 /** The budgets this call is held against, each at its current period. */
@@ -46,11 +64,10 @@ export function scopedHolds(
   for (const budget of budgets) {
     if (!scopeMatches(budget, callScope)) continue;
     const period = calendarPeriod(nowMs, budget.period, budget.timeZone);
-    holds.push({
-      budget,
-      period,
-      account: { id: budgetAccountId(budget, period), limitUsertokens: budget.limit },
-    });
+    const id = budgetAccountId(budget, period);
+    // The config refuses two budgets with one account; a hold never names an account twice.
+    if (holds.some((hold) => hold.account.id === id)) continue;
+    holds.push({ budget, period, account: { id, limitUsertokens: budget.limit } });
   }
   return holds;
 }
@@ -74,13 +91,27 @@ export function checkThresholds(
   if (limit <= 0 || warnAt.length === 0) return { warning: undefined, crossed: [] };
   const spent = after.postedUsertokens;
   const before = spent - postedNow;
-  const reached = warnAt.filter((fraction) => spent >= Math.ceil(fraction * limit));
-  const crossed = reached.filter((fraction) => before < Math.ceil(fraction * limit));
+  const reached = warnAt.filter((fraction) => spent >= thresholdUsertokens(fraction, limit));
+  const crossed = reached.filter((fraction) => before < thresholdUsertokens(fraction, limit));
   const highest = Math.max(...reached);
   const warning =
     reached.length === 0
       ? undefined
-      : `budget ${name} has spent ${spent} of ${limit} UT (${Math.floor((spent / limit) * 100)}%), ` +
-        `past its ${Math.round(highest * 100)}% warning`;
+      : `budget ${name} has spent ${spent} of ${limit} UT (${percentOf(spent, limit)}%), ` +
+        `past its ${Math.round(highest * 10_000) / 100}% warning`;
   return { warning, crossed };
+}
+
+/**
+ * The spend at which a warning fraction is reached, in whole usertokens. The fraction is taken in
+ * basis points first, so 0.07 of 100 is exactly 7 (in floating point 0.07 × 100 is 7.000000000000001).
+ */
+export function thresholdUsertokens(fraction: number, limit: number): number {
+  const basisPoints = Math.round(fraction * 10_000);
+  return Math.ceil((basisPoints * limit) / 10_000);
+}
+
+/** Whole percent of the limit spent, rounded down: 29 of 100 is 29%, never 28%. */
+export function percentOf(spent: number, limit: number): number {
+  return Math.floor((spent * 100) / limit);
 }
