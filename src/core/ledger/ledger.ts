@@ -12,7 +12,8 @@ export interface Ledger {
   /**
    * Holds the amount on the wallet and on every listed budget account, all or nothing: when any
    * of them lacks room nothing is held and BudgetExceededError names the one that refused. An
-   * account is created on first use with its limit; a different limit later replaces it.
+   * account is created on first use with its limit; a different limit later replaces it (an
+   * adapter may apply a named limit even when the hold is refused: limits come from the config).
    */
   reserve(
     holdId: string,

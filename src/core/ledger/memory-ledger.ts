@@ -68,12 +68,16 @@ export class MemoryLedger implements Ledger {
       const remaining = this.#budget - this.#posted - this.#pending(now);
       if (remaining < amountUsertokens)
         throw new BudgetExceededError(amountUsertokens, Math.max(0, remaining));
+      // Check every account at its new limit before changing any, so a refusal leaves nothing behind.
+      for (const { id, limitUsertokens } of accounts) {
+        const posted = this.#accounts.get(id)?.posted ?? 0;
+        const free = Math.max(0, limitUsertokens - posted - this.#accountPending(id, now));
+        if (free < amountUsertokens) throw new BudgetExceededError(amountUsertokens, free, id);
+      }
       for (const { id, limitUsertokens } of accounts) {
         const stored = this.#accounts.get(id);
         if (stored === undefined) this.#accounts.set(id, { limit: limitUsertokens, posted: 0 });
         else stored.limit = limitUsertokens;
-        const free = this.#accountFree(id, now);
-        if (free < amountUsertokens) throw new BudgetExceededError(amountUsertokens, free, id);
       }
       const hold: MemoryHold = {
         amount: amountUsertokens,

@@ -86,6 +86,22 @@ describe.each(ledgerAdapters())("$name holds on budget accounts", (adapter) => {
     expect(await ledger.holdState("second")).toBeUndefined();
   });
 
+  it("holds nothing on any account when another account of the hold refuses, even one whose limit it raised", async () => {
+    const ledger = openLedger(10_000);
+    const team = account(1_000);
+    const tight = account(100, "tight");
+    await ledger.reserve("first", 50, MINUTE_S, [team]);
+    await expect(
+      ledger.reserve("second", 200, MINUTE_S, [{ id: team.id, limitUsertokens: 3_000 }, tight]),
+    ).rejects.toMatchObject({ account: tight.id });
+    const after = await ledger.accountBalance(team.id);
+    expect(after).toMatchObject({ postedUsertokens: 0, pendingUsertokens: 50 });
+    // The raised limit is the config's own value: an adapter may apply it already (TigerBeetle
+    // does, in a step before the hold's chain) or with the next hold (the transactional ones).
+    expect([1_000, 3_000]).toContain(after?.budgetUsertokens);
+    expect(await ledger.holdState("second")).toBeUndefined();
+  });
+
   it("refuses with the wallet's numbers when the wallet is what lacks room", async () => {
     const ledger = openLedger(100);
     const team = account(1_000);
