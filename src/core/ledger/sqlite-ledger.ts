@@ -39,7 +39,8 @@ CREATE TABLE IF NOT EXISTS holds (
   late_settle INTEGER NOT NULL DEFAULT 0,
   closed_at_ms INTEGER
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS holds_in_flight ON holds (wallet, expires_at_ms) WHERE state = 'pending';
+DROP INDEX IF EXISTS holds_in_flight;
+CREATE INDEX IF NOT EXISTS holds_pending ON holds (wallet, expires_at_ms, amount) WHERE state = 'pending';
 CREATE TABLE IF NOT EXISTS budget_accounts (
   id TEXT PRIMARY KEY,
   limit_ut INTEGER NOT NULL CHECK (limit_ut >= 0),
