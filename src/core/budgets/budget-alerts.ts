@@ -33,11 +33,13 @@ export function budgetAlerts(
     }
   };
   add("of the vault", vaultWarnAt, result.balance, {});
-  for (const { id, balance } of result.accounts) {
-    const hold = scoped.find((candidate) => candidate.account.id === id);
+  // The ledger reports the hold's accounts in reserve order, which is `scoped`'s order; matching by
+  // position also works when the ledger cannot name them (a TigerBeetle hold another process placed).
+  for (const [index, { id, balance }] of result.accounts.entries()) {
+    const hold = scoped.find((candidate) => candidate.account.id === id) ?? scoped[index];
     if (hold === undefined) continue;
     const { budget, period } = hold;
-    add(`"${id}"`, budget.warnAt, balance, {
+    add(`"${hold.account.id}"`, budget.warnAt, balance, {
       scope: budget.scope,
       period: budget.period,
       periodKey: period.key,

@@ -17,7 +17,6 @@ import {
   type LedgerBalance,
   makeBalance,
   type PostResult,
-  systemClock,
   type WithinCommit,
 } from "./ledger.ts";
 import { assertSchemaName, migrate, quoteIdentifier } from "./postgres-migrations.ts";
@@ -27,6 +26,10 @@ export interface PostgresLedgerOptions {
   url: string;
   /** Sets the wallet's budget on first use; without it the stored budget is kept and nothing is written. */
   budgetUsertokens?: number;
+  /**
+   * Only for tests that move time by hand. Without it every step reads the database server's own
+   * clock, so all hosts agree on when a hold expires however far their clocks drift apart.
+   */
   clock?: Clock;
   /** Schema holding the ledger's tables, created on first use. Default "usertrust". */
   schema?: string;
@@ -92,8 +95,9 @@ interface VoidRow extends BalanceRow {
 /**
  * A ledger many hosts share: tables in a PostgreSQL schema. Each reserve, post and void is one
  * call of a server-side function that locks the wallet row, so reservers in every process are
- * serialized and the budget is never overspent. Time comes from the injected clock, passed into
- * each statement, never from the database's own clock.
+ * serialized and the budget is never overspent. Time comes from the database server's clock (one
+ * clock for the whole fleet: were each host to use its own, a host whose clock ran ahead could treat
+ * another's live hold as expired and spend its room twice), or from an injected clock in tests.
  *
  * Budget accounts are global within the schema: an account id names one account for every ledger
  * on that schema, whatever its walletId, so a scoped budget such as `team-a/** day 2026-12-04` is
@@ -112,7 +116,7 @@ export class PostgresLedger implements Ledger {
   readonly #walletId: string;
   readonly #poolSize: number;
   readonly #initialBudget: number | undefined;
-  readonly #clock: Clock;
+  readonly #clock: Clock | undefined;
   readonly #sql: ReturnType<typeof statementsFor>;
   #pool: Promise<Pool> | undefined;
   #closed = false;
@@ -138,7 +142,7 @@ export class PostgresLedger implements Ledger {
     this.#walletId = walletId;
     this.#poolSize = poolSize;
     this.#initialBudget = options.budgetUsertokens;
-    this.#clock = options.clock ?? systemClock;
+    this.#clock = options.clock;
     this.#sql = statementsFor(quoteIdentifier(schema));
   }
 
@@ -155,12 +159,12 @@ export class PostgresLedger implements Ledger {
     accounts: readonly BudgetAccount[] = [],
   ): Promise<LedgerBalance> {
     this.#open();
+    assertStorableText("hold id", holdId);
     assertUsertokens("hold amount", amountUsertokens);
     assertTimeoutSeconds(timeoutSeconds);
     assertAccounts(accounts);
-    const nowMs = this.#nowMs();
-    const expiresAtMs = Math.min(Number.MAX_SAFE_INTEGER, Math.ceil(nowMs + timeoutSeconds * 1000));
-    const values = [this.#walletId, holdId, amountUsertokens, nowMs, expiresAtMs];
+    const timeoutMs = Math.min(Number.MAX_SAFE_INTEGER, Math.ceil(timeoutSeconds * 1000));
+    const values = [this.#walletId, holdId, amountUsertokens, this.#nowMs(), timeoutMs];
     if (accounts.length === 0) {
       const row = await this.#queryOne<ReserveRow>(this.#sql.reserve, values);
       const balance = this.#balanceOf(row);
@@ -186,6 +190,7 @@ export class PostgresLedger implements Ledger {
 
   async post(holdId: string, amountUsertokens: number, withinCommit?: WithinCommit): Promise<PostResult> {
     this.#open();
+    assertStorableText("hold id", holdId);
     assertUsertokens("post amount", amountUsertokens);
     const values = [this.#walletId, holdId, amountUsertokens, this.#nowMs()];
     return this.#step<PostRow, PostResult>(
@@ -213,6 +218,7 @@ export class PostgresLedger implements Ledger {
 
   async void(holdId: string, withinCommit?: () => void): Promise<LedgerBalance> {
     this.#open();
+    assertStorableText("hold id", holdId);
     const values = [this.#walletId, holdId, this.#nowMs()];
     return this.#step<VoidRow, LedgerBalance>(
       this.#sql.void,
@@ -243,12 +249,13 @@ export class PostgresLedger implements Ledger {
 
   async holdState(holdId: string): Promise<HoldState | undefined> {
     this.#open();
-    const rows = await this.#query<{ state: HoldState; expires_at_ms: string }>(this.#sql.hold, [
+    const rows = await this.#query<{ state: HoldState; expired: boolean }>(this.#sql.hold, [
       this.#walletId,
       holdId,
+      this.#nowMs(),
     ]);
     const hold = rows[0];
-    if (hold?.state === "pending" && Number(hold.expires_at_ms) <= this.#nowMs()) return "expired";
+    if (hold?.state === "pending" && hold.expired) return "expired";
     return hold?.state;
   }
 
@@ -447,9 +454,9 @@ export class PostgresLedger implements Ledger {
     return amount;
   }
 
-  /** Whole milliseconds, since the columns are BIGINT. */
-  #nowMs(): number {
-    return Math.floor(this.#clock());
+  /** Whole milliseconds (the columns are BIGINT), or null for the server's clock. */
+  #nowMs(): number | null {
+    return this.#clock === undefined ? null : Math.floor(this.#clock());
   }
 
   #open(): void {
@@ -498,11 +505,22 @@ function assertAccounts(accounts: readonly BudgetAccount[]): void {
         `a budget account id must be 1–${ACCOUNT_ID_LENGTH_MAX} characters, got ${account.id.length}`,
       );
     }
+    assertStorableText("budget account id", account.id);
     if (seen.has(account.id)) {
       throw new RangeError(`budget account ${account.id} is listed twice for one hold`);
     }
     seen.add(account.id);
     assertUsertokens(`limit of budget account ${account.id}`, account.limitUsertokens);
+  }
+}
+
+/**
+ * PostgreSQL text holds no NUL character, and the driver turns a lone surrogate into U+FFFD (so two
+ * different ids could name one row): such ids are refused here, as bad input, not as a server fault.
+ */
+function assertStorableText(what: string, text: string): void {
+  if (text.includes("\u0000") || !text.isWellFormed()) {
+    throw new RangeError(`a ${what} must not contain NUL characters or lone UTF-16 surrogates`);
   }
 }
 
@@ -519,36 +537,52 @@ interface Statement {
 const BEGIN: Statement = { text: "BEGIN" };
 const COMMIT: Statement = { text: "COMMIT" };
 
+/** Milliseconds since the epoch on the server; every host's steps share this one clock. */
+const SERVER_NOW_MS = "floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
+
+/** The step's time: the injected clock's (tests), else the server's. */
+function nowParameter(index: number): string {
+  return `COALESCE($${index}::bigint, ${SERVER_NOW_MS})`;
+}
+
 function statementsFor(schema: string) {
   const named = (name: string, text: string): Statement => ({ name: `usertrust_${name}`, text });
   return {
     reserve: named(
       "reserve",
-      `SELECT granted, budget_ut, posted_ut, pending_ut FROM ${schema}.reserve_hold($1, $2, $3, $4, $5)`,
+      `SELECT r.granted, r.budget_ut, r.posted_ut, r.pending_ut
+       FROM (SELECT ${nowParameter(4)} AS now_ms) AS t,
+         LATERAL ${schema}.reserve_hold($1, $2, $3, t.now_ms, t.now_ms + $5::bigint) AS r`,
     ),
     reserveOnAccounts: named(
       "reserve_on_accounts",
-      `SELECT granted, budget_ut, posted_ut, pending_ut, refused_account, account_remaining_ut
-       FROM ${schema}.reserve_hold_on_accounts($1, $2, $3, $4, $5, $6::text[], $7::bigint[])`,
+      `SELECT r.granted, r.budget_ut, r.posted_ut, r.pending_ut, r.refused_account, r.account_remaining_ut
+       FROM (SELECT ${nowParameter(4)} AS now_ms) AS t,
+         LATERAL ${schema}.reserve_hold_on_accounts(
+           $1, $2, $3, t.now_ms, t.now_ms + $5::bigint, $6::text[], $7::bigint[]) AS r`,
     ),
-    post: named("post", `SELECT * FROM ${schema}.post_hold($1, $2, $3, $4)`),
+    post: named("post", `SELECT * FROM ${schema}.post_hold($1, $2, $3, ${nowParameter(4)})`),
     void: named(
       "void",
-      `SELECT outcome, budget_ut, posted_ut, pending_ut FROM ${schema}.void_hold($1, $2, $3)`,
+      `SELECT outcome, budget_ut, posted_ut, pending_ut FROM ${schema}.void_hold($1, $2, ${nowParameter(3)})`,
     ),
     balance: named(
       "balance",
       `SELECT w.budget AS budget_ut, w.posted AS posted_ut,
          (SELECT COALESCE(SUM(h.amount), 0) FROM ${schema}.holds AS h
-           WHERE h.wallet_id = w.id AND h.state = 'pending' AND h.expires_at_ms > $2) AS pending_ut
+           WHERE h.wallet_id = w.id AND h.state = 'pending' AND h.expires_at_ms > ${nowParameter(2)}) AS pending_ut
        FROM ${schema}.wallet AS w WHERE w.id = $1`,
     ),
     accountBalance: named(
       "account_balance",
-      `SELECT a.spend_limit AS budget_ut, a.posted AS posted_ut, ${schema}.account_pending(a.id, $2) AS pending_ut
+      `SELECT a.spend_limit AS budget_ut, a.posted AS posted_ut,
+         ${schema}.account_pending(a.id, ${nowParameter(2)}) AS pending_ut
        FROM ${schema}.accounts AS a WHERE a.id = $1`,
     ),
-    hold: named("hold", `SELECT state, expires_at_ms FROM ${schema}.holds WHERE wallet_id = $1 AND id = $2`),
+    hold: named(
+      "hold",
+      `SELECT state, expires_at_ms <= ${nowParameter(3)} AS expired FROM ${schema}.holds WHERE wallet_id = $1 AND id = $2`,
+    ),
     upsertBudget: named(
       "upsert_budget",
       `INSERT INTO ${schema}.wallet (id, budget) VALUES ($1, $2)

@@ -141,6 +141,10 @@ export class SqliteLedger implements Ledger {
     for (const account of accounts) assertUsertokens(`limit of ${account.id}`, account.limitUsertokens);
     // Other calls of this process in flight: queue with them so overlapping calls share a commit.
     const balance = await this.#run(this.#openHolds > 0, (now) => {
+      // Holds this reserve no longer counts are marked expired in the same step, so a post that
+      // comes later (after the clock stepped back, say) takes the late path, which checks for room,
+      // instead of spending room this reserve may hand out again. Normally no row matches.
+      this.#sql.sweepExpired.run(now, WALLET, now);
       const expiresAtMs = now + timeoutSeconds * 1000;
       const inserted = this.#sql.insertHold.run(holdId, WALLET, amountUsertokens, now, expiresAtMs);
       const { budget, posted, pending } = this.#totals(now);
