@@ -175,10 +175,11 @@ async function status(
   const ledger = await openLedger(config, { database: paths.ledger, dryRun: false, source: paths.config });
   try {
     const balance = await ledger.balance();
-    if (json) io.out.write(`${JSON.stringify({ vault: paths.root, ...balance })}\n`);
+    const kind = selectedLedger(config).kind;
+    if (json) io.out.write(`${JSON.stringify({ vault: paths.root, ledger: kind, ...balance })}\n`);
     else {
       io.out.write(
-        `Vault ${paths.root}\n` +
+        `Vault ${paths.root} (${ledgerLabel(kind)})\n` +
           `  budget    ${formatUt(balance.budgetUsertokens)}\n` +
           `  spent     ${formatUt(balance.postedUsertokens)}\n` +
           `  held      ${formatUt(balance.pendingUsertokens)}\n` +
@@ -206,9 +207,9 @@ async function budgets(paths: VaultPaths, json: boolean, io: { out: Output; err:
     await ledger.close();
   }
   if (json) {
-    io.out.write(
-      `${JSON.stringify({ vault: paths.root, at: new Date(now).toISOString(), budgets: report })}\n`,
-    );
+    const at = new Date(now).toISOString();
+    const kind = selectedLedger(config).kind;
+    io.out.write(`${JSON.stringify({ vault: paths.root, ledger: kind, at, budgets: report })}\n`);
     return EXIT_OK;
   }
   const rows = report.map((line) => [
@@ -220,9 +221,16 @@ async function budgets(paths: VaultPaths, json: boolean, io: { out: Output; err:
     line.limitUsertokens === 0 ? "-" : `${percentOf(line.spentUsertokens, line.limitUsertokens)}%`,
     line.resetsAt ?? "never",
   ]);
-  io.out.write(`Budgets of ${paths.root} (usertokens; 1 UT = $0.0001)\n`);
+  io.out.write(
+    `Budgets of ${paths.root} (${ledgerLabel(selectedLedger(config).kind)}; usertokens, 1 UT = $0.0001)\n`,
+  );
   io.out.write(formatTable(["budget", "limit", "spent", "held", "remaining", "used", "resets"], rows));
   return EXIT_OK;
+}
+
+/** Which ledger the numbers come from; a memory vault keeps nothing between runs, so it says so. */
+function ledgerLabel(kind: string): string {
+  return kind === "memory" ? "memory ledger: nothing is kept between runs" : `${kind} ledger`;
 }
 
 function formatCount(usertokens: number): string {

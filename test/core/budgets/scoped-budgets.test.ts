@@ -234,6 +234,15 @@ describe("`usertrust budget`", () => {
     await held.void("test done");
   });
 
+  it("says when the numbers come from a memory ledger, which keeps nothing between runs", async () => {
+    const made = makeTempVault({ budget: 5_000, ledger: { kind: "memory" } });
+    cleanups.push(made.cleanup);
+    const table = await usertrust("budget", "--vault-base", made.base);
+    expect(table.stdout).toContain("memory ledger: nothing is kept between runs");
+    const status = await usertrust("status", "--json", "--vault-base", made.base);
+    expect(JSON.parse(status.stdout)).toMatchObject({ ledger: "memory", budgetUsertokens: 5_000 });
+  });
+
   it("reads the config's budgets with nothing spent before the first call", async () => {
     const made = makeTempVault({
       budget: 5_000,
