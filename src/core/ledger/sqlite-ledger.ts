@@ -112,8 +112,8 @@ export class SqliteLedger implements Ledger {
       this.#sql = prepareStatements(this.#database.db);
       if (options.budgetUsertokens !== undefined) {
         this.#writeBudget(options.budgetUsertokens);
-        // Holds that expired while no process was running are labelled once, by a writer; live
-        // paths compare expires_at_ms to the clock themselves, so no sweep runs per call.
+        // Holds that expired while no process was running are labelled once, by a writer (each
+        // reserve also labels the ones it stops counting).
         this.#transaction((now) => this.#sql.sweepExpired.run(now, WALLET, now));
       }
     } catch (error) {
