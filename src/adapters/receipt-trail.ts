@@ -99,12 +99,16 @@ export function attachTrail(value: unknown, trail: ReceiptTrail, replace = false
 export function trailedMethod<A extends unknown[], R>(method: (...args: A) => R): (...args: A) => R {
   return (...args: A): R => {
     const trail = openTrail();
-    const result = runInTrail(trail, () => method(...args));
-    adopt(result, trail);
+    // Everything the helper does later — requests it starts while being read, possibly after the
+    // caller's withTrustContext callback returned — runs in the context of this call: its trail,
+    // and the caller's scope, actor and metadata (every AsyncLocalStorage, as of now).
+    const inCallContext = runInTrail(trail, () => AsyncLocalStorage.snapshot());
+    const result = inCallContext(() => method(...args));
+    adopt(result, trail, inCallContext);
     // Only a plain promise is followed: subscribing to an SDK APIPromise would start parsing its body.
     if (result instanceof Promise && Object.getPrototypeOf(result) === Promise.prototype) {
       result.then(
-        (value) => adopt(value, trail),
+        (value) => adopt(value, trail, inCallContext),
         () => {},
       );
     }
@@ -112,7 +116,9 @@ export function trailedMethod<A extends unknown[], R>(method: (...args: A) => R)
   };
 }
 
-function adopt(value: unknown, trail: ReceiptTrail): void {
+type ContextRunner = <T>(work: () => T) => T;
+
+function adopt(value: unknown, trail: ReceiptTrail, inCallContext: ContextRunner): void {
   attachTrail(value, trail, true);
   if (typeof value !== "object" || value === null) return;
   const object = value as Record<string | symbol, unknown>;
@@ -120,17 +126,17 @@ function adopt(value: unknown, trail: ReceiptTrail): void {
     for (const step of ["next", "return", "throw"] as const) {
       const original = object[step];
       if (typeof original !== "function") continue;
-      object[step] = (...stepArgs: unknown[]) => runInTrail(trail, () => original.apply(value, stepArgs));
+      object[step] = (...stepArgs: unknown[]) => inCallContext(() => original.apply(value, stepArgs));
     }
     return;
   }
   // An async-iterable helper (a tool runner) makes its requests while it is iterated, also when
-  // its own methods (runUntilDone, done) iterate it: its iterators run inside the trail too.
+  // its own methods (runUntilDone, done) iterate it: its iterators run in the call's context too.
   const iterate = object[Symbol.asyncIterator];
   if (typeof iterate === "function") {
     object[Symbol.asyncIterator] = () => {
-      const iterator = runInTrail(trail, () => iterate.call(value));
-      adopt(iterator, trail);
+      const iterator = inCallContext(() => iterate.call(value));
+      adopt(iterator, trail, inCallContext);
       return iterator;
     };
   }

@@ -15,7 +15,7 @@ import { verifyChain } from "../../src/core/audit/verify-chain.ts";
 import { BudgetExceededError } from "../../src/core/errors.ts";
 import { SqliteLedger } from "../../src/core/ledger/sqlite-ledger.ts";
 import type { TrustReceipt } from "../../src/core/receipt.ts";
-import { receiptOf, receiptsOf } from "../../src/index.ts";
+import { receiptOf, receiptsOf, withTrustContext } from "../../src/index.ts";
 import { readAuditLog } from "../support/audit-log.ts";
 import { type GoogleStandIn, startGoogleStandIn } from "../support/google-stand-in.ts";
 import { makeTempVault } from "../support/temp-vault.ts";
@@ -470,6 +470,30 @@ describe("trust() over @google/genai: calls that make several requests", () => {
     const trail = await within(receiptsOf(stream));
     expect(trail).toHaveLength(2);
     expect(trail.every((receipt) => receipt.settled && receipt.cost === SMALL_COST_UT)).toBe(true);
+    await client.destroy();
+  });
+
+  it("keeps the caller's context for every request of a stream read outside withTrustContext", async () => {
+    const { client, vault } = await nativeClient();
+    server.setBehaviour({ ...SMALL_USAGE, functionCall: WEATHER_CALL });
+    const calls: FunctionCall[][] = [];
+    // Opened inside the context, read after it returned: the second request starts while reading.
+    const stream = await withTrustContext({ scope: "team-a/weather-bot", actor: "agent-7" }, () =>
+      client.models.generateContentStream({
+        model,
+        contents: "What is the weather in Paris?",
+        config: { tools: [weatherTool(calls)] },
+      }),
+    );
+    for await (const _chunk of stream) {
+      // read to the end
+    }
+    const spends = auditEvents(vault).filter((event) => event.kind === "spend");
+    expect(spends).toHaveLength(2);
+    for (const spend of spends) {
+      expect(spend.actor).toBe("agent-7");
+      expect(spend.data.scope).toEqual(["team-a/weather-bot"]);
+    }
     await client.destroy();
   });
 
