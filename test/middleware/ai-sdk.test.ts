@@ -658,6 +658,32 @@ describe("usertrust/ai-sdk: usertrustToolApproval", () => {
     expect(events[1]?.data).toMatchObject({ toolName: "read_file", approved: true });
     expect(await ledgerOf(vault)).toEqual({ posted: runTotal(result.steps).cost, pending: 0 });
   });
+
+  it("keeps the caller's context on every step of a stream read after withTrustContext returned", async () => {
+    const vault = sharedVault();
+    openaiServer.setBehaviour({ toolCall: { name: "read_file", arguments: '{"path":"notes.txt"}' } });
+    const result = withTrustContext({ scope: "team-a/notes-bot", actor: "agent-9" }, () =>
+      streamText({
+        model: governModel(openai().chat("gpt-4o-mini"), { vaultBase: vault.base }),
+        prompt: "Read my notes",
+        maxOutputTokens: 1_000,
+        stopWhen: stepCountIs(3),
+        tools: {
+          read_file: tool({ inputSchema: z.object({ path: z.string() }), execute: async () => "notes" }),
+        },
+      }),
+    );
+    // Read outside the context: the second step's model call starts while this loop runs.
+    for await (const _part of result.fullStream) {
+      // read to the end
+    }
+    const spends = auditEvents(vault).filter((event) => event.kind === "spend");
+    expect(spends).toHaveLength(2);
+    for (const spend of spends) {
+      expect(spend.actor).toBe("agent-9");
+      expect(spend.data.scope).toEqual(["team-a/notes-bot"]);
+    }
+  });
 });
 
 describe("usertrust/ai-sdk: governProvider and provider registries", () => {
