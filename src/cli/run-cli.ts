@@ -2,27 +2,18 @@ import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { verifyChain } from "../core/audit/verify-chain.ts";
-import { type BudgetReport, budgetReport } from "../core/budgets/budget-report.ts";
-import { percentOf } from "../core/budgets/scoped-budgets.ts";
 import { defaultConfig, loadConfig } from "../core/config.ts";
 import { UsertrustError } from "../core/errors.ts";
-import { MemoryLedger } from "../core/ledger/memory-ledger.ts";
-import { openLedger, selectedLedger } from "../core/ledger/open-ledger.ts";
 import { SqliteLedger } from "../core/ledger/sqlite-ledger.ts";
 import { evaluatePolicies } from "../core/policy/evaluate-policies.ts";
 import { listPolicyFiles, loadPolicies, type PolicySource } from "../core/policy/policy-file.ts";
 import { formatPolicyProblem, PolicyLoadError } from "../core/policy/policy-load-error.ts";
 import type { PolicyRule } from "../core/policy/policy-rule.ts";
 import { initVault, resolveVault, type VaultPaths } from "../core/vault.ts";
+import { EXIT_FINDING, EXIT_OK, EXIT_USAGE, type Output } from "./cli-io.ts";
+import { budgets, status } from "./ledger-commands.ts";
 
-/** Exit codes: 0 all good, 1 a finding (broken chain, …), 2 bad usage or an error. */
-export const EXIT_OK = 0;
-export const EXIT_FINDING = 1;
-export const EXIT_USAGE = 2;
-
-interface Output {
-  write(text: string): unknown;
-}
+export { EXIT_FINDING, EXIT_OK, EXIT_USAGE } from "./cli-io.ts";
 
 const HELP = `usertrust <command> [options]
 
@@ -157,107 +148,6 @@ function verify(
     );
   }
   return result.ok ? EXIT_OK : EXIT_FINDING;
-}
-
-async function status(
-  paths: ReturnType<typeof resolveVault>,
-  json: boolean,
-  io: { out: Output; err: Output },
-): Promise<number> {
-  const config = loadConfig(paths.config);
-  const embedded = selectedLedger(config).kind === "sqlite";
-  if (embedded && !existsSync(paths.ledger)) {
-    io.err.write(
-      `usertrust status: no ledger at ${paths.ledger}; make a governed call (without dryRun) first.\n`,
-    );
-    return EXIT_USAGE;
-  }
-  const ledger = await openLedger(config, { database: paths.ledger, dryRun: false, source: paths.config });
-  try {
-    const balance = await ledger.balance();
-    const kind = selectedLedger(config).kind;
-    if (json) io.out.write(`${JSON.stringify({ vault: paths.root, ledger: kind, ...balance })}\n`);
-    else {
-      io.out.write(
-        `Vault ${paths.root} (${ledgerLabel(kind)})\n` +
-          `  budget    ${formatUt(balance.budgetUsertokens)}\n` +
-          `  spent     ${formatUt(balance.postedUsertokens)}\n` +
-          `  held      ${formatUt(balance.pendingUsertokens)}\n` +
-          `  remaining ${formatUt(balance.remainingUsertokens)}\n`,
-      );
-    }
-    return EXIT_OK;
-  } finally {
-    await ledger.close();
-  }
-}
-
-async function budgets(paths: VaultPaths, json: boolean, io: { out: Output; err: Output }): Promise<number> {
-  const config = loadConfig(paths.config);
-  const now = Date.now();
-  // An embedded vault without ledger.db has spent nothing yet: its budgets are read off the config.
-  const ledger =
-    selectedLedger(config).kind === "sqlite" && !existsSync(paths.ledger)
-      ? new MemoryLedger({ budgetUsertokens: config.budget })
-      : await openLedger(config, { database: paths.ledger, dryRun: false, source: paths.config });
-  let report: BudgetReport;
-  try {
-    report = await budgetReport(ledger, config, now);
-  } finally {
-    await ledger.close();
-  }
-  if (json) {
-    const at = new Date(now).toISOString();
-    const kind = selectedLedger(config).kind;
-    io.out.write(`${JSON.stringify({ vault: paths.root, ledger: kind, at, budgets: report })}\n`);
-    return EXIT_OK;
-  }
-  const rows = report.map((line) => [
-    line.name,
-    formatCount(line.limitUsertokens),
-    formatCount(line.spentUsertokens),
-    formatCount(line.heldUsertokens),
-    formatCount(line.remainingUsertokens),
-    line.limitUsertokens === 0 ? "-" : `${percentOf(line.spentUsertokens, line.limitUsertokens)}%`,
-    line.resetsAt ?? "never",
-  ]);
-  io.out.write(
-    `Budgets of ${paths.root} (${ledgerLabel(selectedLedger(config).kind)}; usertokens, 1 UT = $0.0001)\n`,
-  );
-  io.out.write(formatTable(["budget", "limit", "spent", "held", "remaining", "used", "resets"], rows));
-  return EXIT_OK;
-}
-
-/** Which ledger the numbers come from; a memory vault keeps nothing between runs, so it says so. */
-function ledgerLabel(kind: string): string {
-  return kind === "memory" ? "memory ledger: nothing is kept between runs" : `${kind} ledger`;
-}
-
-function formatCount(usertokens: number): string {
-  return usertokens.toLocaleString("en-US");
-}
-
-/** Left-aligned first column, right-aligned numbers, two spaces between columns. */
-function formatTable(header: string[], rows: string[][]): string {
-  const all = [header, ...rows];
-  const widths = header.map((_, column) => Math.max(...all.map((row) => (row[column] ?? "").length)));
-  return all
-    .map((row) =>
-      row
-        .map((cell, column) =>
-          column === 0 || column === row.length - 1
-            ? cell.padEnd(widths[column] ?? 0)
-            : cell.padStart(widths[column] ?? 0),
-        )
-        .join("  ")
-        .trimEnd(),
-    )
-    .map((line) => `  ${line}\n`)
-    .join("");
-}
-
-function formatUt(usertokens: number): string {
-  return `${usertokens.toLocaleString("en-US")} UT ($${(usertokens / 10_000).toFixed(4)})`;
 }
 
 type CliValues = ReturnType<typeof parse>["values"];
