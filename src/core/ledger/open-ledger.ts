@@ -40,9 +40,7 @@ export async function openLedger(config: TrustConfig, options: OpenLedgerOptions
     ...(budgetUsertokens === undefined ? {} : { budgetUsertokens }),
     ...(clock === undefined ? {} : { clock }),
   };
-  if (options.dryRun)
-    return new MemoryLedger({ budgetUsertokens: budgetUsertokens ?? config.budget, ...common });
-  const ledger = selectedLedger(config);
+  const ledger: TrustConfig["ledger"] = options.dryRun ? { kind: "memory" } : selectedLedger(config);
   switch (ledger.kind) {
     case "memory":
       return new MemoryLedger({ budgetUsertokens: budgetUsertokens ?? config.budget, ...common });
