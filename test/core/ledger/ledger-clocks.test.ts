@@ -88,6 +88,56 @@ describe("PostgresLedger on hosts whose clocks disagree", () => {
     expect((await hostB.balance()).postedUsertokens).toBe(100);
   });
 
+  // The injected clock stands in for the server's: in production every step reads the server clock,
+  // so this is what an NTP correction on the database host looks like.
+  it.each([
+    ["without budget accounts", []],
+    ["on a budget account", [{ id: "team-a", limitUsertokens: 100 }]],
+  ])("never spends a hold's room twice when the server clock steps back (%s)", async (_label, accounts) => {
+    const clock = new ManualClock();
+    const ledger = new PostgresLedger({
+      url: TEST_POSTGRES_URL,
+      schema,
+      walletId: `step-back-${accounts.length}`,
+      budgetUsertokens: 100,
+      clock: clock.now,
+    });
+    opened.push(ledger);
+    await ledger.reserve("first", 100, TIMEOUT_S, accounts);
+    clock.nowMs += (TIMEOUT_S + 1) * 1000;
+    await ledger.reserve("second", 100, TIMEOUT_S); // "first" has expired: its room is given out again
+    clock.nowMs -= 2_000; // the clock steps back to before "first" expired
+
+    expect(await ledger.holdState("first")).toBe("expired");
+    const first = await ledger.post("first", 100);
+    const second = await ledger.post("second", 100);
+
+    expect(first).toMatchObject({ lateSettle: true, postedUsertokens: 0, shortfallUsertokens: 100 });
+    expect(second.postedUsertokens).toBe(100);
+    expect((await ledger.balance()).postedUsertokens).toBe(100);
+  });
+
+  it("voids a hold a reserve stopped counting, as it voids a pending one", async () => {
+    const clock = new ManualClock();
+    const ledger = new PostgresLedger({
+      url: TEST_POSTGRES_URL,
+      schema,
+      walletId: "void-expired",
+      budgetUsertokens: 100,
+      clock: clock.now,
+    });
+    opened.push(ledger);
+    await ledger.reserve("stale", 60, TIMEOUT_S);
+    clock.nowMs += (TIMEOUT_S + 1) * 1000;
+    await ledger.reserve("fresh", 60, TIMEOUT_S);
+    clock.nowMs -= 2_000;
+
+    await ledger.void("stale");
+    expect(await ledger.holdState("stale")).toBe("voided");
+    await expect(ledger.post("stale", 10)).rejects.toThrow(/voided/);
+    expect((await ledger.balance()).pendingUsertokens).toBe(60);
+  });
+
   it("refuses ids PostgreSQL cannot store as bad input (RangeError), not as an unreachable server", async () => {
     const ledger = new PostgresLedger({
       url: TEST_POSTGRES_URL,
