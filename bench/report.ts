@@ -43,7 +43,13 @@ export interface Goals {
 export interface Measured {
   sequential: PairedSequential & { calls: number; blocks: number; ratios: Ratios; overheadP50Us: number };
   concurrent: PairedConcurrent & { throughputRatio: number; ratios: Ratios };
-  ledger: { engineAuthorizeSettle: OpsResult; sqliteReservePost: OpsResult; auditAppend: OpsResult };
+  ledger: {
+    engineAuthorizeSettle: OpsResult;
+    /** The same two steps with the CPU idle between them, as around a real call. */
+    engineAfterIdle: OpsResult;
+    sqliteReservePost: OpsResult;
+    auditAppend: OpsResult;
+  };
   adapters: AdapterRate[];
   growth: GrowthResult & { vaultCalls: number; measuredCalls: number };
 }
@@ -189,6 +195,7 @@ function ledgerTable(ledger: Measured["ledger"]): string {
     ["", "ops", "ops/s", "p50", "p99", "mean"],
     [
       row("engine.authorize + hold.settle", ledger.engineAuthorizeSettle),
+      row("  the same, CPU idle ~1 ms before each step", ledger.engineAfterIdle),
       row("SqliteLedger reserve + post", ledger.sqliteReservePost),
       row("AuditChain.append", ledger.auditAppend),
     ],
