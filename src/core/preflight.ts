@@ -1,7 +1,6 @@
-import { isAbsolute, join } from "node:path";
 import { type Board, createBoard } from "./board/board.ts";
+import { boardAudit, boardContext } from "./board/board-context.ts";
 import { BoardBlockedError, BoardEscalatedError } from "./board/board-errors.ts";
-import type { BoardReviewResult } from "./board/board-types.ts";
 import { type EscalationHandler, enforceBoardDecision } from "./board/escalation.ts";
 import type { TrustConfig } from "./config.ts";
 import { BudgetExceededError, PolicyDeniedError, type UsertrustError } from "./errors.ts";
@@ -12,9 +11,12 @@ import { type PiiCounts, scanPii } from "./guards/pii-detector.ts";
 import { Redactor } from "./guards/redactor.ts";
 import type { LedgerBalance } from "./ledger/ledger.ts";
 import { evaluatePolicies } from "./policy/evaluate-policies.ts";
+import { policyContext } from "./policy/policy-context.ts";
 import type { PolicyLoadError } from "./policy/policy-load-error.ts";
-import type { PolicyContext, PolicyResult, PolicyRule, RuleMatch } from "./policy/policy-rule.ts";
+import type { PolicyContext, PolicyResult, PolicyRule } from "./policy/policy-rule.ts";
 import { PolicySet } from "./policy/policy-set.ts";
+import { resolvePolicySources } from "./policy/policy-sources.ts";
+import { isBudgetOnly, type RuleView, splitRules } from "./policy/rule-view.ts";
 import type { VaultPaths } from "./vault.ts";
 
 /** What the engine knows of a call when it is checked: its request, its hold and the budget. */
@@ -61,49 +63,7 @@ export interface PreflightOptions {
   onEscalate?: EscalationHandler;
 }
 
-/** Fields of the policy context that only describe the budget (see `budgetOnly`). */
-const BUDGET_FIELDS = new Set([
-  "budget",
-  "budget_remaining",
-  "budget_remaining_after",
-  "budgetRemaining",
-  "budgetRemainingAfterEstimate",
-]);
-
 const MINUTE_MS = 60_000;
-
-/**
- * The loaded rules sorted by what they govern, derived once per load: the same array objects are
- * passed on every call, so the compiled order cached per list (orderedCompiledRules) is reused.
- */
-interface RuleView {
-  loaded: readonly PolicyRule[];
-  /** Rules about model calls: every rule that does not read tool_name / tool_args. */
-  callRules: readonly PolicyRule[];
-  toolRules: readonly PolicyRule[];
-  /** Some enabled call rule reads a budget field, so checking a call needs the ledger's balance. */
-  callRulesReadBudget: boolean;
-}
-
-function ruleViewOf(loaded: readonly PolicyRule[]): RuleView {
-  const callRules = loaded.filter((rule) => !readsToolFields(rule));
-  return {
-    loaded,
-    callRules,
-    toolRules: loaded.filter(readsToolFields),
-    callRulesReadBudget: callRules.some(
-      (rule) =>
-        rule.enabled !== false &&
-        rule.conditions.some((condition) => BUDGET_FIELDS.has(topLevelField(condition.field))),
-    ),
-  };
-}
-
-/** The context field a dotted condition path starts at (`budget.x` reads `budget`). */
-function topLevelField(field: string): string {
-  const dot = field.indexOf(".");
-  return dot === -1 ? field : field.slice(0, dot);
-}
 
 /**
  * The checks between estimate and reserve, in order: PII and secrets, prompt injection, the policy
@@ -126,9 +86,13 @@ export class Preflight {
     this.#config = config;
     this.#recordDenial = options.recordDenial;
     this.#defaultActor = options.defaultActor;
-    this.#policies = new PolicySet(policySources(config, paths), (error) => this.#reportReload(error), {
-      recheckMs: 0,
-    });
+    this.#policies = new PolicySet(
+      resolvePolicySources(config, paths),
+      (error) => this.#reportReload(error),
+      {
+        recheckMs: 0,
+      },
+    );
     this.#board = config.board.enabled
       ? createBoard(paths.root, {
           maxHistory: config.board.maxHistory,
@@ -240,7 +204,7 @@ export class Preflight {
   /** The current rules (reloaded when their files changed), sorted by what they govern. */
   #rules(): RuleView {
     const loaded = this.#policies.rules();
-    if (this.#ruleView?.loaded !== loaded) this.#ruleView = ruleViewOf(loaded);
+    if (this.#ruleView?.loaded !== loaded) this.#ruleView = splitRules(loaded);
     return this.#ruleView;
   }
 
@@ -308,7 +272,7 @@ export class Preflight {
     const denial = result.hardViolations[0];
     if (result.decision === "deny" && denial !== undefined) {
       const data = { rule: denial.rule, severity: denial.severity, reason: denial.reason };
-      if (budgetOnly(rules, result.hardViolations)) {
+      if (isBudgetOnly(rules, result.hardViolations)) {
         // A rule that looks only at the budget is a budget refusal, and callers catch it as one.
         // Such a rule reads a budget field, so the balance was read for this call.
         const needed = subject.holdUsertokens;
@@ -340,7 +304,13 @@ export class Preflight {
       `${request.provider} model call to ${request.model}`,
       {
         ...(request.scope === undefined ? {} : { scope: request.scope }),
-        context: boardContext(subject, balance, found, clearance, this.#requestsLastMinute(subject.now)),
+        context: boardContext(
+          subject,
+          balance,
+          found,
+          clearance.redactor !== undefined,
+          this.#requestsLastMinute(subject.now),
+        ),
       },
     );
     clearance.audit.board = {
@@ -400,126 +370,8 @@ export interface ToolDecision {
   audit: Record<string, unknown>;
 }
 
-function readsToolFields(rule: PolicyRule): boolean {
-  return rule.conditions.some(
-    (condition) => condition.field === "tool_name" || condition.field.startsWith("tool_args"),
-  );
-}
-
 type Refuse = (kind: string, data: Record<string, unknown>, error: UsertrustError) => void;
 
 function piiMode(config: TrustConfig): { mode: "redact" | "warn" | "block" | "off"; restore: boolean } {
   return typeof config.pii === "string" ? { mode: config.pii, restore: false } : config.pii;
-}
-
-/** The configured policy files and folders, relative to the vault; the default file may be absent. */
-function policySources(config: TrustConfig, paths: VaultPaths): Array<{ path: string; optional: boolean }> {
-  const named = typeof config.policies === "string" ? [config.policies] : config.policies;
-  return named.map((path) => {
-    const absolute = isAbsolute(path) ? path : join(paths.root, path);
-    return { path: absolute, optional: absolute === paths.defaultPolicy };
-  });
-}
-
-/**
- * What policy conditions can read. Engine-owned fields come first and caller metadata sits under
- * `metadata`, so a caller can never overwrite a field the engine computed. Fields have their
- * documented snake_case names; the camelCase names the first default policy used still resolve.
- */
-export function policyContext(
-  subject: PreflightSubject,
-  balance: LedgerBalance | undefined,
-  config: TrustConfig,
-): PolicyContext {
-  const { request, holdUsertokens, now } = subject;
-  const promptLength = request.promptParts.reduce((sum, part) => sum + part.length, 0);
-  return {
-    model: request.model,
-    provider: request.provider,
-    estimated_cost: holdUsertokens,
-    // Without a balance no rule reads these fields (the balance is read whenever one does).
-    ...(balance === undefined
-      ? {}
-      : budgetFields(balance.budgetUsertokens, balance.remainingUsertokens, holdUsertokens)),
-    tier: config.tier,
-    scope: request.scope ?? [],
-    actor: request.actor,
-    tools: request.toolNames ?? [],
-    tool_count: request.toolNames?.length ?? 0,
-    message_count: request.messageCount ?? 0,
-    prompt_length: promptLength,
-    max_output_tokens: subject.maxOutputTokens,
-    hour: now.getHours(),
-    day_of_week: now.getDay(),
-    time: now.toISOString(),
-    metadata: request.metadata ?? {},
-    estimatedCost: holdUsertokens,
-    messageCount: request.messageCount ?? 0,
-    promptLength,
-  };
-}
-
-/** The BUDGET_FIELDS of the policy context, snake_case and camelCase. */
-function budgetFields(budget: number, remaining: number, holdUsertokens: number): PolicyContext {
-  return {
-    budget,
-    budget_remaining: remaining,
-    budget_remaining_after: remaining - holdUsertokens,
-    budgetRemaining: remaining,
-    budgetRemainingAfterEstimate: remaining - holdUsertokens,
-  };
-}
-
-/** Every hard violation comes from rules whose conditions read only budget fields. */
-function budgetOnly(rules: readonly PolicyRule[], violations: readonly RuleMatch[]): boolean {
-  return violations.every((violation) => {
-    const rule = rules.find((candidate) => candidate.name === violation.rule);
-    return (
-      rule !== undefined &&
-      rule.conditions.length > 0 &&
-      rule.conditions.every((condition) => BUDGET_FIELDS.has(condition.field))
-    );
-  });
-}
-
-const PROMPT_SCAN_CHARS_MAX = 16 * 1024;
-
-function boardContext(
-  subject: PreflightSubject,
-  balance: LedgerBalance | undefined,
-  found: { pii: PiiCounts; injection: InjectionKind[]; policy: PolicyResult },
-  clearance: Clearance,
-  requestsLastMinute: number,
-): Record<string, unknown> {
-  const { request } = subject;
-  let prompt = "";
-  for (const part of request.promptParts) {
-    if (prompt.length >= PROMPT_SCAN_CHARS_MAX) break;
-    prompt += `${part}\n`;
-  }
-  return {
-    model: request.model,
-    provider: request.provider,
-    estimatedCost: subject.holdUsertokens,
-    budget: balance?.budgetUsertokens,
-    budgetRemaining: balance?.remainingUsertokens,
-    maxOutputTokens: subject.maxOutputTokens,
-    promptLength: request.promptParts.reduce((sum, part) => sum + part.length, 0),
-    messageCount: request.messageCount ?? 0,
-    toolNames: request.toolNames ?? [],
-    prompt: prompt.slice(0, PROMPT_SCAN_CHARS_MAX),
-    policyWarnings: found.policy.softViolations,
-    // PII that is redacted does not leave the process.
-    piiKinds: clearance.redactor === undefined ? Object.keys(found.pii) : [],
-    injectionKinds: found.injection,
-    requestsLastMinute,
-  };
-}
-
-function boardAudit(review: BoardReviewResult): Record<string, unknown> {
-  return {
-    decision: review.decision,
-    concerns: review.concerns.map(({ type, severity }) => ({ type, severity })),
-    votes: review.reviews.map(({ director, vote }) => ({ director, vote })),
-  };
 }

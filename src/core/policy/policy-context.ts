@@ -1,0 +1,76 @@
+import type { TrustConfig } from "../config.ts";
+import type { GovernedRequest } from "../governed-request.ts";
+import type { LedgerBalance } from "../ledger/ledger.ts";
+import type { PolicyContext } from "./policy-rule.ts";
+
+/**
+ * Fields of the policy context that only describe the budget. A rule that reads one needs the
+ * ledger's balance, and a rule that reads nothing else refuses as a budget refusal.
+ */
+export const BUDGET_FIELDS: ReadonlySet<string> = new Set([
+  "budget",
+  "budget_remaining",
+  "budget_remaining_after",
+  "budgetRemaining",
+  "budgetRemainingAfterEstimate",
+]);
+
+/**
+ * The parts of a checked model call that policy conditions see. Declared here rather than taken
+ * from the preflight subject so the policy layer does not depend on the pipeline that uses it.
+ */
+export interface PolicyCall {
+  request: GovernedRequest;
+  holdUsertokens: number;
+  maxOutputTokens: number;
+  now: Date;
+}
+
+/**
+ * What policy conditions can read. Engine-owned fields come first and caller metadata sits under
+ * `metadata`, so a caller can never overwrite a field the engine computed. Fields have their
+ * documented snake_case names; the camelCase names the first default policy used still resolve.
+ */
+export function policyContext(
+  call: PolicyCall,
+  balance: LedgerBalance | undefined,
+  config: TrustConfig,
+): PolicyContext {
+  const { request, holdUsertokens, now } = call;
+  const promptLength = request.promptParts.reduce((sum, part) => sum + part.length, 0);
+  return {
+    model: request.model,
+    provider: request.provider,
+    estimated_cost: holdUsertokens,
+    // Without a balance no rule reads these fields (the balance is read whenever one does).
+    ...(balance === undefined
+      ? {}
+      : budgetFields(balance.budgetUsertokens, balance.remainingUsertokens, holdUsertokens)),
+    tier: config.tier,
+    scope: request.scope ?? [],
+    actor: request.actor,
+    tools: request.toolNames ?? [],
+    tool_count: request.toolNames?.length ?? 0,
+    message_count: request.messageCount ?? 0,
+    prompt_length: promptLength,
+    max_output_tokens: call.maxOutputTokens,
+    hour: now.getHours(),
+    day_of_week: now.getDay(),
+    time: now.toISOString(),
+    metadata: request.metadata ?? {},
+    estimatedCost: holdUsertokens,
+    messageCount: request.messageCount ?? 0,
+    promptLength,
+  };
+}
+
+/** The BUDGET_FIELDS of the policy context, snake_case and camelCase. */
+function budgetFields(budget: number, remaining: number, holdUsertokens: number): PolicyContext {
+  return {
+    budget,
+    budget_remaining: remaining,
+    budget_remaining_after: remaining - holdUsertokens,
+    budgetRemaining: remaining,
+    budgetRemainingAfterEstimate: remaining - holdUsertokens,
+  };
+}
