@@ -141,13 +141,19 @@ export class SqliteLedger implements Ledger {
     for (const account of accounts) assertUsertokens(`limit of ${account.id}`, account.limitUsertokens);
     // Other calls of this process in flight: queue with them so overlapping calls share a commit.
     const balance = await this.#run(this.#openHolds > 0, (now) => {
-      // Holds this reserve no longer counts are marked expired in the same step, so a post that
-      // comes later (after the clock stepped back, say) takes the late path, which checks for room,
-      // instead of spending room this reserve may hand out again. Normally no row matches.
-      this.#sql.sweepExpired.run(now, WALLET, now);
       const expiresAtMs = now + timeoutSeconds * 1000;
       const inserted = this.#sql.insertHold.run(holdId, WALLET, amountUsertokens, now, expiresAtMs);
-      const { budget, posted, pending } = this.#totals(now);
+      const { budget, posted, pending, expired } = this.#sql.reserveTotals.get(now, now, WALLET) as {
+        budget: number;
+        posted: number;
+        pending: number;
+        expired: number;
+      };
+      // Holds this reserve no longer counts are marked expired in the same step, so a post that
+      // comes later (after the clock stepped back, say) takes the late path, which checks for room,
+      // instead of spending room this reserve may hand out again. Normally there are none, and
+      // looking is cheaper than an UPDATE that matches nothing.
+      if (expired === 1) this.#sql.sweepExpired.run(now, WALLET, now);
       if (inserted.changes === 1) {
         // `pending` already includes this hold; throwing rolls the insert back.
         const remaining = budget - posted - (pending - amountUsertokens);
@@ -405,6 +411,13 @@ function prepareStatements(db: DatabaseSync) {
     totals: db.prepare(
       `SELECT budget, posted,
          (SELECT COALESCE(SUM(amount), 0) FROM holds WHERE wallet = w.id AND state = 'pending' AND expires_at_ms > ?) AS pending
+       FROM wallet AS w WHERE id = ?`,
+    ),
+    /** totals, plus whether any pending hold has expired (for the sweep). */
+    reserveTotals: db.prepare(
+      `SELECT budget, posted,
+         (SELECT COALESCE(SUM(amount), 0) FROM holds WHERE wallet = w.id AND state = 'pending' AND expires_at_ms > ?) AS pending,
+         EXISTS (SELECT 1 FROM holds WHERE wallet = w.id AND state = 'pending' AND expires_at_ms <= ?) AS expired
        FROM wallet AS w WHERE id = ?`,
     ),
     account: db.prepare("SELECT id FROM budget_accounts WHERE id = ?"),
