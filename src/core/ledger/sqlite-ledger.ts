@@ -201,17 +201,19 @@ export class SqliteLedger implements Ledger {
   }
 
   #post(holdId: string, amountUsertokens: number, now: number): PostResult {
-    const live = this.#sql.postLive.get({ cost: amountUsertokens, now, id: holdId }) as
-      | { posted: number; shortfall: number }
-      | undefined;
-    if (live === undefined) return this.#postSlow(holdId, amountUsertokens, now);
-    this.#sql.addPosted.run(live.posted, WALLET);
+    const hold = this.#sql.hold.get(holdId) as HoldRow | undefined;
+    if (hold?.state !== "pending" || hold.expires_at_ms <= now)
+      return this.#postSlow(holdId, amountUsertokens, now, hold);
+    const posted = Math.min(hold.amount, amountUsertokens);
+    const shortfall = amountUsertokens - posted;
+    this.#sql.postLive.run(posted, shortfall, now, holdId);
+    this.#sql.addPosted.run(posted, WALLET);
     return {
-      postedUsertokens: live.posted,
-      shortfallUsertokens: live.shortfall,
+      postedUsertokens: posted,
+      shortfallUsertokens: shortfall,
       lateSettle: false,
       balance: this.#balanceAt(now),
-      accounts: this.#postOnAccounts(holdId, live.posted, now),
+      accounts: this.#postOnAccounts(holdId, posted, now),
     };
   }
 
@@ -300,8 +302,8 @@ export class SqliteLedger implements Ledger {
   }
 
   /** A hold that is not live: already posted (idempotent replay), voided, expired (late settle) or unknown. */
-  #postSlow(holdId: string, amountUsertokens: number, now: number): PostResult {
-    const hold = this.#existing(holdId);
+  #postSlow(holdId: string, amountUsertokens: number, now: number, row: HoldRow | undefined): PostResult {
+    const hold = this.#existing(holdId, row);
     if (hold.state === "voided") throw new HoldStateError(`hold ${holdId} was voided; it cannot be posted`);
     if (hold.state === "posted") {
       return {
@@ -339,8 +341,8 @@ export class SqliteLedger implements Ledger {
     this.#transaction(() => this.#sql.upsertBudget.run(WALLET, budgetUsertokens));
   }
 
-  #existing(holdId: string): HoldRow {
-    const hold = this.#sql.hold.get(holdId) as HoldRow | undefined;
+  #existing(holdId: string, row?: HoldRow): HoldRow {
+    const hold = row ?? (this.#sql.hold.get(holdId) as HoldRow | undefined);
     if (hold === undefined) throw new HoldStateError(`no hold with id ${holdId} exists in this ledger`);
     return hold;
   }
@@ -397,9 +399,9 @@ function prepareStatements(db: DatabaseSync) {
     insertHold: db.prepare(
       "INSERT INTO holds (id, wallet, amount, created_at_ms, expires_at_ms, state) VALUES (?, ?, ?, ?, ?, 'pending') ON CONFLICT (id) DO NOTHING",
     ),
+    /** The caller read the hold (pending, live) in this same transaction. */
     postLive: db.prepare(
-      `UPDATE holds SET state = 'posted', posted = MIN(amount, :cost), shortfall = :cost - MIN(amount, :cost), closed_at_ms = :now
-       WHERE id = :id AND state = 'pending' AND expires_at_ms > :now RETURNING posted, shortfall`,
+      "UPDATE holds SET state = 'posted', posted = ?, shortfall = ?, closed_at_ms = ? WHERE id = ?",
     ),
     postLate: db.prepare(
       "UPDATE holds SET state = 'posted', posted = ?, shortfall = ?, late_settle = 1, closed_at_ms = ? WHERE id = ?",
