@@ -1,4 +1,3 @@
-import type { DatabaseSync } from "node:sqlite";
 import {
   BudgetExceededError,
   ClientDestroyedError,
@@ -20,45 +19,7 @@ import {
   systemClock,
   type WithinCommit,
 } from "./ledger.ts";
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS wallet (
-  id TEXT PRIMARY KEY,
-  budget INTEGER NOT NULL CHECK (budget >= 0),
-  posted INTEGER NOT NULL DEFAULT 0 CHECK (posted >= 0)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS holds (
-  id TEXT PRIMARY KEY,
-  wallet TEXT NOT NULL,
-  amount INTEGER NOT NULL CHECK (amount >= 0),
-  created_at_ms INTEGER NOT NULL,
-  expires_at_ms INTEGER NOT NULL,
-  state TEXT NOT NULL CHECK (state IN ('pending', 'posted', 'voided', 'expired')),
-  posted INTEGER,
-  shortfall INTEGER,
-  late_settle INTEGER NOT NULL DEFAULT 0,
-  closed_at_ms INTEGER
-) WITHOUT ROWID;
-DROP INDEX IF EXISTS holds_in_flight;
-CREATE INDEX IF NOT EXISTS holds_pending ON holds (wallet, expires_at_ms, amount) WHERE state = 'pending';
-CREATE TABLE IF NOT EXISTS budget_accounts (
-  id TEXT PRIMARY KEY,
-  limit_ut INTEGER NOT NULL CHECK (limit_ut >= 0),
-  posted INTEGER NOT NULL DEFAULT 0 CHECK (posted >= 0)
-) WITHOUT ROWID;
--- A hold's share of a budget account; \`open\` until the hold is posted or voided, so the pending sum
--- reads only live rows however many holds an account has seen.
-CREATE TABLE IF NOT EXISTS hold_accounts (
-  hold TEXT NOT NULL,
-  account TEXT NOT NULL,
-  position INTEGER NOT NULL,
-  amount INTEGER NOT NULL,
-  expires_at_ms INTEGER NOT NULL,
-  open INTEGER NOT NULL DEFAULT 1,
-  PRIMARY KEY (hold, account)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS hold_accounts_open ON hold_accounts (account, expires_at_ms) WHERE open = 1;
-`;
+import { prepareStatements, SCHEMA } from "./sqlite-statements.ts";
 
 const WALLET = "default";
 
@@ -84,6 +45,8 @@ export class SqliteLedger implements Ledger {
   readonly #sql: ReturnType<typeof prepareStatements>;
   /** Holds this instance reserved and has not ended: a hint that calls overlap, never used for money. */
   #openHolds = 0;
+  /** Holds this instance placed on no budget account and has not ended: their posts skip the lookup. */
+  readonly #accountless = new Set<string>();
   #closed = false;
 
   /**
@@ -140,6 +103,7 @@ export class SqliteLedger implements Ledger {
     assertTimeoutSeconds(timeoutSeconds);
     for (const account of accounts) assertUsertokens(`limit of ${account.id}`, account.limitUsertokens);
     // Other calls of this process in flight: queue with them so overlapping calls share a commit.
+    let placed = false;
     const balance = await this.#run(this.#openHolds > 0, (now) => {
       const expiresAtMs = now + timeoutSeconds * 1000;
       const inserted = this.#sql.insertHold.run(holdId, WALLET, amountUsertokens, now, expiresAtMs);
@@ -162,10 +126,12 @@ export class SqliteLedger implements Ledger {
         for (const [position, account] of accounts.entries()) {
           this.#holdOnAccount(holdId, account, position, amountUsertokens, expiresAtMs, now);
         }
+        placed = true;
       }
       return makeBalance(budget, posted, pending);
     });
     this.#openHolds++;
+    if (placed && accounts.length === 0) this.#accountless.add(holdId);
     await this.#durable();
     return balance;
   }
@@ -219,6 +185,7 @@ export class SqliteLedger implements Ledger {
 
   /** The hold's budget accounts take the same amount as the wallet; their rows stop counting as pending. */
   #postOnAccounts(holdId: string, posted: number, now: number): AccountBalance[] {
+    if (this.#accountless.delete(holdId)) return [];
     const ids = this.#holdAccountIds(holdId);
     if (ids.length === 0) return [];
     this.#sql.addAccountPosted.run(posted, holdId);
@@ -232,6 +199,7 @@ export class SqliteLedger implements Ledger {
 
   async void(holdId: string, withinCommit?: () => void): Promise<LedgerBalance> {
     this.#open();
+    this.#accountless.delete(holdId);
     const balance = await this.#run(this.#openHolds > 1, (now) => {
       if (this.#sql.voidOpen.run(now, holdId).changes === 0) {
         const hold = this.#existing(holdId);
@@ -386,62 +354,4 @@ function cannotOpen(path: string, error: unknown): LedgerUnavailableError {
       "Check that the vault folder is writable and the file is a usertrust ledger.",
     { cause: error },
   );
-}
-
-function prepareStatements(db: DatabaseSync) {
-  return {
-    sweepExpired: db.prepare(
-      "UPDATE holds SET state = 'expired', closed_at_ms = ? WHERE wallet = ? AND state = 'pending' AND expires_at_ms <= ?",
-    ),
-    hold: db.prepare(
-      "SELECT amount, expires_at_ms, state, posted, shortfall, late_settle FROM holds WHERE id = ?",
-    ),
-    insertHold: db.prepare(
-      "INSERT INTO holds (id, wallet, amount, created_at_ms, expires_at_ms, state) VALUES (?, ?, ?, ?, ?, 'pending') ON CONFLICT (id) DO NOTHING",
-    ),
-    /** The caller read the hold (pending, live) in this same transaction. */
-    postLive: db.prepare(
-      "UPDATE holds SET state = 'posted', posted = ?, shortfall = ?, closed_at_ms = ? WHERE id = ?",
-    ),
-    postLate: db.prepare(
-      "UPDATE holds SET state = 'posted', posted = ?, shortfall = ?, late_settle = 1, closed_at_ms = ? WHERE id = ?",
-    ),
-    voidOpen: db.prepare(
-      "UPDATE holds SET state = 'voided', closed_at_ms = ? WHERE id = ? AND state IN ('pending', 'expired')",
-    ),
-    addPosted: db.prepare("UPDATE wallet SET posted = posted + ? WHERE id = ?"),
-    totals: db.prepare(
-      `SELECT budget, posted,
-         (SELECT COALESCE(SUM(amount), 0) FROM holds WHERE wallet = w.id AND state = 'pending' AND expires_at_ms > ?) AS pending
-       FROM wallet AS w WHERE id = ?`,
-    ),
-    /** totals, plus whether any pending hold has expired (for the sweep). */
-    reserveTotals: db.prepare(
-      `SELECT budget, posted,
-         (SELECT COALESCE(SUM(amount), 0) FROM holds WHERE wallet = w.id AND state = 'pending' AND expires_at_ms > ?) AS pending,
-         EXISTS (SELECT 1 FROM holds WHERE wallet = w.id AND state = 'pending' AND expires_at_ms <= ?) AS expired
-       FROM wallet AS w WHERE id = ?`,
-    ),
-    account: db.prepare("SELECT id FROM budget_accounts WHERE id = ?"),
-    upsertAccount: db.prepare(
-      "INSERT INTO budget_accounts (id, limit_ut) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET limit_ut = excluded.limit_ut",
-    ),
-    insertHoldAccount: db.prepare(
-      "INSERT INTO hold_accounts (hold, account, position, amount, expires_at_ms) VALUES (?, ?, ?, ?, ?)",
-    ),
-    holdAccounts: db.prepare("SELECT account FROM hold_accounts WHERE hold = ? ORDER BY position"),
-    addAccountPosted: db.prepare(
-      "UPDATE budget_accounts SET posted = posted + ? WHERE id IN (SELECT account FROM hold_accounts WHERE hold = ?)",
-    ),
-    closeHoldAccounts: db.prepare("UPDATE hold_accounts SET open = 0 WHERE hold = ? AND open = 1"),
-    accountTotals: db.prepare(
-      `SELECT limit_ut AS "limit", posted,
-         (SELECT COALESCE(SUM(amount), 0) FROM hold_accounts
-          WHERE account = a.id AND open = 1 AND expires_at_ms > ?) AS pending
-       FROM budget_accounts AS a WHERE id = ?`,
-    ),
-    upsertBudget: db.prepare(
-      "INSERT INTO wallet (id, budget) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET budget = excluded.budget",
-    ),
-  };
 }
