@@ -35,7 +35,8 @@ import {
   systemClock,
 } from "./ledger/ledger.ts";
 import { openLedger } from "./ledger/open-ledger.ts";
-import { Preflight, type ToolCallSubject, type ToolDecision } from "./preflight.ts";
+import type { PolicyRule } from "./policy/policy-rule.ts";
+import { Preflight, type PreflightSubject, type ToolCallSubject, type ToolDecision } from "./preflight.ts";
 import { costUsertokens, PriceBook } from "./price-book.ts";
 import { buildReceipt, postWarnings, type ReceiptOutcome, type TrustReceipt } from "./receipt.ts";
 import type { Usage, UsageSource } from "./usage.ts";
@@ -147,9 +148,11 @@ export class Engine implements HoldCloser {
     const admission = this.#admit(request);
     let terms: HoldTerms;
     try {
-      terms = await this.#check({ ...this.#estimate(request), admission });
+      const checked = await this.#check({ ...this.#estimate(request), admission });
+      terms = checked.terms;
       if (this.#closing !== null) throw new ClientDestroyedError();
-      await this.#reserve(terms);
+      const held = await this.#reserve(terms, checked.budgetRules);
+      if (checked.budgetRules !== undefined) await this.#checkBudgetRules(terms, checked.budgetRules, held);
     } catch (error) {
       this.#breaker.record(admission, "neutral", this.#onCircuit);
       await this.#flushAudit();
@@ -355,12 +358,15 @@ export class Engine implements HoldCloser {
     };
   }
 
-  /** Holds on the vault budget and, all or nothing, on every scoped budget whose scope matches the call. */
-  async #reserve(terms: HoldTerms): Promise<void> {
+  /**
+   * Holds on the vault budget and, all or nothing, on every scoped budget whose scope matches the
+   * call; returns the wallet's numbers with the hold.
+   */
+  async #reserve(terms: HoldTerms, budgetRules: readonly PolicyRule[] | undefined): Promise<LedgerBalance> {
     const scoped = scopedHolds(this.config.budgets, terms.request.scope, this.#now());
     if (scoped.length > 0) terms.scoped = scoped;
     try {
-      await this.ledger.reserve(
+      return await this.ledger.reserve(
         terms.transferId,
         terms.holdUsertokens,
         this.config.holdTimeoutSeconds,
@@ -368,6 +374,13 @@ export class Engine implements HoldCloser {
       );
     } catch (error) {
       if (error instanceof BudgetExceededError) {
+        // A vault budget refusal that a budget rule also makes is reported as that rule's, as it
+        // was when the rules were judged before the reserve (this read happens only on refusals).
+        if (budgetRules !== undefined && error.account === undefined) {
+          const balance = await this.ledger.balance().catch(() => undefined);
+          if (balance !== undefined)
+            this.#preflight.checkBudgetRules(this.#subject(terms), budgetRules, balance);
+        }
         this.#recordDenial("budget_exceeded", terms.request, {
           transferId: terms.transferId,
           promptHash: terms.promptHash,
@@ -392,17 +405,14 @@ export class Engine implements HoldCloser {
     });
   }
 
-  /** Denials are audited too; if that write fails the denial still stands. */
-  /** PII, injection, policy and board checks; a refusal throws (audited), a clearance adds warnings and findings. */
-  async #check(terms: HoldTerms): Promise<HoldTerms> {
-    const clearance = await this.#preflight.check({
-      request: terms.request,
-      holdUsertokens: terms.holdUsertokens,
-      maxOutputTokens: terms.maxOutputTokens,
-      readBalance: () => this.ledger.balance(),
-      now: new Date(),
-      denialData: { transferId: terms.transferId, promptHash: terms.promptHash },
-    });
+  /**
+   * PII, injection, policy and board checks; a refusal throws (audited), a clearance adds warnings
+   * and findings. Rules that read only the budget may be left for #checkBudgetRules.
+   */
+  async #check(
+    terms: HoldTerms,
+  ): Promise<{ terms: HoldTerms; budgetRules: readonly PolicyRule[] | undefined }> {
+    const clearance = await this.#preflight.check(this.#subject(terms));
     const checked: HoldTerms = {
       ...terms,
       warnings: [...terms.warnings, ...clearance.warnings],
@@ -411,7 +421,44 @@ export class Engine implements HoldCloser {
     if (clearance.redactor !== undefined) {
       checked.redaction = { redactor: clearance.redactor, restore: clearance.restore };
     }
-    return checked;
+    return { terms: checked, budgetRules: clearance.budgetRules };
+  }
+
+  #subject(terms: HoldTerms): PreflightSubject {
+    return {
+      request: terms.request,
+      holdUsertokens: terms.holdUsertokens,
+      maxOutputTokens: terms.maxOutputTokens,
+      readBalance: () => this.ledger.balance(),
+      now: new Date(),
+      denialData: { transferId: terms.transferId, promptHash: terms.promptHash },
+    };
+  }
+
+  /**
+   * Judges the budget-only rules on the numbers the reserve saw, without this call's hold, so the
+   * rules and the hold agree on one moment of the ledger. A refusal (already audited) releases the
+   * hold it just placed; a release that fails leaves the hold to expire, never to be spent.
+   */
+  async #checkBudgetRules(
+    terms: HoldTerms,
+    rules: readonly PolicyRule[],
+    held: LedgerBalance,
+  ): Promise<void> {
+    const before = makeBalance(
+      held.budgetUsertokens,
+      held.postedUsertokens,
+      Math.max(0, held.pendingUsertokens - terms.holdUsertokens),
+    );
+    let found: { warnings: string[]; audit: Record<string, unknown> };
+    try {
+      found = this.#preflight.checkBudgetRules(this.#subject(terms), rules, before);
+    } catch (error) {
+      await this.ledger.void(terms.transferId).catch(() => {});
+      throw error;
+    }
+    terms.warnings = [...terms.warnings, ...found.warnings];
+    terms.checks = mergeFindings(terms.checks ?? {}, found.audit);
   }
 
   /** The provider's circuit lets the call through, or it is refused (and audited) before any hold. */
@@ -492,6 +539,19 @@ export class Engine implements HoldCloser {
     this.#audit.close();
     this.#database.close();
   }
+}
+
+/** Findings of a later check added to a call's: lists (policy matches, would-be denials) grow. */
+function mergeFindings(
+  checks: Record<string, unknown>,
+  later: Record<string, unknown>,
+): Record<string, unknown> {
+  const merged = { ...checks };
+  for (const [key, value] of Object.entries(later)) {
+    const earlier = merged[key];
+    merged[key] = Array.isArray(earlier) && Array.isArray(value) ? [...earlier, ...value] : value;
+  }
+  return merged;
 }
 
 /** Scopes are plain paths: no empty, "." or ".." segment (see InvalidScopeError). */

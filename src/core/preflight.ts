@@ -11,7 +11,7 @@ import { type PiiCounts, scanPii } from "./guards/pii-detector.ts";
 import { Redactor } from "./guards/redactor.ts";
 import type { LedgerBalance } from "./ledger/ledger.ts";
 import { evaluatePolicies } from "./policy/evaluate-policies.ts";
-import { policyContext } from "./policy/policy-context.ts";
+import { budgetFields, policyContext } from "./policy/policy-context.ts";
 import type { PolicyLoadError } from "./policy/policy-load-error.ts";
 import type { PolicyContext, PolicyResult, PolicyRule } from "./policy/policy-rule.ts";
 import { PolicySet } from "./policy/policy-set.ts";
@@ -44,6 +44,11 @@ export interface Clearance {
   redactor: Redactor | undefined;
   /** Put redacted values back into the response the caller receives. */
   restore: boolean;
+  /**
+   * Rules that read only the budget, left for `checkBudgetRules` on the balance the reserve itself
+   * saw; set when nothing else in the check needed the balance, so the call spares a ledger read.
+   */
+  budgetRules?: readonly PolicyRule[];
 }
 
 /** A refusal to audit: its event kind and data (kinds and counts, never prompt text). */
@@ -105,33 +110,73 @@ export class Preflight {
   async check(subject: PreflightSubject): Promise<Clearance> {
     const { request } = subject;
     const rules = this.#rules();
+    // Rules that read only the budget (the default policy's) ask what the reserve itself decides:
+    // when nothing else here reads the balance, they are judged on the reserve's own numbers
+    // (checkBudgetRules), atomically with the hold and without a ledger read of their own.
+    const budgetLater =
+      this.#board === undefined && rules.budgetRules.length > 0 && !rules.otherCallRulesReadBudget;
     // Read before any check, as the engine always did, so a ledger failure surfaces first.
     const balance =
-      rules.callRulesReadBudget || this.#board !== undefined ? await subject.readBalance() : undefined;
+      !budgetLater && (rules.callRulesReadBudget || this.#board !== undefined)
+        ? await subject.readBalance()
+        : undefined;
     const clearance: Clearance = { warnings: [], audit: {}, redactor: undefined, restore: false };
     const wouldDeny: string[] = [];
-    const refuse = (kind: string, data: Record<string, unknown>, error: UsertrustError): void => {
+    const refuse = this.#refuser(subject, wouldDeny);
+
+    const pii = this.#checkPii(request, clearance, refuse);
+    const injection = this.#checkInjection(request, clearance, refuse);
+    const callRules = budgetLater ? rules.otherCallRules : rules.callRules;
+    const context = policyContext(subject, balance, this.#config);
+    const policy = this.#checkPolicies(subject, callRules, context, balance, clearance, refuse);
+    await this.#review(subject, balance, { pii, injection, policy }, clearance, refuse);
+
+    this.#noteWouldDeny(clearance, wouldDeny);
+    if (request.scope !== undefined) clearance.audit.scope = request.scope;
+    if (budgetLater) clearance.budgetRules = rules.budgetRules;
+    return clearance;
+  }
+
+  /**
+   * The budget-only rules `check` left for later, judged on `balance`: the ledger's numbers from the
+   * reserve that just placed this call's hold, without that hold. A refusal is audited and thrown
+   * (the caller releases the hold); otherwise the warnings and audit fields to add to the call's.
+   */
+  checkBudgetRules(
+    subject: PreflightSubject,
+    rules: readonly PolicyRule[],
+    balance: LedgerBalance,
+  ): Pick<Clearance, "warnings" | "audit"> {
+    const clearance: Clearance = { warnings: [], audit: {}, redactor: undefined, restore: false };
+    const wouldDeny: string[] = [];
+    const context = budgetFields(
+      balance.budgetUsertokens,
+      balance.remainingUsertokens,
+      subject.holdUsertokens,
+    );
+    this.#checkPolicies(subject, rules, context, balance, clearance, this.#refuser(subject, wouldDeny));
+    this.#noteWouldDeny(clearance, wouldDeny);
+    return clearance;
+  }
+
+  /** Refuses (audited, thrown) in block mode; otherwise notes what would have been refused. */
+  #refuser(subject: PreflightSubject, wouldDeny: string[]): Refuse {
+    return (kind, data, error) => {
       if (this.#config.enforcement === "block") {
-        this.#recordDenial(kind, request, { ...subject.denialData, ...data });
+        this.#recordDenial(kind, subject.request, { ...subject.denialData, ...data });
         throw error;
       }
       wouldDeny.push(`${kind}: ${error.message}`);
     };
+  }
 
-    const pii = this.#checkPii(request, clearance, refuse);
-    const injection = this.#checkInjection(request, clearance, refuse);
-    const policy = this.#checkPolicies(subject, rules.callRules, balance, clearance, refuse);
-    await this.#review(subject, balance, { pii, injection, policy }, clearance, refuse);
-
-    if (wouldDeny.length > 0) {
-      clearance.audit.wouldDeny = wouldDeny;
-      clearance.audit.enforcement = this.#config.enforcement;
-      if (this.#config.enforcement === "warn") {
-        clearance.warnings.push(...wouldDeny.map((reason) => `not enforced (enforcement: warn): ${reason}`));
-      }
+  #noteWouldDeny(clearance: Clearance, wouldDeny: string[]): void {
+    if (wouldDeny.length === 0) return;
+    clearance.audit.wouldDeny = wouldDeny;
+    clearance.audit.enforcement = this.#config.enforcement;
+    if (this.#config.enforcement === "warn") {
+      clearance.warnings.push(...wouldDeny.map((reason) => `not enforced (enforcement: warn): ${reason}`));
     }
-    if (request.scope !== undefined) clearance.audit.scope = request.scope;
-    return clearance;
   }
 
   /**
@@ -254,11 +299,12 @@ export class Preflight {
   #checkPolicies(
     subject: PreflightSubject,
     rules: readonly PolicyRule[],
+    context: PolicyContext,
     balance: LedgerBalance | undefined,
     clearance: Clearance,
     refuse: Refuse,
   ): PolicyResult {
-    const result = evaluatePolicies(rules, policyContext(subject, balance, this.#config), subject.now);
+    const result = evaluatePolicies(rules, context, subject.now);
     if (result.matched.length > 0) {
       clearance.audit.policy = result.matched.map(({ rule, effect, enforcement, severity }) => ({
         rule,

@@ -2,6 +2,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import OpenAI from "openai";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { SqliteLedger } from "../../src/core/ledger/sqlite-ledger.ts";
 import {
   BoardBlockedError,
   BoardEscalatedError,
@@ -435,8 +436,50 @@ describe("policy gate: budget rules", () => {
       neededUsertokens: 2_401,
       remainingUsertokens: 100_000,
     });
+    // The refused call holds nothing: its hold was released with the refusal.
+    expect(await pendingOn(vault)).toBe(0);
+  });
+
+  it("judges a budget rule on the same numbers as the call's own hold, so calls made at once cannot all pass one stale balance", async () => {
+    const policy = `- name: keep-a-reserve
+  effect: deny
+  enforcement: hard
+  conditions:
+    - field: budget_remaining_after
+      operator: lt
+      value: 90000
+`;
+    const { vault, client } = await governed({ budget: 100_000 }, policy);
+    // Each call holds 2,401 UT: four fit above the 90,000 UT reserve (100,000 − 4 × 2,401 = 90,396).
+    server.setBehaviour({ delayMs: 200 });
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 12 }, () =>
+        client.chat.completions.create({
+          model: "gpt-4o-mini",
+          messages: ask("Say hello"),
+          max_tokens: 400_000,
+        }),
+      ),
+    );
+    const refused = outcomes.filter((outcome) => outcome.status === "rejected");
+    expect(outcomes.length - refused.length).toBe(4);
+    for (const outcome of refused) expect(outcome.reason).toBeInstanceOf(BudgetExceededError);
+    const denials = events(vault).filter((event) => event.kind === "budget_exceeded");
+    expect(denials).toHaveLength(8);
+    for (const denial of denials) expect(denial.data.rule).toBe("keep-a-reserve");
+    expect(await pendingOn(vault)).toBe(0);
   });
 });
+
+/** What the vault's ledger holds for calls in flight. */
+async function pendingOn(vault: Vault): Promise<number> {
+  const ledger = new SqliteLedger({ path: vault.paths.ledger });
+  try {
+    return (await ledger.balance()).pendingUsertokens;
+  } finally {
+    await ledger.close();
+  }
+}
 
 describe("policy hot reload", () => {
   const denyMini = `- name: no-mini

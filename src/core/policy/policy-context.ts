@@ -64,8 +64,11 @@ export function policyContext(
   };
 }
 
-/** The BUDGET_FIELDS of the policy context, snake_case and camelCase. */
-function budgetFields(budget: number, remaining: number, holdUsertokens: number): PolicyContext {
+/**
+ * The BUDGET_FIELDS of the policy context, snake_case and camelCase: all a rule that reads only
+ * the budget needs.
+ */
+export function budgetFields(budget: number, remaining: number, holdUsertokens: number): PolicyContext {
   return {
     budget,
     budget_remaining: remaining,

@@ -12,32 +12,47 @@ export interface RuleView {
   toolRules: readonly PolicyRule[];
   /** Some enabled call rule reads a budget field, so checking a call needs the ledger's balance. */
   callRulesReadBudget: boolean;
+  /** Call rules whose every condition reads a budget field (the default policy's budget rules). */
+  budgetRules: readonly PolicyRule[];
+  /** The other call rules. */
+  otherCallRules: readonly PolicyRule[];
+  /** Some enabled rule of otherCallRules reads a budget field too. */
+  otherCallRulesReadBudget: boolean;
 }
 
 /** Sorts `loaded` into call rules and tool rules; derive it once per load, not per call. */
 export function splitRules(loaded: readonly PolicyRule[]): RuleView {
   const callRules = loaded.filter((rule) => !readsToolFields(rule));
+  const otherCallRules = callRules.filter((rule) => !readsOnlyBudget(rule));
   return {
     loaded,
     callRules,
     toolRules: loaded.filter(readsToolFields),
-    callRulesReadBudget: callRules.some(
-      (rule) =>
-        rule.enabled !== false &&
-        rule.conditions.some((condition) => BUDGET_FIELDS.has(topLevelField(condition.field))),
-    ),
+    callRulesReadBudget: callRules.some(readsBudget),
+    budgetRules: callRules.filter(readsOnlyBudget),
+    otherCallRules,
+    otherCallRulesReadBudget: otherCallRules.some(readsBudget),
   };
+}
+
+function readsBudget(rule: PolicyRule): boolean {
+  return (
+    rule.enabled !== false &&
+    rule.conditions.some((condition) => BUDGET_FIELDS.has(topLevelField(condition.field)))
+  );
+}
+
+function readsOnlyBudget(rule: PolicyRule): boolean {
+  return (
+    rule.conditions.length > 0 && rule.conditions.every((condition) => BUDGET_FIELDS.has(condition.field))
+  );
 }
 
 /** Every hard violation comes from rules whose conditions read only budget fields. */
 export function isBudgetOnly(rules: readonly PolicyRule[], violations: readonly RuleMatch[]): boolean {
   return violations.every((violation) => {
     const rule = rules.find((candidate) => candidate.name === violation.rule);
-    return (
-      rule !== undefined &&
-      rule.conditions.length > 0 &&
-      rule.conditions.every((condition) => BUDGET_FIELDS.has(condition.field))
-    );
+    return rule !== undefined && readsOnlyBudget(rule);
   });
 }
 
