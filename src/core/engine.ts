@@ -278,7 +278,7 @@ export class Engine implements HoldCloser {
       });
       for (const crossing of alerts.crossings) this.#record("budget_threshold", terms, crossing);
     });
-    return { posted, event };
+    return { posted, event: this.#written(event) };
   }
 
   /** Costs whose post failed are posted before anything else may spend; until then calls are refused. */
@@ -310,6 +310,7 @@ export class Engine implements HoldCloser {
       const balance = await this.ledger.void(terms.transferId, () => {
         event = this.#record(kind, terms, { holdUsertokens: terms.holdUsertokens, reason });
       });
+      event = this.#written(event);
       await this.#flushAudit();
       return this.#receipt(terms, event, {
         cost: 0,
@@ -497,6 +498,17 @@ export class Engine implements HoldCloser {
       this.#auditFailure = error as Error;
       return null;
     }
+  }
+
+  /**
+   * An event appended inside a ledger step is written as that step commits; when the disk refused
+   * it, the step (money that really moved) committed without it: report it like a failed append.
+   */
+  #written(event: AuditEvent | null): AuditEvent | null {
+    const failure = event === null ? undefined : this.#audit.writeFailureOf(event);
+    if (failure === undefined) return event;
+    this.#auditFailure = failure;
+    return null;
   }
 
   async #flushAudit(): Promise<void> {

@@ -23,6 +23,22 @@ function isLocked(error: unknown): boolean {
  * so checkpoints fsync, and `sync()` adds a group-committed fsync of the WAL: durable against
  * power loss without one fsync per call.
  */
+/**
+ * Something that keeps work of its own in step with this connection's transactions: it is told
+ * when a queued piece starts (and when that piece is undone), just before each commit (where it
+ * may still write, under the lock), and when a transaction is rolled back.
+ */
+export interface TransactionParticipant {
+  /** A queued piece starts under its savepoint; the returned mark is given back if it is undone. */
+  markPiece(): unknown;
+  /** The piece that started at `mark` was rolled back to its savepoint. */
+  undoPiece(mark: unknown): void;
+  /** The transaction is about to commit. Throwing rolls it back. */
+  beforeCommit(): void;
+  /** The transaction was rolled back, or its commit failed. */
+  afterRollback(): void;
+}
+
 interface QueuedWork {
   work: () => unknown;
   resolve: (value: unknown) => void;
@@ -44,6 +60,7 @@ export class VaultDatabase {
   #flushScheduled = false;
   #depth = 0;
   #closed = false;
+  readonly #participants: TransactionParticipant[] = [];
 
   constructor(path: string, durability: Durability) {
     this.path = path;
@@ -91,6 +108,15 @@ export class VaultDatabase {
     }
   }
 
+  /** A transaction is open on this connection (work runs inside it, not in one of its own). */
+  get inTransaction(): boolean {
+    return this.#depth > 0;
+  }
+
+  join(participant: TransactionParticipant): void {
+    this.#participants.push(participant);
+  }
+
   /**
    * Runs `work` in one `BEGIN IMMEDIATE` transaction (serialized across processes), or inside the
    * transaction already open on this connection, so a ledger post and its audit event commit
@@ -109,6 +135,7 @@ export class VaultDatabase {
     this.#depth = 1;
     try {
       const result = work();
+      for (const participant of this.#participants) participant.beforeCommit();
       this.#commit.run();
       return result;
     } catch (error) {
@@ -117,6 +144,7 @@ export class VaultDatabase {
       } catch {
         // COMMIT itself failed and closed the transaction; nothing is left to undo.
       }
+      for (const participant of this.#participants) participant.afterRollback();
       throw error;
     } finally {
       this.#depth = 0;
@@ -161,6 +189,7 @@ export class VaultDatabase {
 
   #runUnderSavepoint(work: () => unknown): { ok: true; value: unknown } | { ok: false; error: unknown } {
     this.#savepoint.run();
+    const marks = this.#participants.map((participant) => participant.markPiece());
     try {
       const value = work();
       this.#release.run();
@@ -168,6 +197,7 @@ export class VaultDatabase {
     } catch (error) {
       this.#rollbackToSavepoint.run();
       this.#release.run();
+      for (const [index, participant] of this.#participants.entries()) participant.undoPiece(marks[index]);
       return { ok: false, error };
     }
   }

@@ -1,4 +1,4 @@
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, symlinkSync, writeFileSync } from "node:fs";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { AuditEvent } from "../../src/core/audit/audit-event.ts";
 import { verifyChain } from "../../src/core/audit/verify-chain.ts";
@@ -459,5 +459,45 @@ describe("caller-supplied text on audit events", () => {
     expect(huge?.actor).toContain("sha256:");
     await expect(engine.authorize(request())).resolves.toBeDefined();
     expect(verifyChain(paths.auditLog, { headPath: paths.auditHead }).ok).toBe(true);
+  });
+});
+
+describe("an audit log the disk refuses to grow", () => {
+  /** A vault whose events.jsonl is /dev/full: every write to it fails with ENOSPC. */
+  function fullDiskVault() {
+    const made = vault();
+    symlinkSync("/dev/full", made.paths.auditLog);
+    return made;
+  }
+
+  it("posts the spend, says auditDegraded on the receipt, and refuses the next call", async () => {
+    const { base, paths } = fullDiskVault();
+    const engine = await engineFor(base);
+    const hold = await engine.authorize(request());
+    const receipt = await hold.settle(MILLION_EACH);
+
+    expect(receipt).toMatchObject({
+      settled: true,
+      cost: MILLION_EACH_UT,
+      auditHash: "",
+      auditDegraded: true,
+    });
+    expect(receipt.warnings.join(" ")).toMatch(/audit event could not be written: .*ENOSPC/);
+    // The money is recorded even though its event is not: nothing can be spent twice.
+    expect((await engine.balance()).postedUsertokens).toBe(MILLION_EACH_UT);
+    await expect(engine.authorize(request())).rejects.toThrow(/earlier audit write failed/);
+    const head = new SqliteLedger({ path: paths.ledger });
+    cleanups.unshift(() => head.close());
+    expect((await head.balance()).pendingUsertokens).toBe(0);
+  });
+
+  it("degrades every receipt of calls settled together, and loses none of their spend", async () => {
+    const { base } = fullDiskVault();
+    const engine = await engineFor(base);
+    const holds = await Promise.all(Array.from({ length: 5 }, () => engine.authorize(request())));
+    const receipts = await Promise.all(holds.map((hold) => hold.settle(makeUsage({ inputTokens: 1_000 }))));
+
+    for (const receipt of receipts) expect(receipt).toMatchObject({ settled: true, auditDegraded: true });
+    expect((await engine.balance()).postedUsertokens).toBe(receipts.reduce((sum, r) => sum + r.cost, 0));
   });
 });

@@ -16,6 +16,20 @@ interface Head {
   bytes: number;
 }
 
+/** Lines appended in the open transaction, written together just before it commits. */
+interface PendingLines {
+  /** The log's length when the transaction first appended, once any torn tail was set aside. */
+  logBytes: number;
+  /** The head as recorded before the transaction's first append (null: none was). */
+  recorded: Head | null;
+  lines: Buffer[];
+  bytes: number;
+  events: AuditEvent[];
+}
+
+/** Where a queued piece of a batch started, so its lines can be dropped if it is undone. */
+type PieceMark = { lines: number; bytes: number } | null;
+
 /**
  * The writer side of the audit chain. Appends are serialized across every process on the vault
  * by a `BEGIN IMMEDIATE` on the vault's SQLite file, whose `audit_head` table also records the
@@ -30,6 +44,9 @@ export class AuditChain {
   readonly #ownsDatabase: boolean;
   readonly #statements: ReturnType<typeof prepareStatements>;
   readonly #groupCommit: GroupCommit | null;
+  #pending: PendingLines | null = null;
+  /** Events whose lines the disk refused, with why; their transaction committed without them. */
+  readonly #unwritten = new WeakMap<AuditEvent, AuditError>();
   #closed = false;
 
   /** `database`: the vault's connection (closed by its owner); or `headPath` for a connection of its own. */
@@ -64,6 +81,14 @@ export class AuditChain {
       });
     }
     this.#groupCommit = options.durability === "strict" ? new GroupCommit([this.#fd]) : null;
+    this.#database.join({
+      markPiece: () => this.#markPiece(),
+      undoPiece: (mark) => this.#undoPiece(mark as PieceMark),
+      beforeCommit: () => this.#writePending(),
+      afterRollback: () => {
+        this.#pending = null;
+      },
+    });
   }
 
   /**
@@ -72,30 +97,29 @@ export class AuditChain {
    */
   append(kind: AuditEvent["kind"], actor: string, data: Record<string, unknown>): AuditEvent {
     if (this.#closed) throw new ClientDestroyedError();
+    const alone = !this.#database.inTransaction;
+    let event: AuditEvent;
     try {
-      return this.#database.transaction(() => {
-        const recorded = this.#readHead();
-        let head = recorded ?? { sequence: 0, hash: GENESIS_HASH, bytes: 0 };
-        const size = fstatSync(this.#fd).size;
-        if (size !== head.bytes) {
-          const { adopted, setAside } = this.#reconcile(head, size, recorded !== null);
-          head = setAside
-            ? this.#writeLine(
-                adopted,
-                sealEvent(unsignedEvent(adopted, "audit_repaired", "usertrust", setAside)),
-              )
-            : adopted;
-        }
-        const sealed = sealEvent(unsignedEvent(head, kind, actor, data));
-        this.#writeLine(head, sealed);
-        return sealed.event;
-      });
+      event = this.#database.transaction(() => this.#appendInTransaction(kind, actor, data));
     } catch (error) {
       if (error instanceof AuditError) throw error;
       throw new AuditError(`Cannot append to the audit chain at ${this.path}: ${(error as Error).message}`, {
         cause: error,
       });
     }
+    // In a transaction of its own, the line was written as it committed: a refused write is this
+    // append's failure. Inside a caller's transaction, the caller asks `writeFailureOf` after it.
+    const failure = alone ? this.#unwritten.get(event) : undefined;
+    if (failure !== undefined) throw failure;
+    return event;
+  }
+
+  /**
+   * Why `event`'s line is not in the log, when its transaction committed without it (the disk
+   * refused the write); undefined when it was written.
+   */
+  writeFailureOf(event: AuditEvent): AuditError | undefined {
+    return this.#unwritten.get(event);
   }
 
   /** With strict durability, resolves once every event appended so far is on stable storage. */
@@ -114,24 +138,105 @@ export class AuditChain {
     return (this.#statements.readHead.get() as Head | undefined) ?? null;
   }
 
-  /** Appends a sealed event after `head` and records it as the new head (inside the caller's transaction). */
-  #writeLine(head: Head, sealed: { event: AuditEvent; line: string }): Head {
-    const written = this.#write(sealed.line);
-    const next = { sequence: sealed.event.sequence, hash: sealed.event.hash, bytes: head.bytes + written };
-    this.#statements.writeHead.run(next.sequence, next.hash, next.bytes);
-    return next;
+  /**
+   * The head this append chains from. The first append of a transaction compares the log with the
+   * recorded head (one fstat) and repairs a torn tail; later ones, under the same write lock, know
+   * the log's length from the lines they queued.
+   */
+  #appendInTransaction(kind: AuditEvent["kind"], actor: string, data: Record<string, unknown>): AuditEvent {
+    const recorded = this.#readHead();
+    let head = recorded ?? { sequence: 0, hash: GENESIS_HASH, bytes: 0 };
+    const pending = this.#pending;
+    if (pending === null) {
+      const size = fstatSync(this.#fd).size;
+      if (size === head.bytes) {
+        this.#pending = { logBytes: size, recorded, lines: [], bytes: 0, events: [] };
+      } else {
+        const { adopted, setAside } = this.#reconcile(head, size, recorded !== null);
+        this.#pending = { logBytes: adopted.bytes, recorded, lines: [], bytes: 0, events: [] };
+        head = setAside
+          ? this.#queueLine(
+              adopted,
+              sealEvent(unsignedEvent(adopted, "audit_repaired", "usertrust", setAside)),
+            )
+          : adopted;
+      }
+    } else if (head.bytes !== pending.logBytes + pending.bytes) {
+      throw new AuditError(
+        `The audit chain's head (${head.bytes} bytes) no longer matches the lines queued for ${this.path}; ` +
+          "refusing to write. Run `usertrust verify`.",
+      );
+    }
+    const sealed = sealEvent(unsignedEvent(head, kind, actor, data));
+    this.#queueLine(head, sealed);
+    return sealed.event;
   }
 
-  #write(line: string): number {
-    const bytes = Buffer.from(line, "utf8");
+  /** Queues a sealed event's line after `head` and records it as the new head (in the transaction). */
+  #queueLine(head: Head, sealed: { event: AuditEvent; line: string }): Head {
+    const pending = this.#pending;
+    if (pending === null) throw new AuditError("internal: an audit line was queued outside a transaction");
+    const bytes = Buffer.from(sealed.line, "utf8");
     if (bytes.length > EVENT_BYTES_MAX) {
       throw new AuditError(
         `An audit event of ${bytes.length} bytes exceeds the ${EVENT_BYTES_MAX}-byte limit`,
       );
     }
-    let offset = 0;
-    while (offset < bytes.length) offset += writeSync(this.#fd, bytes, offset, bytes.length - offset);
-    return bytes.length;
+    const next = {
+      sequence: sealed.event.sequence,
+      hash: sealed.event.hash,
+      bytes: head.bytes + bytes.length,
+    };
+    this.#statements.writeHead.run(next.sequence, next.hash, next.bytes);
+    pending.lines.push(bytes);
+    pending.bytes += bytes.length;
+    pending.events.push(sealed.event);
+    return next;
+  }
+
+  #markPiece(): PieceMark {
+    return this.#pending === null ? null : { lines: this.#pending.lines.length, bytes: this.#pending.bytes };
+  }
+
+  /** A queued piece was rolled back (its head updates with it): its lines go too. */
+  #undoPiece(mark: PieceMark): void {
+    if (mark === null || this.#pending === null) {
+      this.#pending = null;
+      return;
+    }
+    this.#pending.lines.length = mark.lines;
+    this.#pending.events.length = mark.lines;
+    this.#pending.bytes = mark.bytes;
+  }
+
+  /**
+   * Just before the commit, still under the write lock: the transaction's lines in one write. If
+   * the disk refuses it, the head goes back to where it was and the rest of the transaction (a
+   * spend that really happened) still commits; its events are reported by writeFailureOf. Bytes a
+   * failed write left behind are a torn tail the next append sets aside.
+   */
+  #writePending(): void {
+    const pending = this.#pending;
+    this.#pending = null;
+    if (pending === null || pending.lines.length === 0) return;
+    const bytes = pending.lines.length === 1 ? (pending.lines[0] as Buffer) : Buffer.concat(pending.lines);
+    try {
+      let offset = 0;
+      while (offset < bytes.length) offset += writeSync(this.#fd, bytes, offset, bytes.length - offset);
+    } catch (error) {
+      const failure = new AuditError(
+        `Cannot append to the audit chain at ${this.path}: ${(error as Error).message}`,
+        { cause: error },
+      );
+      for (const event of pending.events) this.#unwritten.set(event, failure);
+      if (pending.recorded === null) this.#statements.deleteHead.run();
+      else
+        this.#statements.writeHead.run(
+          pending.recorded.sequence,
+          pending.recorded.hash,
+          pending.recorded.bytes,
+        );
+    }
   }
 
   /**
@@ -208,6 +313,7 @@ function unsignedEvent(
 function prepareStatements(db: DatabaseSync) {
   return {
     readHead: db.prepare("SELECT sequence, hash, bytes FROM audit_head WHERE id = 1"),
+    deleteHead: db.prepare("DELETE FROM audit_head WHERE id = 1"),
     writeHead: db.prepare(
       "INSERT INTO audit_head (id, sequence, hash, bytes) VALUES (1, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET sequence = excluded.sequence, hash = excluded.hash, bytes = excluded.bytes",
     ),

@@ -26,6 +26,7 @@ import {
   UnknownModelError,
 } from "../../../src/core/errors.ts";
 import { makeUsage } from "../../../src/core/usage.ts";
+import { VaultDatabase } from "../../../src/core/vault-database.ts";
 import { readAuditLog } from "../../support/audit-log.ts";
 import { makeTempVault } from "../../support/temp-vault.ts";
 
@@ -204,6 +205,56 @@ describe("AuditChain appends", () => {
     chain.close();
     chain.close();
     expect(() => chain.append("spend", "tester", {})).toThrow(ClientDestroyedError);
+  });
+});
+
+describe("AuditChain inside the ledger's transactions", () => {
+  function sharedChain() {
+    const files = tempChainFiles();
+    const database = new VaultDatabase(files.headPath, "normal");
+    const chain = new AuditChain({ logPath: files.logPath, database });
+    cleanups.unshift(() => {
+      chain.close();
+      database.close();
+    });
+    return { files, database, chain };
+  }
+
+  it("leaves no line of a batched step that was undone, and no repair for it", async () => {
+    const { files, database, chain } = sharedChain();
+    const outcomes = await Promise.allSettled([
+      database.batched(() => chain.append("spend", "a", { n: 1 })),
+      database.batched(() => {
+        chain.append("spend", "b", { n: 2 });
+        throw new Error("this step failed after its event");
+      }),
+      database.batched(() => chain.append("spend", "c", { n: 3 })),
+    ]);
+
+    expect(outcomes.map((outcome) => outcome.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+    const events = readAuditLog(files.logPath);
+    expect(events.map((event) => [event.actor, event.sequence])).toEqual([
+      ["a", 1],
+      ["c", 2],
+    ]);
+    expect(verifyChain(files.logPath, { headPath: files.headPath })).toMatchObject({ ok: true, events: 2 });
+    expect(tornFiles(files.dir)).toEqual([]);
+  });
+
+  it("writes nothing for a transaction that rolls back, and chains the next event from the last kept one", () => {
+    const { files, database, chain } = sharedChain();
+    const first = chain.append("spend", "tester", { n: 1 });
+    expect(() =>
+      database.transaction(() => {
+        chain.append("spend", "tester", { n: 2 });
+        throw new Error("the ledger step failed");
+      }),
+    ).toThrow("the ledger step failed");
+    const next = chain.append("spend", "tester", { n: 3 });
+
+    expect(next).toMatchObject({ sequence: 2, previousHash: first.hash });
+    expect(readAuditLog(files.logPath).map((event) => event.data.n)).toEqual([1, 3]);
+    expect(verifyChain(files.logPath, { headPath: files.headPath })).toMatchObject({ ok: true, events: 2 });
   });
 });
 
