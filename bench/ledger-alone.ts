@@ -57,6 +57,35 @@ export async function benchEngine(ops: number, warmup: number): Promise<OpsResul
   }
 }
 
+/** 20 earlier messages of ~5 KiB each: what an agent re-sends on every turn. */
+const HISTORY = Array.from(
+  { length: 20 },
+  (_, i) =>
+    `Turn ${i}: ${"The tool returned rows of quarterly spend by team, region and model, with totals. ".repeat(64)}`,
+);
+
+/**
+ * engine.authorize + hold.settle for a ~100 KiB conversation that grows by one new message per
+ * call, as in an agent loop: what scanning and hashing the prompt cost at that size.
+ */
+export async function benchEngineConversation(ops: number, warmup: number): Promise<OpsResult> {
+  const vault = makeBenchVault();
+  const engine = await createEngine({ vaultBase: vault.base });
+  const turn = (index: number): GovernedRequest => ({
+    ...BENCH_REQUEST,
+    promptParts: [...HISTORY, `New question ${index}: which team spent the most this quarter?`],
+  });
+  try {
+    for (let i = 0; i < warmup; i++) await (await engine.authorize(turn(i))).settle(BENCH_USAGE);
+    return await timeOps(ops, async (i) => {
+      await (await engine.authorize(turn(warmup + i))).settle(BENCH_USAGE);
+    });
+  } finally {
+    await engine.close();
+    vault.cleanup();
+  }
+}
+
 /** Lets the CPU go idle for about a millisecond, as it does while a call waits for its provider. */
 function idle(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));

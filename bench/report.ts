@@ -47,6 +47,8 @@ export interface Measured {
     engineAuthorizeSettle: OpsResult;
     /** The same two steps with the CPU idle between them, as around a real call. */
     engineAfterIdle: OpsResult;
+    /** The same two steps for a ~100 KiB conversation that grows by a message per call. */
+    engineConversation: OpsResult;
     sqliteReservePost: OpsResult;
     auditAppend: OpsResult;
   };
@@ -196,6 +198,7 @@ function ledgerTable(ledger: Measured["ledger"]): string {
     [
       row("engine.authorize + hold.settle", ledger.engineAuthorizeSettle),
       row("  the same, CPU idle ~1 ms before each step", ledger.engineAfterIdle),
+      row("  the same, 100 KiB conversation + 1 new message", ledger.engineConversation),
       row("SqliteLedger reserve + post", ledger.sqliteReservePost),
       row("AuditChain.append", ledger.auditAppend),
     ],

@@ -7,7 +7,13 @@ import { execFileSync } from "node:child_process";
 import { availableParallelism, loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { benchLedgerAdapters } from "./ledger-adapters.ts";
-import { benchAuditAppend, benchEngine, benchEngineAfterIdle, benchSqliteLedger } from "./ledger-alone.ts";
+import {
+  benchAuditAppend,
+  benchEngine,
+  benchEngineAfterIdle,
+  benchEngineConversation,
+  benchSqliteLedger,
+} from "./ledger-alone.ts";
 import { type BenchResult, evaluateGoals, formatReport, type Measured, ratiosOf } from "./report.ts";
 import { startStandInProcess } from "./stand-in-process.ts";
 import { removeBenchDirs } from "./temp-vault.ts";
@@ -164,6 +170,10 @@ async function main(): Promise<number> {
       engineAuthorizeSettle: await benchEngine(sizes.ledgerOps, sizes.ledgerWarmup),
       // Each op idles ~2 ms, so a tenth of the ops keeps the section's time in line.
       engineAfterIdle: await benchEngineAfterIdle(Math.ceil(sizes.ledgerOps / 10), sizes.ledgerWarmup),
+      engineConversation: await benchEngineConversation(
+        Math.ceil(sizes.ledgerOps / 10),
+        sizes.ledgerWarmup / 4,
+      ),
       sqliteReservePost: await benchSqliteLedger(sizes.ledgerOps, sizes.ledgerWarmup),
       auditAppend: await benchAuditAppend(sizes.ledgerOps, sizes.ledgerWarmup),
     };

@@ -1,4 +1,5 @@
 import { Buffer } from "node:buffer";
+import { memoByContent } from "./content-memo.ts";
 
 /**
  * Heuristics for prompt-injection attempts in prompt text (typically user input, retrieved documents
@@ -297,7 +298,7 @@ function findEncoded(text: string, found: InjectionFinding[]): void {
 }
 
 /** Injection findings in `text`, sorted by start; overlapping matches of one kind are reported once. */
-export function findInjection(text: string): InjectionFinding[] {
+export const findInjection: (text: string) => InjectionFinding[] = memoByContent((text) => {
   const found: InjectionFinding[] = [];
   findPlain(text, found);
   findEncoded(text, found);
@@ -309,4 +310,4 @@ export function findInjection(text: string): InjectionFinding[] {
     lastEndByKind.set(finding.kind, finding.end);
     return true;
   });
-}
+});

@@ -1,4 +1,5 @@
 import { detectEmails, detectIpv6 } from "./address-detectors.ts";
+import { memoByContent } from "./content-memo.ts";
 import {
   detectApiKeys,
   detectBearerTokens,
@@ -114,11 +115,11 @@ function resolveOverlaps(candidates: PiiFinding[]): PiiFinding[] {
 }
 
 /** Every finding in `text`, sorted by start, none overlapping. */
-export function findPii(text: string): PiiFinding[] {
+export const findPii: (text: string) => PiiFinding[] = memoByContent((text) => {
   const candidates: PiiFinding[] = [];
   for (const detect of DETECTORS) detect(text, candidates);
   return resolveOverlaps(candidates);
-}
+});
 
 /**
  * How many distinct values of each kind the texts contain, for `warn` and `block` modes and the
