@@ -36,7 +36,13 @@ import {
 } from "./ledger/ledger.ts";
 import { openLedger } from "./ledger/open-ledger.ts";
 import type { PolicyRule } from "./policy/policy-rule.ts";
-import { Preflight, type PreflightSubject, type ToolCallSubject, type ToolDecision } from "./preflight.ts";
+import {
+  type BudgetJudgement,
+  Preflight,
+  type PreflightSubject,
+  type ToolCallSubject,
+  type ToolDecision,
+} from "./preflight.ts";
 import { costUsertokens, PriceBook } from "./price-book.ts";
 import { buildReceipt, postWarnings, type ReceiptOutcome, type TrustReceipt } from "./receipt.ts";
 import type { Usage, UsageSource } from "./usage.ts";
@@ -151,8 +157,7 @@ export class Engine implements HoldCloser {
       const checked = await this.#check({ ...this.#estimate(request), admission });
       terms = checked.terms;
       if (this.#closing !== null) throw new ClientDestroyedError();
-      const held = await this.#reserve(terms, checked.budgetRules);
-      if (checked.budgetRules !== undefined) await this.#checkBudgetRules(terms, checked.budgetRules, held);
+      await this.#reserve(terms, checked.budgetRules);
     } catch (error) {
       this.#breaker.record(admission, "neutral", this.#onCircuit);
       await this.#flushAudit();
@@ -361,27 +366,35 @@ export class Engine implements HoldCloser {
 
   /**
    * Holds on the vault budget and, all or nothing, on every scoped budget whose scope matches the
-   * call; returns the wallet's numbers with the hold.
+   * call. Rules that read only the budget, when the preflight left them here, are judged inside the
+   * reserve's atomic step on the wallet's numbers without this hold: calls made at once each see
+   * the others' holds, and a refused call never holds anything, not even for a moment.
    */
-  async #reserve(terms: HoldTerms, budgetRules: readonly PolicyRule[] | undefined): Promise<LedgerBalance> {
+  async #reserve(terms: HoldTerms, budgetRules: readonly PolicyRule[] | undefined): Promise<void> {
     const scoped = scopedHolds(this.config.budgets, terms.request.scope, this.#now());
     if (scoped.length > 0) terms.scoped = scoped;
+    let judgement: BudgetJudgement | undefined;
+    const admit =
+      budgetRules === undefined
+        ? undefined
+        : (before: LedgerBalance): void => {
+            judgement = this.#preflight.judgeBudgetRules(this.#subject(terms), budgetRules, before);
+            if (judgement.refusal !== undefined) throw judgement.refusal.error;
+          };
     try {
-      return await this.ledger.reserve(
+      await this.ledger.reserve(
         terms.transferId,
         terms.holdUsertokens,
         this.config.holdTimeoutSeconds,
         scoped.map((hold) => hold.account),
+        admit,
       );
     } catch (error) {
-      if (error instanceof BudgetExceededError) {
-        // A vault budget refusal that a budget rule also makes is reported as that rule's, as it
-        // was when the rules were judged before the reserve (this read happens only on refusals).
-        if (budgetRules !== undefined && error.account === undefined) {
-          const balance = await this.ledger.balance().catch(() => undefined);
-          if (balance !== undefined)
-            this.#preflight.checkBudgetRules(this.#subject(terms), budgetRules, balance);
-        }
+      const refusal = judgement?.refusal;
+      if (refusal !== undefined && error === refusal.error) {
+        this.#preflight.recordRefusal(terms.request, refusal);
+        await this.#flushAudit();
+      } else if (error instanceof BudgetExceededError) {
         this.#recordDenial("budget_exceeded", terms.request, {
           transferId: terms.transferId,
           promptHash: terms.promptHash,
@@ -392,6 +405,10 @@ export class Engine implements HoldCloser {
         await this.#flushAudit();
       }
       throw error;
+    }
+    if (judgement !== undefined) {
+      terms.warnings = [...terms.warnings, ...judgement.warnings];
+      terms.checks = mergeFindings(terms.checks ?? {}, judgement.audit);
     }
   }
 
@@ -408,7 +425,7 @@ export class Engine implements HoldCloser {
 
   /**
    * PII, injection, policy and board checks; a refusal throws (audited), a clearance adds warnings
-   * and findings. Rules that read only the budget may be left for #checkBudgetRules.
+   * and findings. Rules that read only the budget may be left for the reserve (#reserve).
    */
   async #check(
     terms: HoldTerms,
@@ -431,35 +448,10 @@ export class Engine implements HoldCloser {
       holdUsertokens: terms.holdUsertokens,
       maxOutputTokens: terms.maxOutputTokens,
       readBalance: () => this.ledger.balance(),
+      budgetRulesInReserve: this.ledger.admitsInReserve === true,
       now: new Date(),
       denialData: { transferId: terms.transferId, promptHash: terms.promptHash },
     };
-  }
-
-  /**
-   * Judges the budget-only rules on the numbers the reserve saw, without this call's hold, so the
-   * rules and the hold agree on one moment of the ledger. A refusal (already audited) releases the
-   * hold it just placed; a release that fails leaves the hold to expire, never to be spent.
-   */
-  async #checkBudgetRules(
-    terms: HoldTerms,
-    rules: readonly PolicyRule[],
-    held: LedgerBalance,
-  ): Promise<void> {
-    const before = makeBalance(
-      held.budgetUsertokens,
-      held.postedUsertokens,
-      Math.max(0, held.pendingUsertokens - terms.holdUsertokens),
-    );
-    let found: { warnings: string[]; audit: Record<string, unknown> };
-    try {
-      found = this.#preflight.checkBudgetRules(this.#subject(terms), rules, before);
-    } catch (error) {
-      await this.ledger.void(terms.transferId).catch(() => {});
-      throw error;
-    }
-    terms.warnings = [...terms.warnings, ...found.warnings];
-    terms.checks = mergeFindings(terms.checks ?? {}, found.audit);
   }
 
   /** The provider's circuit lets the call through, or it is refused (and audited) before any hold. */

@@ -11,7 +11,7 @@ import { type PiiCounts, scanPii } from "./guards/pii-detector.ts";
 import { Redactor } from "./guards/redactor.ts";
 import type { LedgerBalance } from "./ledger/ledger.ts";
 import { evaluatePolicies } from "./policy/evaluate-policies.ts";
-import { budgetFields, policyContext } from "./policy/policy-context.ts";
+import { policyContext } from "./policy/policy-context.ts";
 import type { PolicyLoadError } from "./policy/policy-load-error.ts";
 import type { PolicyContext, PolicyResult, PolicyRule } from "./policy/policy-rule.ts";
 import { PolicySet } from "./policy/policy-set.ts";
@@ -29,6 +29,11 @@ export interface PreflightSubject {
    * budget field or the board is on; otherwise never, which spares the call a ledger read.
    */
   readBalance: () => Promise<LedgerBalance>;
+  /**
+   * The ledger judges a new hold inside its reserve (Ledger.admitsInReserve): rules that read only
+   * the budget may then be left for judgeBudgetRules, in that atomic step.
+   */
+  budgetRulesInReserve: boolean;
   now: Date;
   /** Fields every denial event of this call carries (its transfer id and prompt hash). */
   denialData: Readonly<Record<string, unknown>>;
@@ -45,10 +50,17 @@ export interface Clearance {
   /** Put redacted values back into the response the caller receives. */
   restore: boolean;
   /**
-   * Rules that read only the budget, left for `checkBudgetRules` on the balance the reserve itself
-   * saw; set when nothing else in the check needed the balance, so the call spares a ledger read.
+   * Rules that read only the budget, left for `judgeBudgetRules` inside the reserve; set when the
+   * ledger can and nothing else in the check needed the balance, so the call spares a ledger read.
    */
   budgetRules?: readonly PolicyRule[];
+}
+
+/** What budget rules decided inside a reserve: a refusal to audit and throw once it rolled back, or findings. */
+export interface BudgetJudgement {
+  warnings: string[];
+  audit: Record<string, unknown>;
+  refusal?: { kind: string; data: Record<string, unknown>; error: UsertrustError };
 }
 
 /** A refusal to audit: its event kind and data (kinds and counts, never prompt text). */
@@ -114,7 +126,10 @@ export class Preflight {
     // when nothing else here reads the balance, they are judged on the reserve's own numbers
     // (checkBudgetRules), atomically with the hold and without a ledger read of their own.
     const budgetLater =
-      this.#board === undefined && rules.budgetRules.length > 0 && !rules.otherCallRulesReadBudget;
+      subject.budgetRulesInReserve &&
+      this.#board === undefined &&
+      rules.budgetRules.length > 0 &&
+      !rules.otherCallRulesReadBudget;
     // Read before any check, as the engine always did, so a ledger failure surfaces first.
     const balance =
       !budgetLater && (rules.callRulesReadBudget || this.#board !== undefined)
@@ -138,25 +153,42 @@ export class Preflight {
   }
 
   /**
-   * The budget-only rules `check` left for later, judged on `balance`: the ledger's numbers from the
-   * reserve that just placed this call's hold, without that hold. A refusal is audited and thrown
-   * (the caller releases the hold); otherwise the warnings and audit fields to add to the call's.
+   * The budget-only rules `check` left for the reserve, judged inside its atomic step on `before`:
+   * the wallet's numbers without this call's hold. Records nothing (the step may still roll back):
+   * a refusal is returned for the caller to audit and throw; otherwise the warnings and audit fields
+   * to add to the call's.
    */
-  checkBudgetRules(
+  judgeBudgetRules(
     subject: PreflightSubject,
     rules: readonly PolicyRule[],
-    balance: LedgerBalance,
-  ): Pick<Clearance, "warnings" | "audit"> {
+    before: LedgerBalance,
+  ): BudgetJudgement {
     const clearance: Clearance = { warnings: [], audit: {}, redactor: undefined, restore: false };
     const wouldDeny: string[] = [];
-    const context = budgetFields(
-      balance.budgetUsertokens,
-      balance.remainingUsertokens,
-      subject.holdUsertokens,
-    );
-    this.#checkPolicies(subject, rules, context, balance, clearance, this.#refuser(subject, wouldDeny));
+    let refusal: BudgetJudgement["refusal"];
+    const refuse: Refuse = (kind, data, error) => {
+      if (this.#config.enforcement === "block") {
+        refusal = { kind, data: { ...subject.denialData, ...data }, error };
+        throw error;
+      }
+      wouldDeny.push(`${kind}: ${error.message}`);
+    };
+    // The whole call context (scope, model, metadata): rules filter on it before their conditions.
+    const context = policyContext(subject, before, this.#config);
+    try {
+      this.#checkPolicies(subject, rules, context, before, clearance, refuse);
+    } catch (error) {
+      if (refusal === undefined || error !== refusal.error) throw error;
+    }
     this.#noteWouldDeny(clearance, wouldDeny);
-    return clearance;
+    return refusal === undefined
+      ? { warnings: clearance.warnings, audit: clearance.audit }
+      : { warnings: clearance.warnings, audit: clearance.audit, refusal };
+  }
+
+  /** Audits a refusal judgeBudgetRules returned (after the reserve it refused rolled back). */
+  recordRefusal(request: GovernedRequest, refusal: NonNullable<BudgetJudgement["refusal"]>): void {
+    this.#recordDenial(refusal.kind, request, refusal.data);
   }
 
   /** Refuses (audited, thrown) in block mode; otherwise notes what would have been refused. */

@@ -6,6 +6,9 @@
  * - post takes at most the held amount; any excess is returned as a shortfall, never silently dropped;
  * - a pending hold stops counting once its timeout passes, so a crashed caller never locks budget.
  */
+/** A check of a new hold against the wallet's numbers without it; throws to refuse (see Ledger.reserve). */
+export type Admit = (before: LedgerBalance) => void;
+
 export interface Ledger {
   readonly kind: string;
   setBudget(budgetUsertokens: number): Promise<void>;
@@ -20,7 +23,14 @@ export interface Ledger {
     amountUsertokens: number,
     timeoutSeconds: number,
     accounts?: readonly BudgetAccount[],
+    admit?: Admit,
   ): Promise<LedgerBalance>;
+  /**
+   * True when reserve runs `admit` inside its atomic step: with the wallet's numbers before this
+   * hold, before the adapter's own budget check, for a new hold only. A throw refuses the hold and
+   * nothing is held. Adapters without it ignore `admit`.
+   */
+  readonly admitsInReserve?: boolean;
   /**
    * `withinCommit` runs inside the post's atomic step where the adapter can (SQLite: the same
    * transaction, so the audit event commits with the spend), otherwise right after it. It must not throw.

@@ -1,6 +1,7 @@
 import { BudgetExceededError, ClientDestroyedError, HoldStateError } from "../errors.ts";
 import {
   type AccountBalance,
+  type Admit,
   assertTimeoutSeconds,
   assertUsertokens,
   type BudgetAccount,
@@ -33,6 +34,7 @@ interface MemoryAccount {
 /** The dry-run ledger: the same semantics as the durable ones, nothing persisted. */
 export class MemoryLedger implements Ledger {
   readonly kind = "memory";
+  readonly admitsInReserve = true;
   readonly #clock: Clock;
   readonly #holds = new Map<string, MemoryHold>();
   readonly #inFlight = new Set<MemoryHold>();
@@ -58,6 +60,7 @@ export class MemoryLedger implements Ledger {
     amountUsertokens: number,
     timeoutSeconds: number,
     accounts: readonly BudgetAccount[] = [],
+    admit?: Admit,
   ): Promise<LedgerBalance> {
     this.#open();
     assertUsertokens("hold amount", amountUsertokens);
@@ -65,6 +68,7 @@ export class MemoryLedger implements Ledger {
     for (const account of accounts) assertUsertokens(`limit of ${account.id}`, account.limitUsertokens);
     const now = this.#clock();
     if (!this.#holds.has(holdId)) {
+      admit?.(this.#balanceAt(now));
       const remaining = this.#budget - this.#posted - this.#pending(now);
       if (remaining < amountUsertokens)
         throw new BudgetExceededError(amountUsertokens, Math.max(0, remaining));

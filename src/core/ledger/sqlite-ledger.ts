@@ -7,6 +7,7 @@ import {
 import { type Durability, VaultDatabase } from "../vault-database.ts";
 import {
   type AccountBalance,
+  type Admit,
   assertTimeoutSeconds,
   assertUsertokens,
   type BudgetAccount,
@@ -39,6 +40,7 @@ interface HoldRow {
  */
 export class SqliteLedger implements Ledger {
   readonly kind = "sqlite";
+  readonly admitsInReserve = true;
   readonly #database: VaultDatabase;
   readonly #ownsDatabase: boolean;
   readonly #clock: Clock;
@@ -97,6 +99,7 @@ export class SqliteLedger implements Ledger {
     amountUsertokens: number,
     timeoutSeconds: number,
     accounts: readonly BudgetAccount[] = [],
+    admit?: Admit,
   ): Promise<LedgerBalance> {
     this.#open();
     assertUsertokens("hold amount", amountUsertokens);
@@ -120,6 +123,7 @@ export class SqliteLedger implements Ledger {
       if (expired === 1) this.#sql.sweepExpired.run(now, WALLET, now);
       if (inserted.changes === 1) {
         // `pending` already includes this hold; throwing rolls the insert back.
+        admit?.(makeBalance(budget, posted, pending - amountUsertokens));
         const remaining = budget - posted - (pending - amountUsertokens);
         if (remaining < amountUsertokens)
           throw new BudgetExceededError(amountUsertokens, Math.max(0, remaining));
