@@ -21,13 +21,37 @@ export const pendingSum = (schema: string) =>
 
 /** Inside a reserve, after the wallet lock: holds this reserve no longer counts stop being pending. */
 const sweepExpired = (s: string) => `
-  UPDATE ${s}.holds AS h SET state = 'expired', closed_at_ms = p_now_ms
-    WHERE h.wallet_id = p_wallet AND h.state = 'pending' AND h.expires_at_ms <= p_now_ms;`;
+  WITH swept AS (
+    UPDATE ${s}.holds AS h SET state = 'expired', closed_at_ms = p_now_ms
+      WHERE h.wallet_id = p_wallet AND h.state = 'pending' AND h.expires_at_ms <= p_now_ms
+      RETURNING h.wallet_id, h.id)
+  ${closeLinks(s)};`;
+
+/** The swept holds stop counting on their budget accounts too. */
+const closeLinks = (s: string) =>
+  `UPDATE ${s}.hold_accounts AS ha SET pending = false FROM swept
+    WHERE ha.wallet_id = swept.wallet_id AND ha.hold_id = swept.id AND ha.pending`;
+
+/**
+ * After the account locks: the expired holds of any wallet on these accounts (accounts are shared
+ * by every wallet in the schema), so another wallet's hold whose account room this reserve gives
+ * out cannot come back to life either.
+ */
+const sweepAccounts = (s: string) => `
+  WITH swept AS (
+    UPDATE ${s}.holds AS h SET state = 'expired', closed_at_ms = p_now_ms
+      FROM ${s}.hold_accounts AS o
+      WHERE o.account_id = ANY (p_account_ids) AND o.pending AND o.expires_at_ms <= p_now_ms
+        AND h.wallet_id = o.wallet_id AND h.id = o.hold_id AND h.state = 'pending'
+      RETURNING h.wallet_id, h.id)
+  ${closeLinks(s)};
+`;
 
 function parts(s: string, options: FunctionOptions) {
   return {
     create: options.create,
     sweep: options.expiredState ? sweepExpired(s) : "",
+    accountSweep: options.expiredState ? sweepAccounts(s) : "",
     lateWhen: options.expiredState
       ? "v_hold.state = 'expired' OR v_hold.expires_at_ms <= p_now_ms"
       : "v_hold.expires_at_ms <= p_now_ms",
@@ -66,7 +90,7 @@ $fn$;`;
 
 /** reserve_hold_on_accounts: a hold on the wallet and every listed budget account, all or none (migration 2). */
 export function reserveHoldOnAccountsSql(s: string, options: FunctionOptions): string {
-  const { create, sweep } = parts(s, options);
+  const { create, sweep, accountSweep } = parts(s, options);
   return `${create} ${s}.reserve_hold_on_accounts(
   p_wallet TEXT, p_id TEXT, p_amount BIGINT, p_now_ms BIGINT, p_expires_at_ms BIGINT,
   p_account_ids TEXT[], p_account_limits BIGINT[]
@@ -116,7 +140,7 @@ BEGIN
         UPDATE ${s}.accounts AS a SET spend_limit = v_account.spend_limit WHERE a.id = v_account.id;
       END IF;
     END IF;
-  END LOOP;
+  END LOOP;${accountSweep}
 
   -- Checked in the order the caller listed them, so the refusal names the first that lacks room.
   SELECT l.id, r.room INTO v_account

@@ -79,7 +79,7 @@ export class SqliteLedger implements Ledger {
         this.#writeBudget(options.budgetUsertokens);
         // Holds that expired while no process was running are labelled once, by a writer (each
         // reserve also labels the ones it stops counting).
-        this.#transaction((now) => this.#sql.sweepExpired.run(now, WALLET, now));
+        this.#transaction((now) => this.#sweepExpired(now));
       }
     } catch (error) {
       if (this.#ownsDatabase) this.#database.close();
@@ -120,7 +120,7 @@ export class SqliteLedger implements Ledger {
       // comes later (after the clock stepped back, say) takes the late path, which checks for room,
       // instead of spending room this reserve may hand out again. Normally there are none, and
       // looking is cheaper than an UPDATE that matches nothing.
-      if (expired === 1) this.#sql.sweepExpired.run(now, WALLET, now);
+      if (expired === 1) this.#sweepExpired(now);
       if (inserted.changes === 1) {
         // `pending` already includes this hold; throwing rolls the insert back.
         admit?.(makeBalance(budget, posted, pending - amountUsertokens));
@@ -307,6 +307,12 @@ export class SqliteLedger implements Ledger {
       balance: this.#balanceAt(now),
       accounts: this.#postOnAccounts(holdId, posted, now),
     };
+  }
+
+  /** Marks the wallet's holds that expired by `now` as expired; they stop counting on their accounts too. */
+  #sweepExpired(now: number): void {
+    this.#sql.closeExpiredHoldAccounts.run(WALLET, now);
+    this.#sql.sweepExpired.run(now, WALLET, now);
   }
 
   #writeBudget(budgetUsertokens: number): void {

@@ -43,6 +43,10 @@ CREATE INDEX IF NOT EXISTS hold_accounts_open ON hold_accounts (account, expires
 /** The statements SqliteLedger runs, prepared once per connection. */
 export function prepareStatements(db: DatabaseSync) {
   return {
+    closeExpiredHoldAccounts: db.prepare(
+      `UPDATE hold_accounts SET open = 0 WHERE open = 1 AND hold IN
+         (SELECT id FROM holds WHERE wallet = ? AND state = 'pending' AND expires_at_ms <= ?)`,
+    ),
     sweepExpired: db.prepare(
       "UPDATE holds SET state = 'expired', closed_at_ms = ? WHERE wallet = ? AND state = 'pending' AND expires_at_ms <= ?",
     ),

@@ -62,6 +62,55 @@ describe("SqliteLedger when the clock steps back", () => {
   });
 });
 
+describe("a hold a reserve marked expired, on its budget accounts", () => {
+  let dir = "";
+  const schema = uniqueSchemaName();
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), "usertrust-clocks-accounts-"));
+  });
+  afterAll(async () => {
+    rmSync(dir, { recursive: true, force: true });
+    await dropSchema(schema);
+  });
+
+  it.each([
+    [
+      "SqliteLedger",
+      (clock: ManualClock) =>
+        new SqliteLedger({ path: join(dir, "accounts.db"), budgetUsertokens: 1_000, clock: clock.now }),
+    ],
+    [
+      "PostgresLedger",
+      (clock: ManualClock) =>
+        new PostgresLedger({
+          url: TEST_POSTGRES_URL,
+          schema,
+          walletId: "accounts",
+          budgetUsertokens: 1_000,
+          clock: clock.now,
+        }),
+    ],
+  ])(
+    "%s: stops counting it there too, so its late settle takes what the account has free",
+    async (_name, open) => {
+      const clock = new ManualClock();
+      const ledger = open(clock);
+      opened.push(ledger);
+      const team = { id: "team-a", limitUsertokens: 200 };
+      await ledger.reserve("first", 100, TIMEOUT_S, [team]);
+      clock.nowMs += (TIMEOUT_S + 1) * 1000;
+      await ledger.reserve("second", 100, TIMEOUT_S, [team]); // marks "first" expired
+      clock.nowMs -= 2_000; // the clock steps back to before "first" expired
+
+      expect(await ledger.holdState("first")).toBe("expired");
+      expect((await ledger.accountBalance(team.id))?.pendingUsertokens).toBe(100);
+      const late = await ledger.post("first", 100);
+      expect(late).toMatchObject({ lateSettle: true, postedUsertokens: 100, shortfallUsertokens: 0 });
+      expect((await ledger.accountBalance(team.id))?.postedUsertokens).toBe(100);
+    },
+  );
+});
+
 describe("PostgresLedger on hosts whose clocks disagree", () => {
   const schema = uniqueSchemaName();
   beforeAll(requirePostgres);
@@ -136,6 +185,32 @@ describe("PostgresLedger on hosts whose clocks disagree", () => {
     expect(await ledger.holdState("stale")).toBe("voided");
     await expect(ledger.post("stale", 10)).rejects.toThrow(/voided/);
     expect((await ledger.balance()).pendingUsertokens).toBe(60);
+  });
+
+  it("never spends a shared budget account's room twice when the hold whose room was given out belongs to another wallet", async () => {
+    const clock = new ManualClock();
+    const team = { id: "team-a cross-wallet", limitUsertokens: 100 };
+    const open = (walletId: string) =>
+      new PostgresLedger({
+        url: TEST_POSTGRES_URL,
+        schema,
+        walletId,
+        budgetUsertokens: 1_000,
+        clock: clock.now,
+      });
+    const hostA = open("cross-wallet-a");
+    const hostB = open("cross-wallet-b");
+    opened.push(hostA, hostB);
+
+    await hostA.reserve("a-call", 100, TIMEOUT_S, [team]);
+    clock.nowMs += (TIMEOUT_S + 1) * 1000;
+    // a-call has expired: the account's room is given out again, to a hold of another wallet.
+    await hostB.reserve("b-call", 100, TIMEOUT_S, [team]);
+    clock.nowMs -= 2_000; // the server clock steps back to before a-call expired
+
+    expect(await hostA.post("a-call", 100)).toMatchObject({ lateSettle: true, postedUsertokens: 0 });
+    expect((await hostB.post("b-call", 100)).postedUsertokens).toBe(100);
+    expect((await hostB.accountBalance(team.id))?.postedUsertokens).toBe(100);
   });
 
   it("refuses ids PostgreSQL cannot store as bad input (RangeError), not as an unreachable server", async () => {
