@@ -25,6 +25,8 @@ interface PendingLines {
   lines: Buffer[];
   bytes: number;
   events: AuditEvent[];
+  /** A torn tail to move to a side file just before the lines are written (so only if it commits). */
+  repair?: { file: string; torn: Buffer; truncateTo: number };
 }
 
 /** Where a queued piece of a batch started, so its lines can be dropped if it is undone. */
@@ -74,6 +76,7 @@ export class AuditChain {
         "CREATE TABLE IF NOT EXISTS audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), sequence INTEGER NOT NULL, hash TEXT NOT NULL, bytes INTEGER NOT NULL)",
       );
       this.#statements = prepareStatements(this.#database.db);
+      this.#ensureHead();
     } catch (error) {
       if (this.#ownsDatabase) this.#database.close();
       throw new AuditError(`Cannot open the audit chain at ${options.logPath}: ${(error as Error).message}`, {
@@ -122,6 +125,26 @@ export class AuditChain {
     return this.#unwritten.get(event);
   }
 
+  /**
+   * A head row exists before any line is written: without one, lines of a writer that crashed
+   * between writing and committing would look, to the next writer, like a log older than its vault
+   * database, and be adopted as if committed. Such an older log (no row yet) is adopted here, once,
+   * as far as its lines chain from genesis; the first append sets the rest aside.
+   */
+  #ensureHead(): void {
+    this.#database.transaction(() => {
+      if (this.#readHead() !== null) return;
+      const size = fstatSync(this.#fd).size;
+      let head: Head = { sequence: 0, hash: GENESIS_HASH, bytes: 0 };
+      if (size > 0) {
+        const log = Buffer.alloc(size);
+        readSync(this.#fd, log, 0, size, 0);
+        head = adoptChainedLines(log);
+      }
+      this.#statements.writeHead.run(head.sequence, head.hash, head.bytes);
+    });
+  }
+
   /** With strict durability, resolves once every event appended so far is on stable storage. */
   async flush(): Promise<void> {
     if (this.#groupCommit) await Promise.all([this.#groupCommit.sync(), this.#database.sync()]);
@@ -152,14 +175,15 @@ export class AuditChain {
       if (size === head.bytes) {
         this.#pending = { logBytes: size, recorded, lines: [], bytes: 0, events: [] };
       } else {
-        const { adopted, setAside } = this.#reconcile(head, size, recorded !== null);
+        const { adopted, repair } = this.#reconcile(head, size, recorded !== null);
         this.#pending = { logBytes: adopted.bytes, recorded, lines: [], bytes: 0, events: [] };
-        head = setAside
-          ? this.#queueLine(
-              adopted,
-              sealEvent(unsignedEvent(adopted, "audit_repaired", "usertrust", setAside)),
-            )
-          : adopted;
+        if (repair !== undefined) {
+          this.#pending.repair = repair.plan;
+          head = this.#queueLine(
+            adopted,
+            sealEvent(unsignedEvent(adopted, "audit_repaired", "usertrust", repair.data)),
+          );
+        } else head = adopted;
       }
     } else if (head.bytes !== pending.logBytes + pending.bytes) {
       throw new AuditError(
@@ -221,6 +245,12 @@ export class AuditChain {
     if (pending === null || pending.lines.length === 0) return;
     const bytes = pending.lines.length === 1 ? (pending.lines[0] as Buffer) : Buffer.concat(pending.lines);
     try {
+      // The torn tail moves aside only now: a transaction that does not commit leaves it in place
+      // for the next writer, and the audit_repaired event naming the side file commits with it.
+      if (pending.repair !== undefined) {
+        writeFileSync(pending.repair.file, pending.repair.torn, { flag: "wx" });
+        ftruncateSync(this.#fd, pending.repair.truncateTo);
+      }
       let offset = 0;
       while (offset < bytes.length) offset += writeSync(this.#fd, bytes, offset, bytes.length - offset);
     } catch (error) {
@@ -251,7 +281,10 @@ export class AuditChain {
     head: Head,
     size: number,
     headRecorded: boolean,
-  ): { adopted: Head; setAside: Record<string, unknown> | null } {
+  ): {
+    adopted: Head;
+    repair?: { plan: NonNullable<PendingLines["repair"]>; data: Record<string, unknown> };
+  } {
     if (size < head.bytes) {
       throw new AuditError(
         `The audit log ${this.path} is ${size} bytes but the vault recorded ${head.bytes} bytes (event ${head.sequence}); ` +
@@ -261,20 +294,21 @@ export class AuditChain {
     const tail = Buffer.alloc(size - head.bytes);
     readSync(this.#fd, tail, 0, tail.length, head.bytes);
     const adopted = headRecorded ? head : adoptChainedLines(tail);
-    if (adopted.bytes === size) return { adopted, setAside: null };
-    return { adopted, setAside: this.#setAside(adopted, tail.subarray(adopted.bytes - head.bytes)) };
-  }
-
-  #setAside(adopted: Head, torn: Buffer): Record<string, unknown> {
+    if (adopted.bytes === size) return { adopted };
+    const torn = tail.subarray(adopted.bytes - head.bytes);
     const file = `${this.path}.torn-${Date.now()}-${adopted.sequence}`;
-    writeFileSync(file, torn, { flag: "wx" });
-    ftruncateSync(this.#fd, adopted.bytes);
     return {
-      reason:
-        "bytes after the last committed event: a writer crashed before committing, or they were added by hand",
-      file,
-      bytes: torn.length,
-      sha256: sha256Hex(torn),
+      adopted,
+      repair: {
+        plan: { file, torn, truncateTo: adopted.bytes },
+        data: {
+          reason:
+            "bytes after the last committed event: a writer crashed before committing, or they were added by hand",
+          file,
+          bytes: torn.length,
+          sha256: sha256Hex(torn),
+        },
+      },
     };
   }
 }

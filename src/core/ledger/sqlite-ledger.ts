@@ -110,12 +110,10 @@ export class SqliteLedger implements Ledger {
     const balance = await this.#run(this.#openHolds > 0, (now) => {
       const expiresAtMs = now + timeoutSeconds * 1000;
       const inserted = this.#sql.insertHold.run(holdId, WALLET, amountUsertokens, now, expiresAtMs);
-      const { budget, posted, pending, expired } = this.#sql.reserveTotals.get(now, now, WALLET) as {
-        budget: number;
-        posted: number;
-        pending: number;
-        expired: number;
-      };
+      // No wallet row (a ledger opened without a budget, as `usertrust status` does): budget 0.
+      const { budget, posted, pending, expired } = (this.#sql.reserveTotals.get(now, now, WALLET) as
+        | { budget: number; posted: number; pending: number; expired: number }
+        | undefined) ?? { budget: 0, posted: 0, pending: amountUsertokens, expired: 0 };
       // Holds this reserve no longer counts are marked expired in the same step, so a post that
       // comes later (after the clock stepped back, say) takes the late path, which checks for room,
       // instead of spending room this reserve may hand out again. Normally there are none, and
