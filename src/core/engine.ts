@@ -151,6 +151,8 @@ export class Engine implements HoldCloser {
   async #authorize(request: GovernedRequest): Promise<Hold> {
     assertPlainScopes(request.scope);
     await this.#retryUnposted();
+    // The retried spend's audit event may have failed to write: then this call is refused too.
+    this.#assertUsable();
     const admission = this.#admit(request);
     let terms: HoldTerms;
     try {

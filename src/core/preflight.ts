@@ -97,6 +97,7 @@ export class Preflight {
   readonly #recent: number[] = [];
   readonly #defaultActor: string;
   #ruleView: RuleView | undefined;
+  #lookedThisTurn = false;
 
   constructor(options: PreflightOptions) {
     const { config, paths } = options;
@@ -280,6 +281,14 @@ export class Preflight {
 
   /** The current rules (reloaded when their files changed), sorted by what they govern. */
   #rules(): RuleView {
+    // Each call looks at the files (an edit applies from the next call), but calls that start in
+    // one turn of the event loop, as many calls in flight do, share one look: they start together,
+    // so no edit can be ordered between them. Saves a stat per call under load.
+    if (this.#ruleView !== undefined && this.#lookedThisTurn) return this.#ruleView;
+    this.#lookedThisTurn = true;
+    setImmediate(() => {
+      this.#lookedThisTurn = false;
+    });
     const loaded = this.#policies.rules();
     if (this.#ruleView?.loaded !== loaded) this.#ruleView = splitRules(loaded);
     return this.#ruleView;
