@@ -43,6 +43,19 @@ function serializeArray(items: readonly unknown[], depth: number): string {
   return `${out}]`;
 }
 
+/** Serialized member names: audit events use the same few dozen keys over and over. */
+const KEYS = new Map<string, string>();
+const KEYS_MAX = 4096;
+
+function serializeKey(key: string): string {
+  let serialized = KEYS.get(key);
+  if (serialized === undefined) {
+    serialized = serializeString(key);
+    if (KEYS.size < KEYS_MAX && key.length <= 64) KEYS.set(key, serialized);
+  }
+  return serialized;
+}
+
 function serializeObject(object: object, depth: number): string {
   if (typeof (object as { toJSON?: unknown }).toJSON === "function") {
     return serialize((object as { toJSON: () => unknown }).toJSON(), depth);
@@ -56,7 +69,7 @@ function serializeObject(object: object, depth: number): string {
     if (member === undefined || typeof member === "function") continue;
     if (!first) out += ",";
     first = false;
-    out += `${serializeString(key)}:${serialize(member, depth + 1)}`;
+    out += `${serializeKey(key)}:${serialize(member, depth + 1)}`;
   }
   return `${out}}`;
 }

@@ -54,9 +54,16 @@ export function policyContext(
     message_count: request.messageCount ?? 0,
     prompt_length: promptLength,
     max_output_tokens: call.maxOutputTokens,
-    hour: now.getHours(),
-    day_of_week: now.getDay(),
-    time: now.toISOString(),
+    // Read only by the rules that name them: local-time arithmetic is the costliest part of a context.
+    get hour() {
+      return now.getHours();
+    },
+    get day_of_week() {
+      return now.getDay();
+    },
+    get time() {
+      return now.toISOString();
+    },
     metadata: request.metadata ?? {},
     estimatedCost: holdUsertokens,
     messageCount: request.messageCount ?? 0,
