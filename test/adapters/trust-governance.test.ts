@@ -469,6 +469,62 @@ describe("policy gate: budget rules", () => {
     for (const denial of denials) expect(denial.data.rule).toBe("keep-a-reserve");
     expect(await pendingOn(vault)).toBe(0);
   });
+
+  it("a budget rule with scopePatterns still applies to calls in its scope", async () => {
+    const policy = `- name: production-keeps-a-reserve
+  effect: deny
+  enforcement: hard
+  severity: high
+  scopePatterns: ["production/**"]
+  conditions:
+    - field: budget_remaining_after
+      operator: lt
+      value: 98000
+`;
+    const { vault, client } = await governed({ budget: 100_000 }, policy, { scope: "production/api" });
+    const before = server.requests.length;
+    // 2,401 UT held: 97,599 UT would remain, under the production reserve of 98,000.
+    const outcome = await client.chat.completions
+      .create({ model: "gpt-4o-mini", messages: ask("Say hello"), max_tokens: 400_000 })
+      .then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+    expect(outcome).toBeInstanceOf(BudgetExceededError);
+    expect(server.requests.length).toBe(before);
+    const kinds = events(vault).map((event) => event.kind);
+    expect(kinds).toEqual(["budget_exceeded"]);
+    expect(await pendingOn(vault)).toBe(0);
+  });
+
+  it("a call refused by a budget rule does not make a concurrent call that fits in any order fail too", async () => {
+    const policy = `- name: keep-a-reserve
+  effect: deny
+  enforcement: hard
+  conditions:
+    - field: budget_remaining_after
+      operator: lt
+      value: 90000
+`;
+    const { vault, client } = await governed({ budget: 100_000 }, policy);
+    // 24,001 UT held: refused by the rule whatever else happens (75,999 < 90,000).
+    const big = client.chat.completions.create({
+      model: "gpt-4o-mini",
+      messages: ask("Say hello"),
+      max_tokens: 4_000_000,
+    });
+    // 2,401 UT held: 97,599 UT remain after it, above the reserve, in either order of the two
+    // calls, since the big one never holds anything once judged.
+    const small = client.chat.completions.create({
+      model: "gpt-4o-mini",
+      messages: ask("Say hello"),
+      max_tokens: 400_000,
+    });
+    const [bigOutcome, smallOutcome] = await Promise.allSettled([big, small]);
+    expect(bigOutcome.status).toBe("rejected");
+    expect(smallOutcome.status).toBe("fulfilled");
+    expect(await pendingOn(vault)).toBe(0);
+  });
 });
 
 /** What the vault's ledger holds for calls in flight. */
