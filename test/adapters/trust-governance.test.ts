@@ -380,6 +380,16 @@ describe("policy gate", () => {
   });
 });
 
+/** A user's rule that keeps 90,000 UT of a 100,000 UT budget in reserve. */
+const KEEP_90K = `- name: keep-a-reserve
+  effect: deny
+  enforcement: hard
+  conditions:
+    - field: budget_remaining_after
+      operator: lt
+      value: 90000
+`;
+
 describe("policy gate: budget rules", () => {
   it("a user's rule that reads only budget fields refuses as a budget refusal; one that also reads the model does not", async () => {
     const policy = `- name: keep-a-reserve
@@ -436,19 +446,12 @@ describe("policy gate: budget rules", () => {
       neededUsertokens: 2_401,
       remainingUsertokens: 100_000,
     });
-    // The refused call holds nothing: its hold was released with the refusal.
+    // The refused call holds nothing: the rule was judged inside the reserve, before any hold.
     expect(await pendingOn(vault)).toBe(0);
   });
 
   it("judges a budget rule on the same numbers as the call's own hold, so calls made at once cannot all pass one stale balance", async () => {
-    const policy = `- name: keep-a-reserve
-  effect: deny
-  enforcement: hard
-  conditions:
-    - field: budget_remaining_after
-      operator: lt
-      value: 90000
-`;
+    const policy = KEEP_90K;
     const { vault, client } = await governed({ budget: 100_000 }, policy);
     // Each call holds 2,401 UT: four fit above the 90,000 UT reserve (100,000 − 4 × 2,401 = 90,396).
     server.setBehaviour({ delayMs: 200 });
@@ -498,14 +501,7 @@ describe("policy gate: budget rules", () => {
   });
 
   it("a call refused by a budget rule does not make a concurrent call that fits in any order fail too", async () => {
-    const policy = `- name: keep-a-reserve
-  effect: deny
-  enforcement: hard
-  conditions:
-    - field: budget_remaining_after
-      operator: lt
-      value: 90000
-`;
+    const policy = KEEP_90K;
     const { vault, client } = await governed({ budget: 100_000 }, policy);
     // 24,001 UT held: refused by the rule whatever else happens (75,999 < 90,000).
     const big = client.chat.completions.create({

@@ -59,6 +59,16 @@ function parts(s: string, options: FunctionOptions) {
   };
 }
 
+/** Both reserves start alike: lock the wallet (it must exist), sweep if asked, read its pending sum. */
+function lockWallet(s: string, sweep: string): string {
+  return `  SELECT w.budget, w.posted INTO budget_ut, posted_ut FROM ${s}.wallet AS w WHERE w.id = p_wallet FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'wallet "%" has no budget yet; open a PostgresLedger on it with budgetUsertokens, or call setBudget', p_wallet
+      USING ERRCODE = 'P0002';
+  END IF;${sweep}
+  ${pendingSum(s)} INTO pending_ut;`;
+}
+
 /** reserve_hold: a hold on the wallet alone (migration 1). */
 export function reserveHoldSql(s: string, options: FunctionOptions): string {
   const { create, sweep } = parts(s, options);
@@ -67,12 +77,7 @@ export function reserveHoldSql(s: string, options: FunctionOptions): string {
 ) RETURNS TABLE (granted BOOLEAN, budget_ut BIGINT, posted_ut BIGINT, pending_ut BIGINT)
 LANGUAGE plpgsql AS $fn$
 BEGIN
-  SELECT w.budget, w.posted INTO budget_ut, posted_ut FROM ${s}.wallet AS w WHERE w.id = p_wallet FOR UPDATE;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION 'wallet "%" has no budget yet; open a PostgresLedger on it with budgetUsertokens, or call setBudget', p_wallet
-      USING ERRCODE = 'P0002';
-  END IF;${sweep}
-  ${pendingSum(s)} INTO pending_ut;
+${lockWallet(s, sweep)}
   granted := true;
   IF NOT EXISTS (SELECT 1 FROM ${s}.holds AS h WHERE h.wallet_id = p_wallet AND h.id = p_id) THEN
     IF budget_ut - posted_ut - pending_ut < p_amount THEN
@@ -106,12 +111,7 @@ DECLARE
   v_replaced TEXT[] := '{}';
   v_replaced_limits BIGINT[] := '{}';
 BEGIN
-  SELECT w.budget, w.posted INTO budget_ut, posted_ut FROM ${s}.wallet AS w WHERE w.id = p_wallet FOR UPDATE;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION 'wallet "%" has no budget yet; open a PostgresLedger on it with budgetUsertokens, or call setBudget', p_wallet
-      USING ERRCODE = 'P0002';
-  END IF;${sweep}
-  ${pendingSum(s)} INTO pending_ut;
+${lockWallet(s, sweep)}
   granted := true;
   IF EXISTS (SELECT 1 FROM ${s}.holds AS h WHERE h.wallet_id = p_wallet AND h.id = p_id) THEN
     RETURN NEXT;
