@@ -1,7 +1,8 @@
 import { join } from "node:path";
 import { chatRequestToGoverned } from "../src/adapters/openai/chat-request.ts";
 import { AuditChain } from "../src/core/audit/audit-chain.ts";
-import { createEngine, type Engine } from "../src/core/engine.ts";
+import { createEngine } from "../src/core/create-engine.ts";
+import type { Engine } from "../src/core/engine.ts";
 import type { GovernedRequest } from "../src/core/governed-request.ts";
 import { SqliteLedger } from "../src/core/ledger/sqlite-ledger.ts";
 import { makeUsage, type Usage } from "../src/core/usage.ts";

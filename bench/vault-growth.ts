@@ -2,7 +2,7 @@ import { statSync } from "node:fs";
 import type OpenAI from "openai";
 import { trust } from "../src/adapters/trust.ts";
 import type { TrustedClient } from "../src/adapters/trusted-client.ts";
-import { createEngine } from "../src/core/engine.ts";
+import { createEngine } from "../src/core/create-engine.ts";
 import { resolveVault } from "../src/core/vault.ts";
 import { authorizeAndSettle } from "./ledger-alone.ts";
 import type { LatencySummary } from "./stats.ts";

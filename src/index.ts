@@ -33,7 +33,8 @@ export type { BudgetLine, BudgetReport } from "./core/budgets/budget-report.ts";
 export { canonicalJson } from "./core/canonical-json.ts";
 export { CircuitBreaker, type CircuitState } from "./core/circuit-breaker.ts";
 export { defaultConfig, loadConfig, type TrustConfig } from "./core/config.ts";
-export { createEngine, Engine, type EngineOptions } from "./core/engine.ts";
+export { createEngine, type EngineOptions } from "./core/create-engine.ts";
+export { Engine } from "./core/engine.ts";
 export {
   AuditError,
   BudgetExceededError,

@@ -1,4 +1,5 @@
-import { createEngine, Engine, type EngineOptions } from "../core/engine.ts";
+import { createEngine, type EngineOptions } from "../core/create-engine.ts";
+import { Engine } from "../core/engine.ts";
 import type { GovernedRequest } from "../core/governed-request.ts";
 import type { TrustReceipt } from "../core/receipt.ts";
 import { resolveVault } from "../core/vault.ts";

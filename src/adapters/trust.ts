@@ -1,6 +1,7 @@
 import type { EscalationHandler } from "../core/board/escalation.ts";
 import type { TrustConfigInput } from "../core/config.ts";
-import { createEngine, type Engine } from "../core/engine.ts";
+import { createEngine } from "../core/create-engine.ts";
+import type { Engine } from "../core/engine.ts";
 import { ClientDestroyedError, UnsupportedClientError } from "../core/errors.ts";
 import type { TrustReceipt } from "../core/receipt.ts";
 import { messagesCreateTranslation } from "./anthropic/messages-create.ts";

@@ -1,5 +1,4 @@
-import { existsSync } from "node:fs";
-import { AuditChain } from "./audit/audit-chain.ts";
+import type { AuditChain } from "./audit/audit-chain.ts";
 import type { AuditEvent } from "./audit/audit-event.ts";
 import { auditText, sha256Hex } from "./audit/audit-event.ts";
 import type { EscalationHandler } from "./board/escalation.ts";
@@ -13,7 +12,7 @@ import {
   type CircuitTransition,
   vaultBreaker,
 } from "./circuit-breaker.ts";
-import { loadConfig, type TrustConfig, type TrustConfigInput, withOverrides } from "./config.ts";
+import type { TrustConfig } from "./config.ts";
 import {
   AuditError,
   BudgetExceededError,
@@ -34,7 +33,6 @@ import {
   type PostResult,
   systemClock,
 } from "./ledger/ledger.ts";
-import { openLedger } from "./ledger/open-ledger.ts";
 import type { PolicyRule } from "./policy/policy-rule.ts";
 import {
   type BudgetJudgement,
@@ -47,29 +45,8 @@ import { costUsertokens, PriceBook } from "./price-book.ts";
 import { buildReceipt, postWarnings, type ReceiptOutcome, type TrustReceipt } from "./receipt.ts";
 import type { Usage, UsageSource } from "./usage.ts";
 import { ZERO_USAGE } from "./usage.ts";
-import { initVault, resolveVault, type VaultPaths } from "./vault.ts";
-import { VaultDatabase } from "./vault-database.ts";
-
-export interface EngineOptions {
-  /** Folder that holds `.usertrust/`; defaults to the working directory. */
-  vaultBase?: string;
-  /** An explicit config file; its folder becomes the vault. */
-  configPath?: string;
-  /** Budget in usertokens; overrides the config file's `budget`. */
-  budget?: number;
-  tier?: TrustConfig["tier"];
-  /** Memory ledger instead of the durable one; also `USERTRUST_DRY_RUN=true`. The audit chain is still written. */
-  dryRun?: boolean;
-  /** Who the audit events name as the actor when a request names none. */
-  actor?: string;
-  /** A ledger to use instead of the one the config selects. */
-  ledger?: Ledger;
-  clock?: Clock;
-  /** Config fields that win over the vault's config file, e.g. `{ pii: "redact", enforcement: "warn" }`. */
-  config?: Partial<TrustConfigInput>;
-  /** Decides escalated board reviews ("allow" or "block"); without it `board.escalation` in the config does. */
-  onEscalate?: EscalationHandler;
-}
+import type { VaultPaths } from "./vault.ts";
+import type { VaultDatabase } from "./vault-database.ts";
 
 /**
  * The one governance pipeline every surface uses. `authorize` runs the stages in DESIGN.md order
@@ -575,58 +552,4 @@ interface UnpostedSpend {
   usage: Usage;
   source: UsageSource;
   warnings: string[];
-}
-
-/** Opens the vault (creating it with defaults when missing), its ledger and its audit chain. */
-export async function createEngine(options: EngineOptions = {}): Promise<Engine> {
-  const paths = resolveVault(options);
-  if (!existsSync(paths.config)) initVault(paths);
-  const fileConfig =
-    options.config === undefined
-      ? loadConfig(paths.config)
-      : withOverrides(loadConfig(paths.config), options.config, "the `config` option");
-  const config: TrustConfig = {
-    ...fileConfig,
-    ...(options.budget === undefined ? {} : { budget: options.budget }),
-    ...(options.tier === undefined ? {} : { tier: options.tier }),
-  };
-  const dryRun =
-    options.dryRun ?? (process.env.USERTRUST_DRY_RUN === "true" || config.ledger.kind === "memory");
-  const clock = options.clock;
-  // One connection to ledger.db serves the ledger and the audit chain's head (also in dry-run,
-  // so every process on the vault serializes its audit appends on the same lock).
-  let database: VaultDatabase;
-  try {
-    database = new VaultDatabase(paths.ledger, config.durability);
-  } catch (error) {
-    throw new LedgerUnavailableError(`Cannot open ${paths.ledger}: ${(error as Error).message}`, {
-      cause: error,
-    });
-  }
-  try {
-    const ledger =
-      options.ledger ??
-      (await openLedger(config, {
-        database,
-        dryRun,
-        budgetUsertokens: config.budget,
-        ...(clock ? { clock } : {}),
-        source: options.config === undefined ? paths.config : `${paths.config} with the \`config\` option`,
-      }));
-    if (options.ledger) await options.ledger.setBudget(config.budget);
-    const audit = new AuditChain({ logPath: paths.auditLog, database, durability: config.durability });
-    return new Engine(
-      config,
-      paths,
-      ledger,
-      audit,
-      database,
-      options.actor ?? "local",
-      options.onEscalate,
-      clock ?? systemClock,
-    );
-  } catch (error) {
-    database.close();
-    throw error;
-  }
 }

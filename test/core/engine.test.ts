@@ -3,7 +3,8 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import type { AuditEvent } from "../../src/core/audit/audit-event.ts";
 import { verifyChain } from "../../src/core/audit/verify-chain.ts";
 import type { TrustConfig } from "../../src/core/config.ts";
-import { createEngine, type Engine, type EngineOptions } from "../../src/core/engine.ts";
+import { createEngine, type EngineOptions } from "../../src/core/create-engine.ts";
+import type { Engine } from "../../src/core/engine.ts";
 import {
   BudgetExceededError,
   ClientDestroyedError,

@@ -3,7 +3,7 @@ import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
 import { makeTempVault } from "../support/temp-vault.ts";
 
-const ENGINE_MODULE = new URL("../../src/core/engine.ts", import.meta.url).href;
+const ENGINE_MODULE = new URL("../../src/core/create-engine.ts", import.meta.url).href;
 const cleanups: Array<() => void> = [];
 afterEach(() => {
   for (const cleanup of cleanups.splice(0)) cleanup();

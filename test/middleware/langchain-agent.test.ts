@@ -4,7 +4,8 @@ import { createAgent, initChatModel, MiddlewareError, type ToolMessage, tool } f
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { verifyChain } from "../../src/core/audit/verify-chain.ts";
-import { createEngine, type Engine } from "../../src/core/engine.ts";
+import { createEngine } from "../../src/core/create-engine.ts";
+import type { Engine } from "../../src/core/engine.ts";
 import { BudgetExceededError, PolicyDeniedError, ToolDeniedError } from "../../src/core/errors.ts";
 import { SqliteLedger } from "../../src/core/ledger/sqlite-ledger.ts";
 import type { TrustReceipt } from "../../src/core/receipt.ts";

@@ -6,7 +6,8 @@ import { ChatOpenAI } from "@langchain/openai";
 import { createAgent } from "langchain";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { z } from "zod";
-import { createEngine, type Engine } from "../../src/core/engine.ts";
+import { createEngine } from "../../src/core/create-engine.ts";
+import type { Engine } from "../../src/core/engine.ts";
 import { BudgetExceededError, PolicyDeniedError, ToolDeniedError } from "../../src/core/errors.ts";
 import type { TrustReceipt } from "../../src/core/receipt.ts";
 import {

@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { AuditChain } from "../../src/core/audit/audit-chain.ts";
 import { verifyChain } from "../../src/core/audit/verify-chain.ts";
-import { createEngine } from "../../src/core/engine.ts";
+import { createEngine } from "../../src/core/create-engine.ts";
 import { BudgetExceededError, LedgerUnavailableError } from "../../src/core/errors.ts";
 import { SqliteLedger } from "../../src/core/ledger/sqlite-ledger.ts";
 import { makeUsage } from "../../src/core/usage.ts";

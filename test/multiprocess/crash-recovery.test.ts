@@ -5,7 +5,7 @@ import OpenAI from "openai";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { trust } from "../../src/adapters/trust.ts";
 import { verifyChain } from "../../src/core/audit/verify-chain.ts";
-import { createEngine } from "../../src/core/engine.ts";
+import { createEngine } from "../../src/core/create-engine.ts";
 import { BudgetExceededError } from "../../src/core/errors.ts";
 import type { GovernedRequest } from "../../src/core/governed-request.ts";
 import type { LedgerBalance } from "../../src/core/ledger/ledger.ts";

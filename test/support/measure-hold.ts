@@ -1,4 +1,4 @@
-import { createEngine } from "../../src/core/engine.ts";
+import { createEngine } from "../../src/core/create-engine.ts";
 import type { GovernedRequest } from "../../src/core/governed-request.ts";
 import { makeTempVault } from "./temp-vault.ts";
 

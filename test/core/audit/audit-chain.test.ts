@@ -18,7 +18,7 @@ import { AuditChain, EVENT_BYTES_MAX } from "../../../src/core/audit/audit-chain
 import { type AuditEvent, GENESIS_HASH, hashEvent } from "../../../src/core/audit/audit-event.ts";
 import { verifyChain } from "../../../src/core/audit/verify-chain.ts";
 import { canonicalJson } from "../../../src/core/canonical-json.ts";
-import { createEngine } from "../../../src/core/engine.ts";
+import { createEngine } from "../../../src/core/create-engine.ts";
 import {
   AuditError,
   BudgetExceededError,

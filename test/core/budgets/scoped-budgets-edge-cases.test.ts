@@ -6,7 +6,7 @@ import {
   scopeMatches,
 } from "../../../src/core/budgets/scoped-budgets.ts";
 import { parseConfig, type TrustConfig } from "../../../src/core/config.ts";
-import { createEngine } from "../../../src/core/engine.ts";
+import { createEngine } from "../../../src/core/create-engine.ts";
 import { BudgetExceededError, ConfigError, InvalidScopeError } from "../../../src/core/errors.ts";
 import type { GovernedRequest } from "../../../src/core/governed-request.ts";
 import { makeBalance } from "../../../src/core/ledger/ledger.ts";

@@ -12,7 +12,7 @@
  * Import only its types: importing the module runs it.
  */
 import { once } from "node:events";
-import { createEngine } from "../../../src/core/engine.ts";
+import { createEngine } from "../../../src/core/create-engine.ts";
 import type { Hold } from "../../../src/core/hold.ts";
 import { holdUsage } from "../../../src/core/hold-sizing.ts";
 
