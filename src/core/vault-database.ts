@@ -14,16 +14,6 @@ function isLocked(error: unknown): boolean {
 }
 
 /**
- * One connection to a vault SQLite file (the ledger and the audit chain's head share
- * `ledger.db`), in WAL mode, shared safely by every process on the machine.
- *
- * "normal" uses synchronous=OFF: each commit is handed to the OS before the call returns, so a
- * process crash loses nothing, and no fsync ever runs on the call path (with NORMAL, the WAL
- * checkpoints that run every few hundred commits fsync inline). "strict" uses synchronous=NORMAL,
- * so checkpoints fsync, and `sync()` adds a group-committed fsync of the WAL: durable against
- * power loss without one fsync per call.
- */
-/**
  * Something that keeps work of its own in step with this connection's transactions: it is told
  * when a queued piece starts (and when that piece is undone), just before each commit (where it
  * may still write, under the lock), and when a transaction is rolled back.
@@ -45,6 +35,16 @@ interface QueuedWork {
   reject: (error: unknown) => void;
 }
 
+/**
+ * One connection to a vault SQLite file (the ledger and the audit chain's head share
+ * `ledger.db`), in WAL mode, shared safely by every process on the machine.
+ *
+ * "normal" uses synchronous=OFF: each commit is handed to the OS before the call returns, so a
+ * process crash loses nothing, and no fsync ever runs on the call path (with NORMAL, the WAL
+ * checkpoints that run every few hundred commits fsync inline). "strict" uses synchronous=NORMAL,
+ * so checkpoints fsync, and `sync()` adds a group-committed fsync of the WAL: durable against
+ * power loss without one fsync per call.
+ */
 export class VaultDatabase {
   readonly path: string;
   readonly db: DatabaseSync;
