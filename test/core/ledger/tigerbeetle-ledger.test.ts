@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import type { Account, Client, Transfer } from "tigerbeetle-node";
+import type { Account, Client } from "tigerbeetle-node";
 import { AccountFlags, CreateTransferStatus, RequestError } from "tigerbeetle-node";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
@@ -13,6 +13,7 @@ import {
   TigerBeetleLedger,
   type TigerBeetleLedgerOptions,
 } from "../../../src/core/ledger/tigerbeetle-ledger.ts";
+import { accountOf, transferOf } from "../../../src/core/ledger/tigerbeetle-wire.ts";
 import { TigerBeetleModel } from "../../support/tigerbeetle-model.ts";
 
 /**
@@ -58,37 +59,16 @@ function spendableAccounts(model: TigerBeetleModel): Account[] {
 
 /** Tries to spend `amount` from an account straight on the cluster, past the adapter. */
 async function spendPastTheAdapter(model: TigerBeetleModel, from: Account, amount: bigint): Promise<string> {
-  const elsewhere: Account = {
-    id: randomId(),
-    debits_pending: 0n,
-    debits_posted: 0n,
-    credits_pending: 0n,
-    credits_posted: 0n,
-    user_data_128: 0n,
-    user_data_64: 0n,
-    user_data_32: 0,
-    reserved: 0,
-    ledger: from.ledger,
-    code: 99,
-    flags: 0,
-    timestamp: 0n,
-  };
+  const elsewhere = accountOf(randomId(), from.ledger, 99, 0);
   await model.createAccounts([elsewhere]);
-  const transfer: Transfer = {
+  const transfer = transferOf({
     id: randomId(),
     debit_account_id: from.id,
     credit_account_id: elsewhere.id,
     amount,
-    pending_id: 0n,
-    user_data_128: 0n,
-    user_data_64: 0n,
-    user_data_32: 0,
-    timeout: 0,
     ledger: from.ledger,
     code: 99,
-    flags: 0,
-    timestamp: 0n,
-  };
+  });
   const [result] = await model.createTransfers([transfer]);
   return result === undefined ? "no result" : CreateTransferStatus[result.status];
 }

@@ -11,6 +11,7 @@ import {
   TransferFlags,
 } from "tigerbeetle-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { transferOf as wireTransfer } from "../../../src/core/ledger/tigerbeetle-wire.ts";
 import { TigerBeetleModel } from "../../support/tigerbeetle-model.ts";
 
 /**
@@ -90,22 +91,7 @@ function accountOf(fields: Partial<Account> = {}): Account {
 }
 
 function transferOf(fields: Partial<Transfer>): Transfer {
-  return {
-    id: newId(),
-    debit_account_id: 0n,
-    credit_account_id: 0n,
-    amount: 0n,
-    pending_id: 0n,
-    user_data_128: 0n,
-    user_data_64: 0n,
-    user_data_32: 0,
-    timeout: 0,
-    ledger: LEDGER,
-    code: CODE,
-    flags: 0,
-    timestamp: 0n,
-    ...fields,
-  };
+  return wireTransfer({ id: newId(), ledger: LEDGER, code: CODE, ...fields });
 }
 
 /** A post or void: every field but the pending id, amount and flag left to the pending transfer. */
