@@ -136,7 +136,10 @@ export class Engine implements HoldCloser {
       const checked = await this.#check({ ...this.#estimate(request), admission });
       terms = checked.terms;
       if (this.#closing !== null) throw new ClientDestroyedError();
-      await this.#reserve(terms, checked.budgetRules);
+      await this.#reserve(
+        terms,
+        checked.budgetRules && { rules: checked.budgetRules, subject: checked.subject },
+      );
     } catch (error) {
       this.#breaker.record(admission, "neutral", this.#onCircuit);
       await this.#flushAudit();
@@ -349,15 +352,18 @@ export class Engine implements HoldCloser {
    * reserve's atomic step on the wallet's numbers without this hold: calls made at once each see
    * the others' holds, and a refused call never holds anything, not even for a moment.
    */
-  async #reserve(terms: HoldTerms, budgetRules: readonly PolicyRule[] | undefined): Promise<void> {
+  async #reserve(
+    terms: HoldTerms,
+    budget: { rules: readonly PolicyRule[]; subject: PreflightSubject } | undefined,
+  ): Promise<void> {
     const scoped = scopedHolds(this.config.budgets, terms.request.scope, this.#now());
     if (scoped.length > 0) terms.scoped = scoped;
     let judgement: BudgetJudgement | undefined;
     const admit =
-      budgetRules === undefined
+      budget === undefined
         ? undefined
         : (before: LedgerBalance): void => {
-            judgement = this.#preflight.judgeBudgetRules(this.#subject(terms), budgetRules, before);
+            judgement = this.#preflight.judgeBudgetRules(budget.subject, budget.rules, before);
             if (judgement.refusal !== undefined) throw judgement.refusal.error;
           };
     try {
@@ -406,10 +412,13 @@ export class Engine implements HoldCloser {
    * PII, injection, policy and board checks; a refusal throws (audited), a clearance adds warnings
    * and findings. Rules that read only the budget may be left for the reserve (#reserve).
    */
-  async #check(
-    terms: HoldTerms,
-  ): Promise<{ terms: HoldTerms; budgetRules: readonly PolicyRule[] | undefined }> {
-    const clearance = await this.#preflight.check(this.#subject(terms));
+  async #check(terms: HoldTerms): Promise<{
+    terms: HoldTerms;
+    budgetRules: readonly PolicyRule[] | undefined;
+    subject: PreflightSubject;
+  }> {
+    const subject = this.#subject(terms);
+    const clearance = await this.#preflight.check(subject);
     const checked: HoldTerms = {
       ...terms,
       warnings: [...terms.warnings, ...clearance.warnings],
@@ -418,7 +427,7 @@ export class Engine implements HoldCloser {
     if (clearance.redactor !== undefined) {
       checked.redaction = { redactor: clearance.redactor, restore: clearance.restore };
     }
-    return { terms: checked, budgetRules: clearance.budgetRules };
+    return { terms: checked, budgetRules: clearance.budgetRules, subject };
   }
 
   #subject(terms: HoldTerms): PreflightSubject {
