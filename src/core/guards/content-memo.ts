@@ -16,7 +16,7 @@ export function memoByContent<T extends object>(scan: (text: string) => T[]): (t
   return (text: string): T[] => {
     // A lone surrogate encodes like U+FFFD, so only well-formed text has a digest of its own.
     if (text.length < MEMO_CHARS_MIN || !text.isWellFormed()) return scan(text);
-    const key = hash("sha256", text, "base64");
+    const key = digestOf(text);
     let findings = memo.get(key);
     if (findings === undefined) {
       findings = Object.freeze(scan(text).map((finding) => Object.freeze(finding)));
@@ -27,4 +27,21 @@ export function memoByContent<T extends object>(scan: (text: string) => T[]): (t
     memo.set(key, findings);
     return [...findings];
   };
+}
+
+/**
+ * Digests taken in this turn of the event loop: each scanner of a call's prompt looks up the same
+ * texts, and one SHA-256 per text serves them all. Cleared at the next turn, so texts are held no
+ * longer than the call that is being checked holds them anyway.
+ */
+const turnDigests = new Map<string, string>();
+
+function digestOf(text: string): string {
+  let digest = turnDigests.get(text);
+  if (digest === undefined) {
+    digest = hash("sha256", text, "base64");
+    if (turnDigests.size === 0) setImmediate(() => turnDigests.clear());
+    turnDigests.set(text, digest);
+  }
+  return digest;
 }
