@@ -127,7 +127,7 @@ export class Engine implements HoldCloser {
 
   async #authorize(request: GovernedRequest): Promise<Hold> {
     assertPlainScopes(request.scope);
-    await this.#retryUnposted();
+    if (this.#unposted.length > 0) await this.#retryUnposted();
     // The retried spend's audit event may have failed to write: then this call is refused too.
     this.#assertUsable();
     const admission = this.#admit(request);
@@ -491,12 +491,11 @@ export class Engine implements HoldCloser {
     return null;
   }
 
-  async #flushAudit(): Promise<void> {
-    try {
-      await this.#audit.flush();
-    } catch (error) {
+  /** Waits for the audit's group commit (strict durability); with none, returns nothing to wait for. */
+  #flushAudit(): Promise<void> | undefined {
+    return this.#audit.flush()?.catch((error: unknown) => {
       this.#auditFailure = error as Error;
-    }
+    });
   }
 
   #receipt(terms: HoldTerms, event: AuditEvent | null, outcome: ReceiptOutcome): TrustReceipt {

@@ -145,7 +145,8 @@ export class Preflight {
     const callRules = budgetLater ? rules.otherCallRules : rules.callRules;
     const context = policyContext(subject, balance, this.#config);
     const policy = this.#checkPolicies(subject, callRules, context, balance, clearance, refuse);
-    await this.#review(subject, balance, { pii, injection, policy }, clearance, refuse);
+    if (this.#board !== undefined)
+      await this.#review(this.#board, subject, balance, { pii, injection, policy }, clearance, refuse);
 
     this.#noteWouldDeny(clearance, wouldDeny);
     if (request.scope !== undefined) clearance.audit.scope = request.scope;
@@ -377,15 +378,15 @@ export class Preflight {
   }
 
   async #review(
+    board: Board,
     subject: PreflightSubject,
     balance: LedgerBalance | undefined,
     found: { pii: PiiCounts; injection: InjectionKind[]; policy: PolicyResult },
     clearance: Clearance,
     refuse: Refuse,
   ): Promise<void> {
-    if (this.#board === undefined) return;
     const { request } = subject;
-    const review = this.#board.reviewNow(
+    const review = board.reviewNow(
       "spend",
       request.actor ?? this.#defaultActor,
       `${request.provider} model call to ${request.model}`,

@@ -145,9 +145,13 @@ export class AuditChain {
     });
   }
 
-  /** With strict durability, resolves once every event appended so far is on stable storage. */
-  async flush(): Promise<void> {
-    if (this.#groupCommit) await Promise.all([this.#groupCommit.sync(), this.#database.sync()]);
+  /**
+   * With strict durability, a promise that resolves once every event appended so far is on stable
+   * storage; otherwise nothing to wait for.
+   */
+  flush(): Promise<void> | undefined {
+    if (this.#groupCommit === null) return undefined;
+    return Promise.all([this.#groupCommit.sync(), this.#database.sync()]).then(() => {});
   }
 
   close(): void {

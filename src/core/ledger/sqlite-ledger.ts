@@ -45,7 +45,11 @@ export class SqliteLedger implements Ledger {
   readonly #ownsDatabase: boolean;
   readonly #clock: Clock;
   readonly #sql: ReturnType<typeof prepareStatements>;
-  /** Holds this instance reserved and has not ended: a hint that calls overlap, never used for money. */
+  /**
+   * Holds this instance is reserving or has reserved and not ended: a hint that calls overlap,
+   * never used for money. A reserve counts from the moment it starts, so calls that all start in
+   * one turn of the event loop (a Promise.all of calls) share a commit after the first.
+   */
   #openHolds = 0;
   /** Holds this instance placed on no budget account and has not ended: their posts skip the lookup. */
   readonly #accountless = new Set<string>();
@@ -106,8 +110,10 @@ export class SqliteLedger implements Ledger {
     assertTimeoutSeconds(timeoutSeconds);
     for (const account of accounts) assertUsertokens(`limit of ${account.id}`, account.limitUsertokens);
     // Other calls of this process in flight: queue with them so overlapping calls share a commit.
+    const batch = this.#openHolds > 0;
+    this.#openHolds++;
     let placed = false;
-    const balance = await this.#run(this.#openHolds > 0, (now) => {
+    const balance = await this.#run(batch, (now) => {
       const expiresAtMs = now + timeoutSeconds * 1000;
       const inserted = this.#sql.insertHold.run(holdId, WALLET, amountUsertokens, now, expiresAtMs);
       // No wallet row (a ledger opened without a budget, as `usertrust status` does): budget 0.
@@ -131,8 +137,10 @@ export class SqliteLedger implements Ledger {
         placed = true;
       }
       return makeBalance(budget, posted, pending);
+    }).catch((error: unknown) => {
+      this.#openHolds--;
+      throw error;
     });
-    this.#openHolds++;
     if (placed && accounts.length === 0) this.#accountless.add(holdId);
     await this.#durable();
     return balance;
@@ -347,8 +355,8 @@ export class SqliteLedger implements Ledger {
     return makeBalance(budget, posted, pending);
   }
 
-  async #durable(): Promise<void> {
-    await this.#database.sync();
+  #durable(): Promise<void> | undefined {
+    return this.#database.sync();
   }
 
   #open(): void {

@@ -502,6 +502,24 @@ describe.each(adapters)("$name conforms to the ledger port", (adapter) => {
       expect(states.filter((state) => state === undefined)).toHaveLength(11);
     });
 
+    it("grants exactly the holds that fit when reserves all start at once on an idle ledger", async () => {
+      const ledger = openLedger(1_000);
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 20 }, (_, i) => ledger.reserve(`h${i}`, 100, MINUTE_S)),
+      );
+      const granted = outcomes.flatMap((o, i) => (o.status === "fulfilled" ? [`h${i}`] : []));
+      expect(granted).toHaveLength(10);
+      const refusedOtherwise = outcomes.filter(
+        (o) => o.status === "rejected" && !(o.reason instanceof BudgetExceededError),
+      );
+      expect(refusedOtherwise).toEqual([]);
+      // Refused reserves leave nothing behind: once the granted holds end, the whole budget is back.
+      await Promise.all(granted.map((id, i) => (i % 2 === 0 ? ledger.post(id, 50) : ledger.void(id))));
+      expect(await ledger.balance()).toMatchObject({ postedUsertokens: 250, pendingUsertokens: 0 });
+      await ledger.reserve("after", 750, MINUTE_S);
+      expect(await ledger.holdState("after")).toBe("pending");
+    });
+
     it("settles overlapping posts and voids each exactly once, and a bad one fails alone", async () => {
       const ledger = openLedger(1_000);
       for (let i = 0; i < 6; i++) await ledger.reserve(`h${i}`, 100, MINUTE_S);
