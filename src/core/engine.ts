@@ -33,6 +33,7 @@ import {
   type PostResult,
   systemClock,
 } from "./ledger/ledger.ts";
+import { reserveAdmitting } from "./ledger/reserve-admitting.ts";
 import type { PolicyRule } from "./policy/policy-rule.ts";
 import {
   type BudgetJudgement,
@@ -348,9 +349,9 @@ export class Engine implements HoldCloser {
 
   /**
    * Holds on the vault budget and, all or nothing, on every scoped budget whose scope matches the
-   * call. Rules that read only the budget, when the preflight left them here, are judged inside the
-   * reserve's atomic step on the wallet's numbers without this hold: calls made at once each see
-   * the others' holds, and a refused call never holds anything, not even for a moment.
+   * call. Rules that read only the budget, when the preflight left them here, are judged on the
+   * wallet's numbers without this hold as of the reserve (inside its atomic step where the ledger
+   * can; see reserveAdmitting): calls made at once each see the holds placed before them.
    */
   async #reserve(
     terms: HoldTerms,
@@ -367,11 +368,14 @@ export class Engine implements HoldCloser {
             if (judgement.refusal !== undefined) throw judgement.refusal.error;
           };
     try {
-      await this.ledger.reserve(
-        terms.transferId,
-        terms.holdUsertokens,
-        this.config.holdTimeoutSeconds,
-        scoped.map((hold) => hold.account),
+      await reserveAdmitting(
+        this.ledger,
+        {
+          holdId: terms.transferId,
+          amountUsertokens: terms.holdUsertokens,
+          timeoutSeconds: this.config.holdTimeoutSeconds,
+          accounts: scoped.map((hold) => hold.account),
+        },
         admit,
       );
     } catch (error) {
@@ -436,7 +440,8 @@ export class Engine implements HoldCloser {
       holdUsertokens: terms.holdUsertokens,
       maxOutputTokens: terms.maxOutputTokens,
       readBalance: () => this.ledger.balance(),
-      budgetRulesInReserve: this.ledger.admitsInReserve === true,
+      budgetRulesAtReserve:
+        this.ledger.admitsInReserve === true || this.ledger.reserveBalanceIsAtomic === true,
       now: new Date(),
       denialData: { transferId: terms.transferId, promptHash: terms.promptHash },
     };

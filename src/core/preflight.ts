@@ -30,10 +30,11 @@ export interface PreflightSubject {
    */
   readBalance: () => Promise<LedgerBalance>;
   /**
-   * The ledger judges a new hold inside its reserve (Ledger.admitsInReserve): rules that read only
-   * the budget may then be left for judgeBudgetRules, in that atomic step.
+   * The ledger can judge a new hold on the wallet's numbers as of its reserve (inside it, or on
+   * the numbers its atomic step returns; see reserveAdmitting): rules that read only the budget may
+   * then be left for judgeBudgetRules there, instead of a read before the checks.
    */
-  budgetRulesInReserve: boolean;
+  budgetRulesAtReserve: boolean;
   now: Date;
   /** Fields every denial event of this call carries (its transfer id and prompt hash). */
   denialData: Readonly<Record<string, unknown>>;
@@ -125,9 +126,9 @@ export class Preflight {
     const rules = this.#rules();
     // Rules that read only the budget (the default policy's) ask what the reserve itself decides:
     // when nothing else here reads the balance, they are judged on the reserve's own numbers
-    // (checkBudgetRules), atomically with the hold and without a ledger read of their own.
+    // (judgeBudgetRules, through reserveAdmitting), with the holds placed before this one.
     const budgetLater =
-      subject.budgetRulesInReserve &&
+      subject.budgetRulesAtReserve &&
       this.#board === undefined &&
       rules.budgetRules.length > 0 &&
       !rules.otherCallRulesReadBudget;

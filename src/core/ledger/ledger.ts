@@ -32,6 +32,13 @@ export interface Ledger {
    */
   readonly admitsInReserve?: boolean;
   /**
+   * True when the balance reserve returns is the wallet's at the moment of its atomic step, this
+   * hold included (PostgreSQL: computed under the wallet's lock). Without it the numbers may be
+   * older than the hold (TigerBeetle reads them just before), and a caller that needs the wallet
+   * as of the hold reads the balance again (see reserveAdmitting).
+   */
+  readonly reserveBalanceIsAtomic?: boolean;
+  /**
    * `withinCommit` runs inside the post's atomic step where the adapter can (SQLite: the same
    * transaction, so the audit event commits with the spend), otherwise right after it. It must not throw.
    */

@@ -110,6 +110,7 @@ interface VoidRow extends BalanceRow {
  */
 export class PostgresLedger implements Ledger {
   readonly kind = "postgres";
+  readonly reserveBalanceIsAtomic = true;
   readonly #url: string;
   readonly #server: string;
   readonly #password: string;
