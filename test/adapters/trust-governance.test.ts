@@ -19,6 +19,7 @@ import {
 } from "../../src/index.ts";
 import { readAuditLog } from "../support/audit-log.ts";
 import { type OpenAIStandIn, startOpenAIStandIn } from "../support/openai-stand-in.ts";
+import { KEEP_90K } from "../support/reserve-policy.ts";
 import { makeTempVault } from "../support/temp-vault.ts";
 
 /*
@@ -381,15 +382,6 @@ describe("policy gate", () => {
 });
 
 /** A user's rule that keeps 90,000 UT of a 100,000 UT budget in reserve. */
-const KEEP_90K = `- name: keep-a-reserve
-  effect: deny
-  enforcement: hard
-  conditions:
-    - field: budget_remaining_after
-      operator: lt
-      value: 90000
-`;
-
 describe("policy gate: budget rules", () => {
   it("a user's rule that reads only budget fields refuses as a budget refusal; one that also reads the model does not", async () => {
     const policy = `- name: keep-a-reserve

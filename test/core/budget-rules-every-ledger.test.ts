@@ -6,21 +6,13 @@ import { BudgetExceededError } from "../../src/core/errors.ts";
 import type { Hold } from "../../src/core/hold.ts";
 import { readAuditLog } from "../support/audit-log.ts";
 import { type LedgerAdapter, ledgerAdapters } from "../support/ledger-adapters.ts";
+import { KEEP_90K } from "../support/reserve-policy.ts";
 import { makeTempVault } from "../support/temp-vault.ts";
 
 /*
  * Policy rules that read only the budget ("keep 90,000 UT in reserve", the default zero-budget
  * rule), through the engine on every ledger adapter.
  */
-
-const KEEP_90K = `- name: keep-a-reserve
-  effect: deny
-  enforcement: hard
-  conditions:
-    - field: budget_remaining_after
-      operator: lt
-      value: 90000
-`;
 
 /** 400,000 output tokens of gpt-4o-mini ($0.60 per million) and the prompt: a hold of 2,401 UT. */
 const CALL_BODY = {
