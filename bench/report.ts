@@ -158,6 +158,29 @@ function sequentialTable(seq: Measured["sequential"]): string {
   );
 }
 
+/** The client's time before the request reaches the stand-in and after its answer leaves it. */
+function aroundServerTable(seq: Measured["sequential"]): string {
+  const { raw, governed } = seq;
+  const row = (name: string, s: PairedSequential["raw"]): string[] => [
+    name,
+    us(s.beforeServerP50Us),
+    us(s.afterServerP50Us),
+  ];
+  return table(
+    "   where the time goes, p50 µs (the stand-in stamps arrival and departure on the machine's clock)",
+    ["", "call → request arrives", "answer leaves → call ends"],
+    [
+      row("raw", raw),
+      row("governed", governed),
+      [
+        "governed − raw",
+        us(governed.beforeServerP50Us - raw.beforeServerP50Us),
+        us(governed.afterServerP50Us - raw.afterServerP50Us),
+      ],
+    ],
+  );
+}
+
 function concurrentTable(conc: Measured["concurrent"]): string {
   const row = (name: string, c: ConcurrentResult): string[] => [
     name,
@@ -272,7 +295,9 @@ export function formatReport(r: BenchResult): string {
     `${meta.gitCommit}${meta.srcDirty ? " + uncommitted src/" : ""} · ${meta.durationSec.toFixed(1)} s`;
   return [
     header,
-    [sequentialTable(r.sequential), goalLine(r.goals.sequentialP50)].join("\n"),
+    [sequentialTable(r.sequential), aroundServerTable(r.sequential), goalLine(r.goals.sequentialP50)].join(
+      "\n",
+    ),
     [concurrentTable(r.concurrent), goalLine(r.goals.throughput)].join("\n"),
     ledgerTable(r.ledger),
     adaptersTable(r.adapters),

@@ -5,7 +5,7 @@
  */
 import { startOpenAIStandIn } from "../test/support/openai-stand-in.ts";
 
-const server = await startOpenAIStandIn({}, { record: false });
+const server = await startOpenAIStandIn({}, { record: false, stampTimes: true });
 process.stdout.write(`${JSON.stringify({ url: server.url })}\n`);
 
 let stopping = false;

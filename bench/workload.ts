@@ -72,11 +72,52 @@ export async function assertCallsWork(raw: Call, governed: Call): Promise<void> 
   }
 }
 
-export async function runSequential(call: Call, count: number, samples?: LatencySamples): Promise<void> {
+/**
+ * The client's time on each side of the stand-in's: from the call to the request's arrival, and
+ * from the answer leaving to the call's end (the stand-in stamps both on one machine-wide clock).
+ * Network and SDK time is in both, for raw and governed calls alike; governance adds to one or the other.
+ */
+export class AroundServer {
+  readonly before: LatencySamples;
+  readonly after: LatencySamples;
+
+  constructor(capacity: number) {
+    this.before = new LatencySamples(capacity);
+    this.after = new LatencySamples(capacity);
+  }
+
+  record(startNs: bigint, endNs: bigint, result: unknown): void {
+    const times = standInTimes(result);
+    if (times === undefined) throw new Error("the stand-in's answer carries no x_stand_in times");
+    this.before.recordAt(this.before.count, Number(times.receivedNs - startNs) / 1000);
+    this.after.recordAt(this.after.count, Number(endNs - times.sentNs) / 1000);
+  }
+
+  summary(): { beforeP50Us: number; afterP50Us: number } {
+    return { beforeP50Us: this.before.summary().p50Us, afterP50Us: this.after.summary().p50Us };
+  }
+}
+
+/** A raw call returns the completion; a governed one, an object whose `response` is the completion. */
+function standInTimes(result: unknown): { receivedNs: bigint; sentNs: bigint } | undefined {
+  const completion = (result as { response?: unknown }).response ?? result;
+  const times = (completion as { x_stand_in?: { received_ns?: unknown; sent_ns?: unknown } }).x_stand_in;
+  if (typeof times?.received_ns !== "string" || typeof times.sent_ns !== "string") return undefined;
+  return { receivedNs: BigInt(times.received_ns), sentNs: BigInt(times.sent_ns) };
+}
+
+export async function runSequential(
+  call: Call,
+  count: number,
+  samples?: LatencySamples,
+  around?: AroundServer,
+): Promise<void> {
   for (let i = 0; i < count; i++) {
     const startMs = performance.now();
-    await call();
+    const startNs = around === undefined ? 0n : process.hrtime.bigint();
+    const result = await call();
     samples?.recordSince(startMs);
+    around?.record(startNs, process.hrtime.bigint(), result);
   }
 }
 
@@ -85,9 +126,15 @@ export interface SideResult extends LatencySummary {
   cpuUsPerCall: number;
 }
 
+/** A sequential side also splits its time around the stand-in's (p50 of each part). */
+export interface SequentialSideResult extends SideResult {
+  beforeServerP50Us: number;
+  afterServerP50Us: number;
+}
+
 export interface PairedSequential {
-  raw: SideResult;
-  governed: SideResult;
+  raw: SequentialSideResult;
+  governed: SequentialSideResult;
 }
 
 /** Accumulates this process's CPU time over the stretches it is started and stopped around. */
@@ -114,11 +161,14 @@ export class Side {
   readonly call: Call;
   readonly samples: LatencySamples;
   readonly cpu = new CpuMeter();
+  /** Sequential sides that split their time around the stand-in's. */
+  readonly around: AroundServer | undefined;
   wallNs = 0n;
 
-  constructor(call: Call, capacity: number) {
+  constructor(call: Call, capacity: number, splitAroundServer = false) {
     this.call = call;
     this.samples = new LatencySamples(capacity);
+    this.around = splitAroundServer ? new AroundServer(capacity) : undefined;
   }
 
   result(): SideResult {
@@ -141,7 +191,7 @@ export async function runInterleaved(
       const side = sides[(block + turn) % sides.length];
       if (side === undefined) continue;
       side.cpu.start();
-      await runSequential(side.call, perBlock, side.samples);
+      await runSequential(side.call, perBlock, side.samples, side.around);
       side.cpu.stop();
     }
   }
@@ -154,10 +204,14 @@ export async function runPairedBlocks(
   blocks: number,
   perBlock: number,
 ): Promise<PairedSequential> {
-  const rawSide = new Side(raw, blocks * perBlock);
-  const governedSide = new Side(governed, blocks * perBlock);
+  const rawSide = new Side(raw, blocks * perBlock, true);
+  const governedSide = new Side(governed, blocks * perBlock, true);
   await runInterleaved([rawSide, governedSide], blocks, perBlock);
-  return { raw: rawSide.result(), governed: governedSide.result() };
+  const result = (side: Side): SequentialSideResult => {
+    const around = (side.around as AroundServer).summary();
+    return { ...side.result(), beforeServerP50Us: around.beforeP50Us, afterServerP50Us: around.afterP50Us };
+  };
+  return { raw: result(rawSide), governed: result(governedSide) };
 }
 
 export interface ConcurrentResult extends SideResult {

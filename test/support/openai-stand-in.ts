@@ -117,7 +117,8 @@ export async function startOpenAIStandIn(
     }
     if (failure !== undefined) return sendFailure(res, failure);
     responseSeq += 1;
-    await respondToChat(res, chat, b, `chatcmpl-standin${responseSeq}`, server.shutdownSignal);
+    const receivedNs = options.stampTimes === true ? incoming.receivedNs : undefined;
+    await respondToChat(res, chat, b, `chatcmpl-standin${responseSeq}`, server.shutdownSignal, receivedNs);
   }
 
   const server = await startStandInServer({ ...options, handle, sendError });
@@ -138,6 +139,7 @@ async function respondToChat(
   b: StandInBehaviour,
   id: string,
   signal: AbortSignal,
+  receivedNs?: bigint,
 ): Promise<void> {
   const base = { id, created: Math.floor(Date.now() / 1000), model: chat.model };
   const toolCall = b.toolCall !== undefined && !hasToolResult(chat.messages) ? b.toolCall : undefined;
@@ -148,13 +150,20 @@ async function respondToChat(
     const message = { role: "assistant", content: reply, refusal: null };
     const choice = { index: 0, message, finish_reason: "stop", logprobs: null };
     const completion = { ...base, object: "chat.completion", choices: [choice] };
-    return sendJson(res, 200, b.omitUsage === true ? completion : { ...completion, usage });
+    const stamped = receivedNs === undefined ? completion : stampTimes(completion, receivedNs);
+    return sendJson(res, 200, b.omitUsage === true ? stamped : { ...stamped, usage });
   }
   const events = streamEvents(base, words, usage, usageMode(b, chat));
   // Dies right after the event carrying the n-th word (the role chunk comes first), before finish_reason.
   const failAfter =
     b.failAfterChunks === undefined ? undefined : Math.min(b.failAfterChunks, words.length) + 1;
   await writeStream(res, events, b.chunkDelayMs ?? 0, failAfter, signal);
+}
+
+/** Adds when the request arrived and when the answer leaves (StandInOptions.stampTimes). */
+function stampTimes(completion: object, receivedNs: bigint): object {
+  const times = { received_ns: String(receivedNs), sent_ns: String(process.hrtime.bigint()) };
+  return { ...completion, x_stand_in: times };
 }
 
 /** The reply text and the deltas a stream sends it in. */

@@ -18,6 +18,12 @@ export interface StandInOptions {
   port?: number;
   /** Record every request in `requests` (default true). */
   record?: boolean;
+  /**
+   * Whole chat completions carry `x_stand_in: { received_ns, sent_ns }`: process.hrtime readings
+   * (one monotonic clock for every process on the machine) taken when the request arrived and
+   * just before the answer was sent, so a client can tell its own time before and after the server's.
+   */
+  stampTimes?: boolean;
 }
 
 /** What the server has read of a request before the stand-in's handler sees it. */
@@ -30,6 +36,8 @@ export interface IncomingRequest {
   text: string | undefined;
   /** Parsed JSON, the raw text when it is not JSON, or undefined when empty or too large. */
   body: unknown;
+  /** process.hrtime.bigint() when the request's headers had arrived. */
+  receivedNs: bigint;
 }
 
 export type SendError = (res: ServerResponse, status: number, message: string) => void;
@@ -68,6 +76,7 @@ export async function startStandInServer(
   const shutdown = new AbortController();
 
   async function receive(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const receivedNs = process.hrtime.bigint();
     const text = await readBody(req);
     const [path = "/", query = ""] = (req.url ?? "/").split("?", 2);
     const body = parseJson(text);
@@ -75,7 +84,7 @@ export async function startStandInServer(
       requests.push({ method: req.method ?? "", path, headers: req.headers, body });
       if (requests.length > REQUESTS_KEPT_MAX) requests.splice(0, requests.length - REQUESTS_KEPT_MAX);
     }
-    await options.handle(req, res, { path, query, text, body });
+    await options.handle(req, res, { path, query, text, body, receivedNs });
   }
 
   const server = createServer((req, res) => {
