@@ -33,7 +33,6 @@ import {
   type PostResult,
   systemClock,
 } from "./ledger/ledger.ts";
-import { reserveAdmitting } from "./ledger/reserve-admitting.ts";
 import type { PolicyRule } from "./policy/policy-rule.ts";
 import {
   type BudgetJudgement,
@@ -350,8 +349,8 @@ export class Engine implements HoldCloser {
   /**
    * Holds on the vault budget and, all or nothing, on every scoped budget whose scope matches the
    * call. Rules that read only the budget, when the preflight left them here, are judged on the
-   * wallet's numbers without this hold as of the reserve (inside its atomic step where the ledger
-   * can; see reserveAdmitting): calls made at once each see the holds placed before them.
+   * wallet's numbers without this hold as of the reserve (Ledger.admits): calls made at once each
+   * see the holds placed before them.
    */
   async #reserve(
     terms: HoldTerms,
@@ -368,14 +367,11 @@ export class Engine implements HoldCloser {
             if (judgement.refusal !== undefined) throw judgement.refusal.error;
           };
     try {
-      await reserveAdmitting(
-        this.ledger,
-        {
-          holdId: terms.transferId,
-          amountUsertokens: terms.holdUsertokens,
-          timeoutSeconds: this.config.holdTimeoutSeconds,
-          accounts: scoped.map((hold) => hold.account),
-        },
+      await this.ledger.reserve(
+        terms.transferId,
+        terms.holdUsertokens,
+        this.config.holdTimeoutSeconds,
+        scoped.map((hold) => hold.account),
         admit,
       );
     } catch (error) {
@@ -440,8 +436,7 @@ export class Engine implements HoldCloser {
       holdUsertokens: terms.holdUsertokens,
       maxOutputTokens: terms.maxOutputTokens,
       readBalance: () => this.ledger.balance(),
-      budgetRulesAtReserve:
-        this.ledger.admitsInReserve === true || this.ledger.reserveBalanceIsAtomic === true,
+      budgetRulesAtReserve: this.ledger.admits !== undefined,
       now: new Date(),
       denialData: { transferId: terms.transferId, promptHash: terms.promptHash },
     };

@@ -30,9 +30,9 @@ export interface PreflightSubject {
    */
   readBalance: () => Promise<LedgerBalance>;
   /**
-   * The ledger can judge a new hold on the wallet's numbers as of its reserve (inside it, or on
-   * the numbers its atomic step returns; see reserveAdmitting): rules that read only the budget may
-   * then be left for judgeBudgetRules there, instead of a read before the checks.
+   * The ledger judges a new hold on the wallet's numbers as of its reserve (Ledger.admits): rules
+   * that read only the budget may then be left for judgeBudgetRules there, instead of a read before
+   * the checks.
    */
   budgetRulesAtReserve: boolean;
   now: Date;
@@ -126,7 +126,7 @@ export class Preflight {
     const rules = this.#rules();
     // Rules that read only the budget (the default policy's) ask what the reserve itself decides:
     // when nothing else here reads the balance, they are judged on the reserve's own numbers
-    // (judgeBudgetRules, through reserveAdmitting), with the holds placed before this one.
+    // (judgeBudgetRules, called by Ledger.reserve), with the holds placed before this one.
     const budgetLater =
       subject.budgetRulesAtReserve &&
       this.#board === undefined &&

@@ -26,18 +26,17 @@ export interface Ledger {
     admit?: Admit,
   ): Promise<LedgerBalance>;
   /**
-   * True when reserve runs `admit` inside its atomic step: with the wallet's numbers before this
-   * hold, before the adapter's own budget check, for a new hold only. A throw refuses the hold and
-   * nothing is held. Adapters without it ignore `admit`.
+   * How reserve runs `admit` (a check of a new hold against the wallet's numbers without it; a
+   * throw refuses the hold), so calls made at once are each judged with the holds placed before them:
+   * - "inside" (SQLite, memory): in the reserve's atomic step, before the adapter's own budget
+   *   check; a refusal places nothing.
+   * - "after" (PostgreSQL): on the numbers the reserve's atomic step returned, right after it; a
+   *   refused hold is voided at once (or, failing that, before the next reserve and at close), and
+   *   a call racing with it may count it for that moment.
+   * Only for a new hold: a retried id is not judged. When the ledger itself refuses, `admit` still
+   * runs on the numbers it saw, so a rule's refusal is the one reported. Absent: `admit` is ignored.
    */
-  readonly admitsInReserve?: boolean;
-  /**
-   * True when the balance reserve returns is the wallet's at the moment of its atomic step, this
-   * hold included (PostgreSQL: computed under the wallet's lock). Without it the numbers may be
-   * older than the hold (TigerBeetle reads them just before), and a caller that needs the wallet
-   * as of the hold reads the balance again (see reserveAdmitting).
-   */
-  readonly reserveBalanceIsAtomic?: boolean;
+  readonly admits?: "inside" | "after";
   /**
    * `withinCommit` runs inside the post's atomic step where the adapter can (SQLite: the same
    * transaction, so the audit event commits with the spend), otherwise right after it. It must not throw.

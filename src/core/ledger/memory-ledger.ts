@@ -34,7 +34,7 @@ interface MemoryAccount {
 /** The dry-run ledger: the same semantics as the durable ones, nothing persisted. */
 export class MemoryLedger implements Ledger {
   readonly kind = "memory";
-  readonly admitsInReserve = true;
+  readonly admits = "inside";
   readonly #clock: Clock;
   readonly #holds = new Map<string, MemoryHold>();
   readonly #inFlight = new Set<MemoryHold>();

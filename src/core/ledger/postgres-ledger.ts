@@ -8,6 +8,7 @@ import {
 } from "../errors.ts";
 import {
   type AccountBalance,
+  type Admit,
   assertTimeoutSeconds,
   assertUsertokens,
   type BudgetAccount,
@@ -66,6 +67,8 @@ interface BalanceRow {
 
 interface ReserveRow extends BalanceRow {
   granted: boolean;
+  /** The hold existed before this reserve (a retried id): nothing was added. */
+  existed: boolean;
 }
 
 interface AccountReserveRow extends ReserveRow {
@@ -110,7 +113,7 @@ interface VoidRow extends BalanceRow {
  */
 export class PostgresLedger implements Ledger {
   readonly kind = "postgres";
-  readonly reserveBalanceIsAtomic = true;
+  readonly admits = "after";
   readonly #url: string;
   readonly #server: string;
   readonly #password: string;
@@ -122,6 +125,8 @@ export class PostgresLedger implements Ledger {
   readonly #sql: ReturnType<typeof statementsFor>;
   #pool: Promise<Pool> | undefined;
   #closed = false;
+  /** Holds `admit` refused whose void failed: voided before the next reserve, and at close. */
+  readonly #refused = new Set<string>();
 
   /** Validates the options only; the connection and the tables are made by the first call. */
   constructor(options: PostgresLedgerOptions) {
@@ -154,40 +159,77 @@ export class PostgresLedger implements Ledger {
     await this.#query(this.#sql.upsertBudget, [this.#walletId, budgetUsertokens]);
   }
 
+  /**
+   * `admit` runs after the reserve function, on the numbers it computed under the wallet lock
+   * (Ledger.admits "after"): a hold it refuses is voided at once.
+   */
   async reserve(
     holdId: string,
     amountUsertokens: number,
     timeoutSeconds: number,
     accounts: readonly BudgetAccount[] = [],
+    admit?: Admit,
   ): Promise<LedgerBalance> {
     this.#open();
     assertStorableText("hold id", holdId);
     assertUsertokens("hold amount", amountUsertokens);
     assertTimeoutSeconds(timeoutSeconds);
     assertAccounts(accounts);
+    if (this.#refused.size > 0) await this.#voidRefused();
     const timeoutMs = Math.min(Number.MAX_SAFE_INTEGER, Math.ceil(timeoutSeconds * 1000));
     const values = [this.#walletId, holdId, amountUsertokens, this.#nowMs(), timeoutMs];
-    if (accounts.length === 0) {
-      const row = await this.#queryOne<ReserveRow>(this.#sql.reserve, values);
-      const balance = this.#balanceOf(row);
-      if (!row.granted) throw new BudgetExceededError(amountUsertokens, balance.remainingUsertokens);
-      return balance;
-    }
-    const row = await this.#queryOne<AccountReserveRow>(this.#sql.reserveOnAccounts, [
-      ...values,
-      accounts.map((account) => account.id),
-      accounts.map((account) => account.limitUsertokens),
-    ]);
+    const row: ReserveRow & Partial<AccountReserveRow> =
+      accounts.length === 0
+        ? await this.#queryOne<ReserveRow>(this.#sql.reserve, values)
+        : await this.#queryOne<AccountReserveRow>(this.#sql.reserveOnAccounts, [
+            ...values,
+            accounts.map((account) => account.id),
+            accounts.map((account) => account.limitUsertokens),
+          ]);
     const balance = this.#balanceOf(row);
-    if (row.granted) return balance;
-    if (row.refused_account === null) {
-      throw new BudgetExceededError(amountUsertokens, balance.remainingUsertokens);
+    if (!row.granted) {
+      // Nothing was held: the wallet's numbers are those without this hold.
+      admit?.(balance);
+      const account = row.refused_account ?? null;
+      if (account === null) throw new BudgetExceededError(amountUsertokens, balance.remainingUsertokens);
+      const accountRemaining = this.#usertokens(row.account_remaining_ut ?? null);
+      throw new BudgetExceededError(amountUsertokens, accountRemaining, account);
     }
-    throw new BudgetExceededError(
-      amountUsertokens,
-      this.#usertokens(row.account_remaining_ut),
-      row.refused_account,
-    );
+    if (admit !== undefined && !row.existed) {
+      const { budgetUsertokens, postedUsertokens, pendingUsertokens } = balance;
+      try {
+        admit(makeBalance(budgetUsertokens, postedUsertokens, pendingUsertokens - amountUsertokens));
+      } catch (error) {
+        await this.#voidRefusedHold(holdId);
+        throw error;
+      }
+    }
+    return balance;
+  }
+
+  /** A hold `admit` refused: voided now, retried once (a dropped connection), else kept for later. */
+  async #voidRefusedHold(holdId: string): Promise<void> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        await this.void(holdId);
+        return;
+      } catch (error) {
+        if (error instanceof HoldStateError) return;
+      }
+    }
+    this.#refused.add(holdId);
+  }
+
+  /** Voids the refused holds a failed void left pending; those that fail again wait for the next try. */
+  async #voidRefused(): Promise<void> {
+    for (const holdId of [...this.#refused]) {
+      try {
+        await this.void(holdId);
+        this.#refused.delete(holdId);
+      } catch (error) {
+        if (error instanceof HoldStateError) this.#refused.delete(holdId);
+      }
+    }
   }
 
   async post(holdId: string, amountUsertokens: number, withinCommit?: WithinCommit): Promise<PostResult> {
@@ -263,6 +305,7 @@ export class PostgresLedger implements Ledger {
 
   async close(): Promise<void> {
     if (this.#closed) return;
+    if (this.#refused.size > 0) await this.#voidRefused();
     this.#closed = true;
     const connecting = this.#pool;
     this.#pool = undefined;

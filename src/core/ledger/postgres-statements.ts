@@ -17,18 +17,27 @@ function nowParameter(index: number): string {
   return `COALESCE($${index}::bigint, ${SERVER_NOW_MS})`;
 }
 
+/**
+ * Whether the hold ($1, $2) existed when the statement began: the statement's snapshot does not see
+ * the row its own reserve function inserts, so this tells a new hold from a retried id.
+ */
+function existedBefore(schema: string): string {
+  return `EXISTS (SELECT 1 FROM ${schema}.holds AS h WHERE h.wallet_id = $1 AND h.id = $2) AS existed`;
+}
+
 export function statementsFor(schema: string) {
   const named = (name: string, text: string): Statement => ({ name: `usertrust_${name}`, text });
   return {
     reserve: named(
       "reserve",
-      `SELECT r.granted, r.budget_ut, r.posted_ut, r.pending_ut
+      `SELECT r.granted, r.budget_ut, r.posted_ut, r.pending_ut, ${existedBefore(schema)}
        FROM (SELECT ${nowParameter(4)} AS now_ms) AS t,
          LATERAL ${schema}.reserve_hold($1, $2, $3, t.now_ms, t.now_ms + $5::bigint) AS r`,
     ),
     reserveOnAccounts: named(
       "reserve_on_accounts",
-      `SELECT r.granted, r.budget_ut, r.posted_ut, r.pending_ut, r.refused_account, r.account_remaining_ut
+      `SELECT r.granted, r.budget_ut, r.posted_ut, r.pending_ut, r.refused_account, r.account_remaining_ut,
+         ${existedBefore(schema)}
        FROM (SELECT ${nowParameter(4)} AS now_ms) AS t,
          LATERAL ${schema}.reserve_hold_on_accounts(
            $1, $2, $3, t.now_ms, t.now_ms + $5::bigint, $6::text[], $7::bigint[]) AS r`,

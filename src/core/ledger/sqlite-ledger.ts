@@ -40,7 +40,7 @@ interface HoldRow {
  */
 export class SqliteLedger implements Ledger {
   readonly kind = "sqlite";
-  readonly admitsInReserve = true;
+  readonly admits = "inside";
   readonly #database: VaultDatabase;
   readonly #ownsDatabase: boolean;
   readonly #clock: Clock;
