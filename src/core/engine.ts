@@ -233,6 +233,7 @@ export class Engine implements HoldCloser {
         usage,
         reason: (error as Error).message,
       });
+      await this.#flushAudit();
       const balance = makeBalance(0, 0, 0);
       return this.#receipt(terms, event, { cost, balance, settled: false, usage, source, warnings });
     } finally {

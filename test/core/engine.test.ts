@@ -12,6 +12,7 @@ import {
   UnknownModelError,
 } from "../../src/core/errors.ts";
 import type { GovernedRequest } from "../../src/core/governed-request.ts";
+import { GroupCommit } from "../../src/core/group-commit.ts";
 import { MemoryLedger } from "../../src/core/ledger/memory-ledger.ts";
 import { SqliteLedger } from "../../src/core/ledger/sqlite-ledger.ts";
 import { makeUsage } from "../../src/core/usage.ts";
@@ -22,6 +23,7 @@ const cleanups: Array<() => void | Promise<void>> = [];
 
 afterEach(async () => {
   vi.unstubAllEnvs();
+  vi.restoreAllMocks();
   for (const cleanup of cleanups.splice(0)) await cleanup();
 });
 
@@ -431,6 +433,18 @@ describe("a post that fails after the provider has answered", () => {
     expect((await engine.balance()).postedUsertokens).toBe(MILLION_EACH_UT);
     expect(auditEvents(paths.auditLog).map((event) => event.kind)).toEqual(["settle_failed", "spend"]);
     await next.void("not needed");
+  });
+
+  it('with durability "strict", the settle_failed event is on disk before the receipt returns', async () => {
+    const { base } = vault({ budget: 100_000, durability: "strict" });
+    const engine = await engineFor(base, { ledger: new FlakyPostLedger(1) });
+    const hold = await engine.authorize(request());
+    const fsyncs = vi.spyOn(GroupCommit.prototype, "sync");
+    const receipt = await hold.settle(MILLION_EACH);
+    expect(receipt.settled).toBe(false);
+    // The audit file's group commit ran (and finished: settle awaited it) for that event.
+    expect(fsyncs).toHaveBeenCalled();
+    await engine.close();
   });
 
   it("refuses new calls while the earlier cost still cannot be posted", async () => {
