@@ -1,10 +1,8 @@
-import type { Pool, PoolClient } from "pg";
 import {
   BudgetExceededError,
   ClientDestroyedError,
   HoldStateError,
   LedgerUnavailableError,
-  UsertrustError,
 } from "../errors.ts";
 import {
   type AccountBalance,
@@ -20,8 +18,9 @@ import {
   type PostResult,
   type WithinCommit,
 } from "./ledger.ts";
+import { PostgresConnection } from "./postgres-connection.ts";
 import { assertSchemaName, migrate, quoteIdentifier } from "./postgres-migrations.ts";
-import { BEGIN, COMMIT, type Statement, statementsFor } from "./postgres-statements.ts";
+import { statementsFor } from "./postgres-statements.ts";
 
 export interface PostgresLedgerOptions {
   /** `postgres://user:password@host:port/database`; errors name the host, never the password. */
@@ -44,20 +43,12 @@ export interface PostgresLedgerOptions {
   poolSize?: number;
 }
 
-const CONNECT_TIMEOUT_MS = 5_000;
-/** A step that waits longer than this for the wallet lock fails instead of stalling its caller. */
-const STATEMENT_TIMEOUT_MS = 10_000;
-/** Client-side bound for a server that stops answering mid-query. */
-const QUERY_TIMEOUT_MS = 15_000;
-const IDLE_TIMEOUT_MS = 10_000;
 const POOL_SIZE_DEFAULT = 4;
 const POOL_SIZE_MAX = 100;
 const WALLET_ID_LENGTH_MAX = 200;
 /** Bounds the rows one reserve locks; a hold meets a handful of scoped budgets, not dozens. */
 const ACCOUNTS_PER_HOLD_MAX = 32;
 const ACCOUNT_ID_LENGTH_MAX = 500;
-/** Raised by reserve_hold for a wallet no ledger has given a budget. */
-const NO_WALLET_SQLSTATE = "P0002";
 
 interface BalanceRow {
   budget_ut: string | null;
@@ -114,16 +105,11 @@ interface VoidRow extends BalanceRow {
 export class PostgresLedger implements Ledger {
   readonly kind = "postgres";
   readonly admits = "after";
-  readonly #url: string;
-  readonly #server: string;
-  readonly #password: string;
   readonly #schema: string;
   readonly #walletId: string;
-  readonly #poolSize: number;
-  readonly #initialBudget: number | undefined;
   readonly #clock: Clock | undefined;
   readonly #sql: ReturnType<typeof statementsFor>;
-  #pool: Promise<Pool> | undefined;
+  readonly #db: PostgresConnection;
   #closed = false;
   /** Holds `admit` refused whose void failed: voided before the next reserve, and at close. */
   readonly #refused = new Set<string>();
@@ -141,22 +127,30 @@ export class PostgresLedger implements Ledger {
     if (!Number.isSafeInteger(poolSize) || poolSize < 1 || poolSize > POOL_SIZE_MAX) {
       throw new RangeError(`poolSize must be a whole number from 1 to ${POOL_SIZE_MAX}, got ${poolSize}`);
     }
-    const { server, password } = describeServer(options.url);
-    this.#url = options.url;
-    this.#server = server;
-    this.#password = password;
     this.#schema = schema;
     this.#walletId = walletId;
-    this.#poolSize = poolSize;
-    this.#initialBudget = options.budgetUsertokens;
     this.#clock = options.clock;
-    this.#sql = statementsFor(quoteIdentifier(schema));
+    const sql = statementsFor(quoteIdentifier(schema));
+    this.#sql = sql;
+    const initialBudget = options.budgetUsertokens;
+    this.#db = new PostgresConnection({
+      url: options.url,
+      schema,
+      walletId,
+      poolSize,
+      prepare: async (client) => {
+        await migrate(client, schema);
+        if (initialBudget !== undefined) {
+          await client.query({ ...sql.upsertBudget, values: [walletId, initialBudget] });
+        }
+      },
+    });
   }
 
   async setBudget(budgetUsertokens: number): Promise<void> {
     this.#open();
     assertUsertokens("budget", budgetUsertokens);
-    await this.#query(this.#sql.upsertBudget, [this.#walletId, budgetUsertokens]);
+    await this.#db.query(this.#sql.upsertBudget, [this.#walletId, budgetUsertokens]);
   }
 
   /**
@@ -180,8 +174,8 @@ export class PostgresLedger implements Ledger {
     const values = [this.#walletId, holdId, amountUsertokens, this.#nowMs(), timeoutMs];
     const row: ReserveRow & Partial<AccountReserveRow> =
       accounts.length === 0
-        ? await this.#queryOne<ReserveRow>(this.#sql.reserve, values)
-        : await this.#queryOne<AccountReserveRow>(this.#sql.reserveOnAccounts, [
+        ? await this.#db.queryOne<ReserveRow>(this.#sql.reserve, values)
+        : await this.#db.queryOne<AccountReserveRow>(this.#sql.reserveOnAccounts, [
             ...values,
             accounts.map((account) => account.id),
             accounts.map((account) => account.limitUsertokens),
@@ -237,7 +231,7 @@ export class PostgresLedger implements Ledger {
     assertStorableText("hold id", holdId);
     assertUsertokens("post amount", amountUsertokens);
     const values = [this.#walletId, holdId, amountUsertokens, this.#nowMs()];
-    return this.#step<PostRow, PostResult>(
+    return this.#db.step<PostRow, PostResult>(
       this.#sql.post,
       values,
       (row) => {
@@ -264,7 +258,7 @@ export class PostgresLedger implements Ledger {
     this.#open();
     assertStorableText("hold id", holdId);
     const values = [this.#walletId, holdId, this.#nowMs()];
-    return this.#step<VoidRow, LedgerBalance>(
+    return this.#db.step<VoidRow, LedgerBalance>(
       this.#sql.void,
       values,
       (row) => {
@@ -279,21 +273,21 @@ export class PostgresLedger implements Ledger {
 
   async balance(): Promise<LedgerBalance> {
     this.#open();
-    const rows = await this.#query<BalanceRow>(this.#sql.balance, [this.#walletId, this.#nowMs()]);
+    const rows = await this.#db.query<BalanceRow>(this.#sql.balance, [this.#walletId, this.#nowMs()]);
     const row = rows[0];
     return row === undefined ? makeBalance(0, 0, 0) : this.#balanceOf(row);
   }
 
   async accountBalance(accountId: string): Promise<LedgerBalance | undefined> {
     this.#open();
-    const rows = await this.#query<BalanceRow>(this.#sql.accountBalance, [accountId, this.#nowMs()]);
+    const rows = await this.#db.query<BalanceRow>(this.#sql.accountBalance, [accountId, this.#nowMs()]);
     const row = rows[0];
     return row === undefined ? undefined : this.#balanceOf(row);
   }
 
   async holdState(holdId: string): Promise<HoldState | undefined> {
     this.#open();
-    const rows = await this.#query<{ state: HoldState; expired: boolean }>(this.#sql.hold, [
+    const rows = await this.#db.query<{ state: HoldState; expired: boolean }>(this.#sql.hold, [
       this.#walletId,
       holdId,
       this.#nowMs(),
@@ -307,154 +301,7 @@ export class PostgresLedger implements Ledger {
     if (this.#closed) return;
     if (this.#refused.size > 0) await this.#voidRefused();
     this.#closed = true;
-    const connecting = this.#pool;
-    this.#pool = undefined;
-    const pool = await connecting?.catch(() => undefined);
-    await pool?.end().catch(() => undefined);
-  }
-
-  /**
-   * Runs one money-moving function. With `withinCommit` it runs in an explicit transaction so the
-   * callback sees the committed-to-be result before COMMIT; without it the single statement is its
-   * own transaction, one round trip.
-   */
-  async #step<Row, Result>(
-    statement: Statement,
-    values: unknown[],
-    interpret: (row: Row) => Result,
-    withinCommit: ((result: Result) => void) | undefined,
-  ): Promise<Result> {
-    if (withinCommit === undefined) return interpret(await this.#queryOne<Row>(statement, values));
-    const client = await this.#connection();
-    let discard: Error | undefined;
-    try {
-      await this.#run(client, BEGIN);
-      const result = interpret(this.#firstRow(await this.#run<Row>(client, statement, values)));
-      withinCommit(result);
-      await this.#run(client, COMMIT);
-      return result;
-    } catch (error) {
-      // A connection that cannot even roll back is in an unknown state: drop it rather than reuse it.
-      await client.query("ROLLBACK").catch((rollbackError: unknown) => {
-        discard = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
-      });
-      throw error;
-    } finally {
-      client.release(discard);
-    }
-  }
-
-  async #query<Row>(statement: Statement, values: unknown[]): Promise<Row[]> {
-    const pool = await this.#ready();
-    try {
-      const result = await pool.query({ ...statement, values });
-      return result.rows as Row[];
-    } catch (error) {
-      throw this.#failed(error);
-    }
-  }
-
-  async #queryOne<Row>(statement: Statement, values: unknown[]): Promise<Row> {
-    return this.#firstRow(await this.#query<Row>(statement, values));
-  }
-
-  async #run<Row>(client: PoolClient, statement: Statement, values: unknown[] = []): Promise<Row[]> {
-    try {
-      const result = await client.query({ ...statement, values });
-      return result.rows as Row[];
-    } catch (error) {
-      throw this.#failed(error);
-    }
-  }
-
-  #firstRow<Row>(rows: Row[]): Row {
-    const row = rows[0];
-    if (row === undefined)
-      throw new LedgerUnavailableError(`The PostgreSQL ledger at ${this.#server} returned no row.`);
-    return row;
-  }
-
-  async #connection(): Promise<PoolClient> {
-    const pool = await this.#ready();
-    try {
-      return await pool.connect();
-    } catch (error) {
-      throw this.#failed(error);
-    }
-  }
-
-  /** The pool, connected and migrated; a failed attempt is forgotten so the next call tries again. */
-  #ready(): Promise<Pool> {
-    this.#pool ??= this.#connect().catch((error: unknown) => {
-      this.#pool = undefined;
-      throw error;
-    });
-    return this.#pool;
-  }
-
-  async #connect(): Promise<Pool> {
-    const pg = await loadPg();
-    const pool = new pg.Pool({
-      connectionString: this.#url,
-      max: this.#poolSize,
-      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
-      idleTimeoutMillis: IDLE_TIMEOUT_MS,
-      statement_timeout: STATEMENT_TIMEOUT_MS,
-      query_timeout: QUERY_TIMEOUT_MS,
-      application_name: "usertrust",
-      // Idle connections must not keep a CLI or a finished script alive.
-      allowExitOnIdle: true,
-    });
-    // An idle connection that dies is dropped by the pool; the next call reconnects or fails with
-    // LedgerUnavailableError. Without a listener the error would crash the process.
-    pool.on("error", () => undefined);
-    try {
-      const client = await pool.connect();
-      try {
-        await migrate(client, this.#schema);
-        if (this.#initialBudget !== undefined) {
-          await client.query({ ...this.#sql.upsertBudget, values: [this.#walletId, this.#initialBudget] });
-        }
-      } finally {
-        client.release();
-      }
-    } catch (error) {
-      await pool.end().catch(() => undefined);
-      throw this.#cannotReach(error);
-    }
-    return pool;
-  }
-
-  #cannotReach(error: unknown): UsertrustError {
-    if (error instanceof UsertrustError) return error;
-    return new LedgerUnavailableError(
-      `Cannot reach the PostgreSQL ledger at ${this.#server} (schema "${this.#schema}"): ${this.#reason(error)}. ` +
-        `Check that the server is running and reachable from this host within ${CONNECT_TIMEOUT_MS / 1000} s, ` +
-        "and that the url's user, password and database are right and the user may create the schema.",
-      { cause: error },
-    );
-  }
-
-  #failed(error: unknown): unknown {
-    if (error instanceof UsertrustError || error instanceof RangeError) return error;
-    if ((error as { code?: unknown }).code === NO_WALLET_SQLSTATE) {
-      return new LedgerUnavailableError(
-        `The PostgreSQL ledger at ${this.#server} (schema "${this.#schema}"): ${this.#reason(error)}.`,
-        { cause: error },
-      );
-    }
-    return new LedgerUnavailableError(
-      `The PostgreSQL ledger at ${this.#server} (schema "${this.#schema}", wallet "${this.#walletId}") failed: ` +
-        `${this.#reason(error)}. The server may be down, the connection lost, or the wallet or a budget account ` +
-        `locked by another process for longer than ${STATEMENT_TIMEOUT_MS / 1000} s.`,
-      { cause: error },
-    );
-  }
-
-  /** The driver's message with the password masked, should a driver or server ever echo it. */
-  #reason(error: unknown): string {
-    const message = error instanceof Error ? error.message || error.constructor.name : String(error);
-    return this.#password === "" ? message : message.replaceAll(this.#password, "***");
+    await this.#db.close();
   }
 
   #balanceOf(row: BalanceRow): LedgerBalance {
@@ -473,7 +320,7 @@ export class PostgresLedger implements Ledger {
     const pending = row.account_pending_ut ?? [];
     if (limits.length !== ids.length || posted.length !== ids.length || pending.length !== ids.length) {
       throw new LedgerUnavailableError(
-        `The PostgreSQL ledger at ${this.#server} (schema "${this.#schema}") returned mismatched account ` +
+        `The PostgreSQL ledger at ${this.#db.server} (schema "${this.#schema}") returned mismatched account ` +
           "numbers for a post; its functions were changed outside usertrust.",
       );
     }
@@ -492,7 +339,7 @@ export class PostgresLedger implements Ledger {
     const amount = value === null ? 0 : Number(value);
     if (!Number.isSafeInteger(amount) || amount < 0) {
       throw new LedgerUnavailableError(
-        `The PostgreSQL ledger at ${this.#server} (schema "${this.#schema}") holds ${value}, ` +
+        `The PostgreSQL ledger at ${this.#db.server} (schema "${this.#schema}") holds ${value}, ` +
           "which is not a whole number of usertokens; the ledger tables were changed outside usertrust.",
       );
     }
@@ -506,33 +353,6 @@ export class PostgresLedger implements Ledger {
 
   #open(): void {
     if (this.#closed) throw new ClientDestroyedError();
-  }
-}
-
-async function loadPg(): Promise<typeof import("pg").default> {
-  try {
-    return (await import("pg")).default;
-  } catch (error) {
-    throw new LedgerUnavailableError(
-      "The PostgreSQL ledger needs the `pg` package, which could not be loaded. " +
-        "Install it next to usertrust with `npm install pg`.",
-      { cause: error },
-    );
-  }
-}
-
-/** `host:port/database` for messages, and the password to mask; never the URL itself. */
-function describeServer(url: string): { server: string; password: string } {
-  try {
-    const parsed = new URL(url);
-    const database = decodeURIComponent(parsed.pathname.replace(/^\//, ""));
-    const host = parsed.hostname === "" ? "localhost" : parsed.hostname;
-    return {
-      server: `${host}:${parsed.port === "" ? "5432" : parsed.port}${database === "" ? "" : `/${database}`}`,
-      password: decodeURIComponent(parsed.password),
-    };
-  } catch {
-    return { server: "the configured PostgreSQL server", password: "" };
   }
 }
 
