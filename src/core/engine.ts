@@ -5,6 +5,7 @@ import type { EscalationHandler } from "./board/escalation.ts";
 import { budgetAlerts } from "./budgets/budget-alerts.ts";
 import { type BudgetReport, budgetReport } from "./budgets/budget-report.ts";
 import { scopedHolds } from "./budgets/scoped-budgets.ts";
+import { CallRecorder } from "./call-recorder.ts";
 import {
   type Admission,
   type CallOutcome,
@@ -14,7 +15,6 @@ import {
 } from "./circuit-breaker.ts";
 import type { TrustConfig } from "./config.ts";
 import {
-  AuditError,
   BudgetExceededError,
   CircuitOpenError,
   ClientDestroyedError,
@@ -42,7 +42,7 @@ import {
   type ToolDecision,
 } from "./preflight.ts";
 import { costUsertokens, PriceBook } from "./price-book.ts";
-import { buildReceipt, postWarnings, type ReceiptOutcome, type TrustReceipt } from "./receipt.ts";
+import { postWarnings, type TrustReceipt } from "./receipt.ts";
 import type { Usage, UsageSource } from "./usage.ts";
 import { ZERO_USAGE } from "./usage.ts";
 import type { VaultPaths } from "./vault.ts";
@@ -56,21 +56,19 @@ export class Engine implements HoldCloser {
   readonly config: TrustConfig;
   readonly paths: VaultPaths;
   readonly ledger: Ledger;
-  readonly #audit: AuditChain;
   readonly #database: VaultDatabase;
   readonly #prices: PriceBook;
-  readonly #actor: string;
+  readonly #recorder: CallRecorder;
   readonly #inFlight = new Set<Hold>();
   readonly #authorizing = new Set<Promise<unknown>>();
   readonly #unposted: UnpostedSpend[] = [];
   readonly #breaker: CircuitBreaker;
   /** Circuit state changes this engine's calls cause are audited on its chain. */
   readonly #onCircuit = (transition: CircuitTransition): void => {
-    this.#append("circuit_state", undefined, { ...transition });
+    this.#recorder.append("circuit_state", undefined, { ...transition });
   };
   readonly #preflight: Preflight;
   readonly #now: Clock;
-  #auditFailure: Error | null = null;
   #closing: Promise<void> | null = null;
 
   constructor(
@@ -88,9 +86,8 @@ export class Engine implements HoldCloser {
     this.config = config;
     this.paths = paths;
     this.ledger = ledger;
-    this.#audit = audit;
     this.#prices = new PriceBook(config);
-    this.#actor = actor;
+    this.#recorder = new CallRecorder(audit, actor);
     this.#breaker = vaultBreaker(paths.root, {
       failureThreshold: config.circuitBreaker.failureThreshold,
       resetTimeoutMs: config.circuitBreaker.resetTimeout,
@@ -100,7 +97,9 @@ export class Engine implements HoldCloser {
       paths,
       defaultActor: actor,
       recordDenial: (kind, request, data) =>
-        request === undefined ? this.#append(kind, undefined, data) : this.#recordDenial(kind, request, data),
+        request === undefined
+          ? this.#recorder.append(kind, undefined, data)
+          : this.#recorder.recordDenial(kind, request, data),
       ...(onEscalate === undefined ? {} : { onEscalate }),
     });
   }
@@ -142,7 +141,7 @@ export class Engine implements HoldCloser {
       );
     } catch (error) {
       this.#breaker.record(admission, "neutral", this.#onCircuit);
-      await this.#flushAudit();
+      await this.#recorder.flush();
       throw error;
     }
     const hold = new Hold(terms, this);
@@ -163,14 +162,14 @@ export class Engine implements HoldCloser {
     this.#assertUsable();
     assertPlainScopes(call.scope);
     const result = await this.#preflight.checkTool({ ...call, now: new Date() });
-    this.#append("tool_call", call.actor, {
+    this.#recorder.append("tool_call", call.actor, {
       ...result.audit,
       ...(call.scope === undefined ? {} : { scope: call.scope.map(auditText) }),
       approved: result.approved,
       ...(result.reason === undefined ? {} : { reason: result.reason }),
       ...(result.warnings.length > 0 ? { warnings: result.warnings } : {}),
     });
-    await this.#flushAudit();
+    await this.#recorder.flush();
     return result;
   }
 
@@ -184,8 +183,8 @@ export class Engine implements HoldCloser {
     data: Record<string, unknown>,
   ): Promise<void> {
     this.#assertUsable();
-    this.#append(kind, actor, data);
-    await this.#flushAudit();
+    this.#recorder.append(kind, actor, data);
+    await this.#recorder.flush();
   }
 
   async balance(): Promise<LedgerBalance> {
@@ -211,8 +210,8 @@ export class Engine implements HoldCloser {
     const warnings = [...terms.warnings];
     try {
       const { posted, event } = await this.#post({ terms, cost, usage, source, warnings });
-      await this.#flushAudit();
-      return this.#receipt(terms, event, {
+      await this.#recorder.flush();
+      return this.#recorder.receipt(terms, event, {
         cost,
         balance: posted.balance,
         settled: true,
@@ -228,14 +227,14 @@ export class Engine implements HoldCloser {
         `the cost could not be posted to the ledger (${(error as Error).message}); it will be posted before ` +
           "the next call, and calls are refused until it is",
       );
-      const event = this.#record("settle_failed", terms, {
+      const event = this.#recorder.record("settle_failed", terms, {
         costUsertokens: cost,
         usage,
         reason: (error as Error).message,
       });
-      await this.#flushAudit();
+      await this.#recorder.flush();
       const balance = makeBalance(0, 0, 0);
-      return this.#receipt(terms, event, { cost, balance, settled: false, usage, source, warnings });
+      return this.#recorder.receipt(terms, event, { cost, balance, settled: false, usage, source, warnings });
     } finally {
       this.#inFlight.delete(hold);
       // The provider answered: that is what the circuit cares about, whatever the ledger did.
@@ -253,7 +252,7 @@ export class Engine implements HoldCloser {
     const posted = await this.ledger.post(terms.transferId, cost, (result) => {
       const alerts = budgetAlerts(result, this.config.warnAt, terms.scoped ?? []);
       warnings.push(...postWarnings(cost, result), ...alerts.warnings);
-      event = this.#record("spend", terms, {
+      event = this.#recorder.record("spend", terms, {
         costUsertokens: cost,
         postedUsertokens: result.postedUsertokens,
         shortfallUsertokens: result.shortfallUsertokens,
@@ -264,9 +263,9 @@ export class Engine implements HoldCloser {
         priceSource: terms.rates.source,
         warnings,
       });
-      for (const crossing of alerts.crossings) this.#record("budget_threshold", terms, crossing);
+      for (const crossing of alerts.crossings) this.#recorder.record("budget_threshold", terms, crossing);
     });
-    return { posted, event: this.#written(event) };
+    return { posted, event: this.#recorder.written(event) };
   }
 
   /** Costs whose post failed are posted before anything else may spend; until then calls are refused. */
@@ -296,11 +295,11 @@ export class Engine implements HoldCloser {
     try {
       let event: AuditEvent | null = null;
       const balance = await this.ledger.void(terms.transferId, () => {
-        event = this.#record(kind, terms, { holdUsertokens: terms.holdUsertokens, reason });
+        event = this.#recorder.record(kind, terms, { holdUsertokens: terms.holdUsertokens, reason });
       });
-      event = this.#written(event);
-      await this.#flushAudit();
-      return this.#receipt(terms, event, {
+      event = this.#recorder.written(event);
+      await this.#recorder.flush();
+      return this.#recorder.receipt(terms, event, {
         cost: 0,
         balance,
         settled: false,
@@ -322,7 +321,11 @@ export class Engine implements HoldCloser {
       rates = this.#prices.ratesFor(request.provider, request.model);
     } catch (error) {
       if (error instanceof UnknownModelError) {
-        this.#recordDenial("unknown_model", request, { transferId, promptHash, reason: error.message });
+        this.#recorder.recordDenial("unknown_model", request, {
+          transferId,
+          promptHash,
+          reason: error.message,
+        });
       }
       throw error;
     }
@@ -379,16 +382,16 @@ export class Engine implements HoldCloser {
       const refusal = judgement?.refusal;
       if (refusal !== undefined && error === refusal.error) {
         this.#preflight.recordRefusal(terms.request, refusal);
-        await this.#flushAudit();
+        await this.#recorder.flush();
       } else if (error instanceof BudgetExceededError) {
-        this.#recordDenial("budget_exceeded", terms.request, {
+        this.#recorder.recordDenial("budget_exceeded", terms.request, {
           transferId: terms.transferId,
           promptHash: terms.promptHash,
           neededUsertokens: error.neededUsertokens,
           remainingUsertokens: error.remainingUsertokens,
           ...(error.account === undefined ? {} : { budget: auditText(error.account) }),
         });
-        await this.#flushAudit();
+        await this.#recorder.flush();
       }
       throw error;
     }
@@ -396,17 +399,6 @@ export class Engine implements HoldCloser {
       terms.warnings = [...terms.warnings, ...judgement.warnings];
       terms.checks = mergeFindings(terms.checks ?? {}, judgement.audit);
     }
-  }
-
-  #record(kind: AuditEvent["kind"], terms: HoldTerms, data: Record<string, unknown>): AuditEvent | null {
-    return this.#append(kind, terms.request.actor, {
-      transferId: terms.transferId,
-      model: auditText(terms.request.model),
-      provider: terms.request.provider,
-      promptHash: terms.promptHash,
-      ...terms.checks,
-      ...data,
-    });
   }
 
   /**
@@ -449,7 +441,7 @@ export class Engine implements HoldCloser {
       return this.#breaker.admit(request.provider, this.#onCircuit);
     } catch (error) {
       if (error instanceof CircuitOpenError) {
-        this.#recordDenial("circuit_open", request, {
+        this.#recorder.recordDenial("circuit_open", request, {
           reason: error.message,
           retryAfterMs: error.retryAfterMs,
         });
@@ -458,64 +450,13 @@ export class Engine implements HoldCloser {
     }
   }
 
-  #recordDenial(kind: AuditEvent["kind"], request: GovernedRequest, data: Record<string, unknown>): void {
-    this.#append(kind, request.actor, {
-      model: auditText(request.model),
-      provider: request.provider,
-      ...(request.scope === undefined ? {} : { scope: request.scope.map(auditText) }),
-      ...data,
-    });
-  }
-
-  #append(
-    kind: AuditEvent["kind"],
-    actor: string | undefined,
-    data: Record<string, unknown>,
-  ): AuditEvent | null {
-    try {
-      return this.#audit.append(kind, auditText(actor ?? this.#actor), data);
-    } catch (error) {
-      // The call this event records has already happened; report it on the receipt and refuse the next one.
-      this.#auditFailure = error as Error;
-      return null;
-    }
-  }
-
-  /**
-   * An event appended inside a ledger step is written as that step commits; when the disk refused
-   * it, the step (money that really moved) committed without it: report it like a failed append.
-   */
-  #written(event: AuditEvent | null): AuditEvent | null {
-    const failure = event === null ? undefined : this.#audit.writeFailureOf(event);
-    if (failure === undefined) return event;
-    this.#auditFailure = failure;
-    return null;
-  }
-
-  /** Waits for the audit's group commit (strict durability); with none, returns nothing to wait for. */
-  #flushAudit(): Promise<void> | undefined {
-    return this.#audit.flush()?.catch((error: unknown) => {
-      this.#auditFailure = error as Error;
-    });
-  }
-
-  #receipt(terms: HoldTerms, event: AuditEvent | null, outcome: ReceiptOutcome): TrustReceipt {
-    return buildReceipt(terms, event, outcome, this.#audit.path, this.#auditFailure);
-  }
-
   #assertOpen(): void {
     if (this.#closing !== null) throw new ClientDestroyedError();
   }
 
   #assertUsable(): void {
     this.#assertOpen();
-    if (this.#auditFailure !== null) {
-      throw new AuditError(
-        `Refusing new calls: an earlier audit write failed (${this.#auditFailure.message}), and calls must not go ` +
-          "unrecorded. Fix the vault's disk or permissions, run `usertrust verify`, then create a new client.",
-        { cause: this.#auditFailure },
-      );
-    }
+    this.#recorder.assertWorking();
   }
 
   async #close(): Promise<void> {
@@ -526,9 +467,9 @@ export class Engine implements HoldCloser {
       open.map((hold) => hold.void("the client was destroyed before the call settled", "hold_voided")),
     );
     this.#preflight.close();
-    await this.#flushAudit();
+    await this.#recorder.flush();
     await this.ledger.close();
-    this.#audit.close();
+    this.#recorder.close();
     this.#database.close();
   }
 }
