@@ -11,7 +11,7 @@ import { type PiiCounts, scanPii } from "./guards/pii-detector.ts";
 import { Redactor } from "./guards/redactor.ts";
 import type { LedgerBalance } from "./ledger/ledger.ts";
 import { evaluatePolicies } from "./policy/evaluate-policies.ts";
-import { policyContext } from "./policy/policy-context.ts";
+import { addBudgetFields, policyContext } from "./policy/policy-context.ts";
 import type { PolicyLoadError } from "./policy/policy-load-error.ts";
 import type { PolicyContext, PolicyResult, PolicyRule } from "./policy/policy-rule.ts";
 import { PolicySet } from "./policy/policy-set.ts";
@@ -38,6 +38,8 @@ export interface PreflightSubject {
   now: Date;
   /** Fields every denial event of this call carries (its transfer id and prompt hash). */
   denialData: Readonly<Record<string, unknown>>;
+  /** The policy context `check` built; judgeBudgetRules adds the budget to it rather than build another. */
+  context?: PolicyContext;
 }
 
 /** A call that may go ahead, and what its checks leave on the receipt and the audit event. */
@@ -145,6 +147,7 @@ export class Preflight {
     const injection = this.#checkInjection(request, clearance, refuse);
     const callRules = budgetLater ? rules.otherCallRules : rules.callRules;
     const context = policyContext(subject, balance, this.#config);
+    subject.context = context;
     const policy = this.#checkPolicies(subject, callRules, context, balance, clearance, refuse);
     if (this.#board !== undefined)
       await this.#review(this.#board, subject, balance, { pii, injection, policy }, clearance, refuse);
@@ -177,7 +180,10 @@ export class Preflight {
       wouldDeny.push(`${kind}: ${error.message}`);
     };
     // The whole call context (scope, model, metadata): rules filter on it before their conditions.
-    const context = policyContext(subject, before, this.#config);
+    const context =
+      subject.context === undefined
+        ? policyContext(subject, before, this.#config)
+        : addBudgetFields(subject.context, before, subject.holdUsertokens);
     try {
       this.#checkPolicies(subject, rules, context, before, clearance, refuse);
     } catch (error) {

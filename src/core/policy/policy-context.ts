@@ -37,15 +37,12 @@ export function policyContext(
   config: TrustConfig,
 ): PolicyContext {
   const { request, holdUsertokens, now } = call;
-  const promptLength = request.promptParts.reduce((sum, part) => sum + part.length, 0);
-  return {
+  let promptLength = 0;
+  for (const part of request.promptParts) promptLength += part.length;
+  const context: PolicyContext = {
     model: request.model,
     provider: request.provider,
     estimated_cost: holdUsertokens,
-    // Without a balance no rule reads these fields (the balance is read whenever one does).
-    ...(balance === undefined
-      ? {}
-      : budgetFields(balance.budgetUsertokens, balance.remainingUsertokens, holdUsertokens)),
     tier: config.tier,
     scope: request.scope ?? [],
     actor: request.actor,
@@ -69,6 +66,21 @@ export function policyContext(
     messageCount: request.messageCount ?? 0,
     promptLength,
   };
+  // Without a balance no rule reads these fields (the balance is read whenever one does, or they
+  // are added where the rules that read them run: addBudgetFields).
+  return balance === undefined ? context : addBudgetFields(context, balance, holdUsertokens);
+}
+
+/** Gives a context built without a balance its budget fields (the rules that read them run later). */
+export function addBudgetFields(
+  context: PolicyContext,
+  balance: LedgerBalance,
+  holdUsertokens: number,
+): PolicyContext {
+  return Object.assign(
+    context,
+    budgetFields(balance.budgetUsertokens, balance.remainingUsertokens, holdUsertokens),
+  );
 }
 
 /**
