@@ -381,6 +381,27 @@ describe("usertrust/ai-sdk: the output cap", () => {
     expect(ledger).toEqual({ posted: spend.postedUsertokens, pending: 0 });
     expect(ledger.posted).toBeLessThanOrEqual(spend.holdUsertokens);
   });
+
+  it("never cuts a stream that keeps to maxOutputTokens, even at 5 bytes a token", async () => {
+    const { engine } = await governedVault();
+    // 1,000 tokens of " word" (one token each): exactly the cap, reported so by the provider.
+    const reply = "word ".repeat(1_000);
+    openaiServer.setBehaviour({ reply, promptTokens: 10, completionTokens: 1_000 });
+    const errors: unknown[] = [];
+    const result = streamText({
+      model: governModel(openai().chat("gpt-4o"), engine),
+      prompt: "Say a lot",
+      maxOutputTokens: 1_000,
+      onError: ({ error }) => {
+        errors.push(error);
+      },
+    });
+    const { parts } = await readParts(result.stream);
+    expect(errors).toEqual([]);
+    expect(textOf(parts)).toBe(reply);
+    const receipt = (await result.providerMetadata)?.usertrust;
+    expect(receipt).toMatchObject({ usageSource: "provider", usage: { outputTokens: 1_000 } });
+  });
 });
 
 describe("usertrust/ai-sdk: refusals in streamText", () => {

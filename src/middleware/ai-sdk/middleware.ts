@@ -145,10 +145,18 @@ export function usertrustMiddleware(
 }
 
 /**
+ * The output cap counts tokens as few as text can have: real text averages 3–5 UTF-8 bytes a token
+ * and hardly ever 8 over a whole reply, so a model that keeps to its maxOutputTokens is never cut,
+ * and one that ignores it is stopped by about twice its cap. (What is settled still counts the
+ * received text generously, at 3 bytes a token.)
+ */
+const CAP_BYTES_PER_TOKEN = 8;
+
+/**
  * Meters a V4 stream: settles at the `finish` part's usage (and puts the receipt on it), or — when
  * the stream errors, is cancelled by the consumer, or ends without `finish` — at what was
- * consumed. When the running output cost passes the hold, the stream ends with an error part
- * (OutputCapError) and settles what was consumed.
+ * consumed. When the running output, counted as few tokens as it can be, costs more than the hold,
+ * the stream ends with an error part (OutputCapError) and settles what was consumed.
  */
 function meteredParts(call: PreparedCall): MeteredParts {
   const { hold } = call;
@@ -203,11 +211,10 @@ function meteredParts(call: PreparedCall): MeteredParts {
       }
       if (part.type === "text-delta" || part.type === "reasoning-delta" || part.type === "tool-input-delta") {
         outputBytes += Buffer.byteLength(part.delta, "utf8");
+        const fewestTokens = Math.ceil(outputBytes / CAP_BYTES_PER_TOKEN);
         if (
-          costUsertokens(
-            rates,
-            makeUsage({ inputTokens: inputTokensEstimate, outputTokens: estimateOutputTokens(outputBytes) }),
-          ) > holdUsertokens
+          costUsertokens(rates, makeUsage({ inputTokens: inputTokensEstimate, outputTokens: fewestTokens })) >
+          holdUsertokens
         ) {
           capped = true;
           flushHeld(controller);
