@@ -1,5 +1,6 @@
 import type { AuditChain } from "./audit/audit-chain.ts";
 import { type AuditEvent, auditText } from "./audit/audit-event.ts";
+import { CanonicalJsonError } from "./canonical-json.ts";
 import { AuditError } from "./errors.ts";
 import type { GovernedRequest } from "./governed-request.ts";
 import type { HoldTerms } from "./hold.ts";
@@ -48,9 +49,20 @@ export class CallRecorder {
     actor: string | undefined,
     data: Record<string, unknown>,
   ): AuditEvent | null {
+    const who = auditText(actor ?? this.#defaultActor);
     try {
-      return this.#audit.append(kind, auditText(actor ?? this.#defaultActor), data);
+      return this.#audit.append(kind, who, data);
     } catch (error) {
+      // Caller text with no canonical form (a lone surrogate in a policy value, say) must not stop
+      // the chain: the event is written with such text made well-formed.
+      if ((error as Error).cause instanceof CanonicalJsonError) {
+        try {
+          return this.#audit.append(kind, who, wellFormed(data) as Record<string, unknown>);
+        } catch (retryError) {
+          this.#failure = retryError as Error;
+          return null;
+        }
+      }
       this.#failure = error as Error;
       return null;
     }
@@ -91,4 +103,15 @@ export class CallRecorder {
   close(): void {
     this.#audit.close();
   }
+}
+
+/** A copy with lone surrogates replaced (U+FFFD) and non-finite numbers as null, as JSON.stringify writes them. */
+function wellFormed(value: unknown): unknown {
+  if (typeof value === "string") return value.toWellFormed();
+  if (typeof value === "number") return Number.isFinite(value) ? value : null;
+  if (Array.isArray(value)) return value.map(wellFormed);
+  if (typeof value !== "object" || value === null) return value;
+  const copy: Record<string, unknown> = {};
+  for (const [key, member] of Object.entries(value)) copy[key.toWellFormed()] = wellFormed(member);
+  return copy;
 }

@@ -9,8 +9,14 @@ export function canonicalJson(value: unknown): string {
 
 const DEPTH_MAX = 64;
 
+/** A value with no canonical JSON form: a non-finite number, a lone surrogate, a function, too deep a nesting. */
+export class CanonicalJsonError extends TypeError {
+  override name = "CanonicalJsonError";
+}
+
 function serialize(value: unknown, depth: number): string {
-  if (depth > DEPTH_MAX) throw new TypeError(`canonicalJson: nesting deeper than ${DEPTH_MAX} levels`);
+  if (depth > DEPTH_MAX)
+    throw new CanonicalJsonError(`canonicalJson: nesting deeper than ${DEPTH_MAX} levels`);
   if (value === null) return "null";
   switch (typeof value) {
     case "boolean":
@@ -18,18 +24,19 @@ function serialize(value: unknown, depth: number): string {
     case "string":
       return serializeString(value);
     case "number":
-      if (!Number.isFinite(value)) throw new TypeError(`canonicalJson: ${value} has no JSON form`);
+      if (!Number.isFinite(value)) throw new CanonicalJsonError(`canonicalJson: ${value} has no JSON form`);
       return JSON.stringify(value);
     case "object":
       return Array.isArray(value) ? serializeArray(value, depth) : serializeObject(value, depth);
     default:
-      throw new TypeError(`canonicalJson: a ${typeof value} has no JSON form`);
+      throw new CanonicalJsonError(`canonicalJson: a ${typeof value} has no JSON form`);
   }
 }
 
 /** RFC 8785 §3.2.2.2 forbids unpaired surrogates; a well-formed string has none. */
 export function serializeString(text: string): string {
-  if (!text.isWellFormed()) throw new TypeError("canonicalJson: a string holds a lone UTF-16 surrogate");
+  if (!text.isWellFormed())
+    throw new CanonicalJsonError("canonicalJson: a string holds a lone UTF-16 surrogate");
   return JSON.stringify(text);
 }
 

@@ -1,3 +1,4 @@
+import { auditText } from "./audit/audit-event.ts";
 import { type Board, createBoard } from "./board/board.ts";
 import { boardAudit, boardContext } from "./board/board-context.ts";
 import { BoardBlockedError, BoardEscalatedError } from "./board/board-errors.ts";
@@ -153,7 +154,7 @@ export class Preflight {
       await this.#review(this.#board, subject, balance, { pii, injection, policy }, clearance, refuse);
 
     this.#noteWouldDeny(clearance, wouldDeny);
-    if (request.scope !== undefined) clearance.audit.scope = request.scope;
+    if (request.scope !== undefined) clearance.audit.scope = request.scope.map(auditText);
     if (budgetLater) clearance.budgetRules = rules.budgetRules;
     return clearance;
   }
@@ -247,7 +248,7 @@ export class Preflight {
       severity,
     }));
     const audit: Record<string, unknown> = {
-      toolName: call.toolName,
+      toolName: auditText(call.toolName),
       ...(policy.length > 0 ? { policy } : {}),
     };
     if (denial !== undefined) {

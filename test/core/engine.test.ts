@@ -475,6 +475,22 @@ describe("caller-supplied text on audit events", () => {
     await expect(engine.authorize(request())).resolves.toBeDefined();
     expect(verifyChain(paths.auditLog, { headPath: paths.auditHead }).ok).toBe(true);
   });
+
+  it("records a broken or huge scope and tool name safely too", async () => {
+    const { base, paths } = vault();
+    const engine = await engineFor(base);
+    // e.g. a user id cut in the middle of an emoji ("team-😀".slice(0, 6)), used as a scope.
+    const receipt = await (
+      await engine.authorize(request({ scope: ["team-\uD83D", "s".repeat(70_000)] }))
+    ).settle(makeUsage({ inputTokens: 10 }));
+    expect(receipt.auditDegraded).toBeUndefined();
+    await engine.reviewToolCall({ toolName: "lookup_\uD83D", input: {} });
+    const [spend, tool] = auditEvents(paths.auditLog);
+    expect(spend?.data.scope).toEqual(["team-\uFFFD", expect.stringContaining("sha256:")]);
+    expect(tool?.data.toolName).toBe("lookup_\uFFFD");
+    await expect(engine.authorize(request())).resolves.toBeDefined();
+    expect(verifyChain(paths.auditLog, { headPath: paths.auditHead }).ok).toBe(true);
+  });
 });
 
 describe("an audit log the disk refuses to grow", () => {
