@@ -114,6 +114,30 @@ describe("trust() over the Anthropic SDK: messages.create", () => {
     await client.destroy();
   });
 
+  // Server-side compaction (beta): its step's tokens are billed but reported only in
+  // usage.iterations, not in the top-level counts. claude-sonnet-4-6 ($3 in, $15 out per million),
+  // compaction 180,000 in / 3,500 out, reply 23,000 in / 1,000 out:
+  // (180,000 + 23,000) × $3 + (3,500 + 1,000) × $15 = 676,500 µ$ = 6,765 UT.
+  it("charges a compaction step's tokens, which only usage.iterations reports (whole and streamed)", async () => {
+    const { client } = await governedClient();
+    server.setBehaviour({
+      inputTokens: 23_000,
+      outputTokens: 1_000,
+      compaction: { inputTokens: 180_000, outputTokens: 3_500 },
+    });
+    const request = { model: "claude-sonnet-4-6", max_tokens: 100_000, messages };
+    const whole = await client.messages.create(request);
+    expect(whole.receipt).toMatchObject({
+      cost: 6_765,
+      usage: { inputTokens: 203_000, outputTokens: 4_500 },
+    });
+    const stream = await client.messages.create({ ...request, stream: true });
+    for await (const _event of stream) {
+      // read to the end
+    }
+    expect(await stream.receipt).toMatchObject({ cost: 6_765, usageSource: "provider" });
+  });
+
   it("refuses a call whose hold does not fit before it reaches the provider", async () => {
     const { client, vault } = await governedClient(10);
     const before = server.requests.length;

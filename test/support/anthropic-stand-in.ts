@@ -49,6 +49,12 @@ export interface AnthropicStandInBehaviour {
    * then reply words + thinking words.
    */
   thinking?: string;
+  /**
+   * A server-side compaction step (beta context management) before the reply: as the API does, its
+   * tokens appear only in a `compaction` entry of `usage.iterations` (the reply is a `message` entry),
+   * not in the top-level counts.
+   */
+  compaction?: { inputTokens: number; outputTokens: number };
 }
 
 export interface AnthropicStandIn {
@@ -89,6 +95,7 @@ interface Usage {
   cache_read_input_tokens: number;
   cache_creation: { ephemeral_5m_input_tokens: number; ephemeral_1h_input_tokens: number };
   service_tier: "standard";
+  iterations?: object[];
 }
 
 export async function startAnthropicStandIn(
@@ -226,7 +233,35 @@ function usageOf(b: AnthropicStandInBehaviour, request: MessagesRequest, default
       ephemeral_1h_input_tokens: breakdown.ephemeral1h,
     },
     service_tier: "standard",
+    ...(b.compaction === undefined
+      ? {}
+      : { iterations: iterationsOf(b.compaction, b, request, defaultOutput) }),
   };
+}
+
+function iterationsOf(
+  compaction: { inputTokens: number; outputTokens: number },
+  b: AnthropicStandInBehaviour,
+  request: MessagesRequest,
+  defaultOutput: number,
+): object[] {
+  const counts = (input: number, output: number) => ({
+    input_tokens: input,
+    output_tokens: output,
+    cache_creation_input_tokens: 0,
+    cache_read_input_tokens: 0,
+    cache_creation: null,
+  });
+  return [
+    { type: "compaction", ...counts(compaction.inputTokens, compaction.outputTokens) },
+    {
+      type: "message",
+      ...counts(
+        b.inputTokens ?? tokensOf({ system: request.system, messages: request.messages }),
+        b.outputTokens ?? defaultOutput,
+      ),
+    },
+  ];
 }
 
 /**
@@ -244,12 +279,18 @@ function streamEvents(
   const start = { ...base, content: [], stop_reason: null, stop_sequence: null };
   // The API reports a provisional output count at the start and the cumulative total on message_delta,
   // which also repeats the input-side counts.
-  const startUsage = usage && { ...usage, output_tokens: Math.min(1, usage.output_tokens) };
+  // The per-step breakdown is known only at the end: message_delta carries it.
+  const startUsage = usage && {
+    ...usage,
+    output_tokens: Math.min(1, usage.output_tokens),
+    iterations: undefined,
+  };
   const deltaUsage = usage && {
     input_tokens: usage.input_tokens,
     output_tokens: usage.output_tokens,
     cache_creation_input_tokens: usage.cache_creation_input_tokens,
     cache_read_input_tokens: usage.cache_read_input_tokens,
+    ...(usage.iterations === undefined ? {} : { iterations: usage.iterations }),
   };
   const events = [event("message_start", { message: startUsage ? { ...start, usage: startUsage } : start })];
   const textDeltas: number[] = [];
