@@ -6,7 +6,7 @@ import { outcomeOfError } from "../../core/circuit-breaker.ts";
 import type { Engine } from "../../core/engine.ts";
 import type { Hold } from "../../core/hold.ts";
 import type { TrustReceipt } from "../../core/receipt.ts";
-import { type ModelIdentity, messagesToGoverned, usageFromMetadata } from "./messages-request.ts";
+import { type ModelIdentity, messagesToGoverned, usageOfMessage } from "./messages-request.ts";
 
 /** One LangChain model call under governance: its hold and, in redact mode, the messages to send. */
 export interface LangChainCall {
@@ -68,10 +68,18 @@ function withContent(message: BaseMessage, map: (text: string) => string): BaseM
   });
 }
 
-/** Settles at the message's usage_metadata, or on an estimate of its text when it has none. */
-export async function settleMessage(hold: Hold, message: BaseMessage | undefined): Promise<TrustReceipt> {
-  const usage = usageFromMetadata((message as { usage_metadata?: unknown } | undefined)?.usage_metadata);
-  if (usage !== undefined) return hold.settle(usage);
+/**
+ * Settles at the message's usage (usageOfMessage), or on an estimate of its text when it has none.
+ * `outputTokens`, when known better than the message says (a stream's cumulative count), replaces its output.
+ */
+export async function settleMessage(
+  hold: Hold,
+  message: BaseMessage | undefined,
+  outputTokens?: number,
+): Promise<TrustReceipt> {
+  const usage = usageOfMessage(message);
+  if (usage !== undefined)
+    return hold.settle(outputTokens === undefined ? usage : { ...usage, outputTokens });
   const text =
     typeof message?.content === "string" ? message.content : JSON.stringify(message?.content ?? "");
   return hold.settleEstimated(Buffer.byteLength(text, "utf8"));

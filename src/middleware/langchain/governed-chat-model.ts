@@ -16,7 +16,7 @@ import {
 } from "../../adapters/shared-engine.ts";
 import type { Engine } from "../../core/engine.ts";
 import { openLangChainCall, releaseCall, settleMessage } from "./governed-call.ts";
-import { identify, type ModelIdentity } from "./messages-request.ts";
+import { AnthropicStreamOutput, identify, type ModelIdentity } from "./messages-request.ts";
 
 export const RECEIPT_KEY = "usertrust";
 
@@ -102,11 +102,13 @@ export class GovernedChatModel extends BaseChatModel<BaseChatModelCallOptions, A
   ): AsyncGenerator<ChatGenerationChunk> {
     const call = await this.#open(messages, runManager);
     let aggregate: AIMessageChunk | undefined;
+    const output = new AnthropicStreamOutput();
     let completed = false;
     try {
       const stream = await this.#inner.stream(call.messages, { ...options, callbacks: [] });
       for await (const chunk of stream) {
         aggregate = aggregate === undefined ? chunk : aggregate.concat(chunk);
+        output.observe(chunk);
         call.restore?.(chunk);
         const generation = new ChatGenerationChunk({ text: chunk.text, message: chunk });
         yield generation;
@@ -117,13 +119,14 @@ export class GovernedChatModel extends BaseChatModel<BaseChatModelCallOptions, A
       completed = true;
     } catch (error) {
       if (aggregate === undefined) await releaseCall(call.hold, error);
-      else await settleMessage(call.hold, aggregate).catch(() => {});
+      else await settleMessage(call.hold, aggregate, output.total).catch(() => {});
       throw error;
     } finally {
       // A consumer that stops early (break, abort) still pays for what was generated so far.
-      if (!completed && !call.hold.ended) await settleMessage(call.hold, aggregate).catch(() => {});
+      if (!completed && !call.hold.ended)
+        await settleMessage(call.hold, aggregate, output.total).catch(() => {});
     }
-    const receipt = receiptJson(await settleMessage(call.hold, aggregate));
+    const receipt = receiptJson(await settleMessage(call.hold, aggregate, output.total));
     yield new ChatGenerationChunk({
       text: "",
       message: new AIMessageChunk({ content: "", response_metadata: { [RECEIPT_KEY]: receipt } }),

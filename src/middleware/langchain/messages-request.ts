@@ -1,4 +1,5 @@
 import type { BaseMessage } from "@langchain/core/messages";
+import { usageFromAnthropic } from "../../adapters/anthropic/messages-usage.ts";
 import {
   ANTHROPIC_IMAGE_TOKENS,
   GEMINI_IMAGE_TOKENS,
@@ -87,6 +88,52 @@ interface UsageMetadata {
   input_tokens?: number;
   output_tokens?: number;
   input_token_details?: { cache_read?: number; cache_creation?: number };
+}
+
+interface ProviderMetadata {
+  model_provider?: unknown;
+  /** @langchain/anthropic: the API's usage (whole responses), or its fields but the two counts (streams). */
+  usage?: { input_tokens?: unknown; cache_creation?: { ephemeral_1h_input_tokens?: unknown } };
+}
+
+/**
+ * What a model's reply (a whole message, or a stream's chunks concatenated) cost. LangChain's
+ * `usage_metadata` does not tell 1-hour from 5-minute Anthropic cache writes, so for Anthropic the
+ * API's own usage in `response_metadata` is read: whole when present (also counting a compaction
+ * step), else the 1-hour part of the writes, which a stream's first chunk carries.
+ */
+export function usageOfMessage(message: unknown): Usage | undefined {
+  const fields = message as { usage_metadata?: unknown; response_metadata?: ProviderMetadata } | undefined;
+  const metadata = fields?.response_metadata;
+  const usage = usageFromMetadata(fields?.usage_metadata);
+  if (metadata?.model_provider !== "anthropic") return usage;
+  if (typeof metadata.usage?.input_tokens === "number") return usageFromAnthropic(metadata.usage);
+  const writes1h = metadata.usage?.cache_creation?.ephemeral_1h_input_tokens;
+  if (usage === undefined || typeof writes1h !== "number") return usage;
+  return { ...usage, cacheWrite1hTokens: Math.min(writes1h, usage.cacheWriteTokens) };
+}
+
+/**
+ * Output tokens of an Anthropic stream seen through LangChain: message_start's chunk carries a
+ * provisional count and message_delta's the cumulative total, which concatenating chunks would
+ * add together. Feed it every chunk; `total` is the last cumulative count, when one came.
+ */
+export class AnthropicStreamOutput {
+  #anthropic = false;
+  #total: number | undefined;
+
+  observe(chunk: unknown): void {
+    const fields = chunk as { usage_metadata?: UsageMetadata; response_metadata?: ProviderMetadata };
+    if (fields.response_metadata?.model_provider === "anthropic") this.#anthropic = true;
+    const usage = fields.usage_metadata;
+    // message_delta's chunk: no input (LangChain sets 0), the running output total.
+    if (this.#anthropic && usage?.input_tokens === 0 && typeof usage.output_tokens === "number")
+      this.#total = usage.output_tokens;
+  }
+
+  get total(): number | undefined {
+    return this.#total;
+  }
 }
 
 /**
