@@ -37,6 +37,8 @@ export interface CallContext {
   onReceipt: ((receipt: TrustReceipt) => void) | undefined;
   /** Scope, actor and metadata from trust()'s options, under any per-call context. */
   defaults: TrustContext;
+  /** Runs `hook` once the client has been destroyed; the returned function cancels that. */
+  onDestroyed: (hook: () => void) => () => void;
 }
 
 /** One model call between authorization and settlement. */

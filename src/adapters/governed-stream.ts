@@ -1,4 +1,4 @@
-import { UsertrustError } from "../core/errors.ts";
+import { ClientDestroyedError, UsertrustError } from "../core/errors.ts";
 import type { TrustReceipt } from "../core/receipt.ts";
 
 /**
@@ -17,7 +17,17 @@ export class GovernedStream<Chunk> implements AsyncIterable<Chunk> {
   readonly #ended: () => void;
   #iterated = false;
 
-  constructor(source: AsyncIterable<Chunk>, receiptOf: () => Promise<TrustReceipt>) {
+  /**
+   * `onDestroyed` tells when the client is destroyed. A stream that opens its request lazily
+   * (Gemini's function calling) and was never read made no call, so has no hold to void and no
+   * receipt: its receipt then rejects with ClientDestroyedError instead of waiting for a call that
+   * cannot come.
+   */
+  constructor(
+    source: AsyncIterable<Chunk>,
+    receiptOf: () => Promise<TrustReceipt>,
+    onDestroyed: (hook: () => void) => () => void,
+  ) {
     this.#source = source;
     let ended!: () => void;
     const iterationEnded = new Promise<void>((resolve) => {
@@ -27,8 +37,19 @@ export class GovernedStream<Chunk> implements AsyncIterable<Chunk> {
     const unread = receiptOf().then((receipt) =>
       this.#iterated ? new Promise<TrustReceipt>(() => {}) : receipt,
     );
-    this.receipt = Promise.race([iterationEnded.then(receiptOf), unread]);
-    this.receipt.catch(() => {});
+    let noCallMade!: (error: Error) => void;
+    const noCall = new Promise<TrustReceipt>((_, reject) => {
+      noCallMade = reject;
+    });
+    // Holds voided by destroy() resolve `unread` within a few turns; one macrotask later, the
+    // receipt of a stream still unread and still pending belongs to a stream that made no call.
+    const forget = onDestroyed(() =>
+      setImmediate(() => {
+        if (!this.#iterated) noCallMade(new ClientDestroyedError());
+      }),
+    );
+    this.receipt = Promise.race([iterationEnded.then(receiptOf), unread, noCall]);
+    this.receipt.then(forget, forget);
   }
 
   get governance(): Promise<TrustReceipt> {

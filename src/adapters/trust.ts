@@ -129,6 +129,7 @@ export async function trust<T extends object, Shape extends ResponseShape = "spe
   }
   const engine = await createEngine(engineOptions(opts));
   let destroyed = false;
+  const destroyHooks = new Set<() => void>();
   const context: CallContext = {
     engine: (): Engine => {
       if (destroyed) throw new ClientDestroyedError();
@@ -136,10 +137,19 @@ export async function trust<T extends object, Shape extends ResponseShape = "spe
     },
     onReceipt: opts.onReceipt,
     defaults: contextDefaults(opts),
+    onDestroyed: (hook) => {
+      destroyHooks.add(hook);
+      return () => destroyHooks.delete(hook);
+    },
   };
   const destroy = async (): Promise<void> => {
     destroyed = true;
-    await engine.close();
+    try {
+      await engine.close();
+    } finally {
+      for (const hook of destroyHooks) hook();
+      destroyHooks.clear();
+    }
   };
   const spec = opts.shape !== "native";
   const trusted =
@@ -175,7 +185,7 @@ function governClone(
     if (spec)
       overrides.set(
         path,
-        specShaped(governed, (body) => translation.isStream(body)),
+        specShaped(governed, (body) => translation.isStream(body), context.onDestroyed),
       );
   }
   for (const path of surface.helpers) {
@@ -202,7 +212,7 @@ function trustGoogle(
     for (const { name, streams } of GOOGLE_METHODS) {
       modelOverrides.set(
         name,
-        specShaped(models[name] as Governed, () => streams),
+        specShaped(models[name] as Governed, () => streams, context.onDestroyed),
       );
     }
   }
@@ -217,11 +227,15 @@ function trustGoogle(
 type Governed = (body: unknown, options?: unknown) => PromiseLike<unknown>;
 
 /** The spec's shapes over a native governed method: `{ response, receipt, governance }`, or a GovernedStream. */
-function specShaped(native: Governed, isStream: (body: unknown) => boolean) {
+function specShaped(
+  native: Governed,
+  isStream: (body: unknown) => boolean,
+  onDestroyed: CallContext["onDestroyed"],
+) {
   return async (body: unknown, options?: unknown): Promise<unknown> => {
     const response = await (options === undefined ? native(body) : native(body, options));
     if (isStream(body))
-      return new GovernedStream(response as AsyncIterable<unknown>, () => receiptOf(response));
+      return new GovernedStream(response as AsyncIterable<unknown>, () => receiptOf(response), onDestroyed);
     const receipt = await receiptOf(response);
     return { response, receipt, governance: receipt };
   };

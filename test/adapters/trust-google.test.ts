@@ -12,7 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { trust } from "../../src/adapters/trust.ts";
 import type { AuditEvent } from "../../src/core/audit/audit-event.ts";
 import { verifyChain } from "../../src/core/audit/verify-chain.ts";
-import { BudgetExceededError } from "../../src/core/errors.ts";
+import { BudgetExceededError, ClientDestroyedError } from "../../src/core/errors.ts";
 import { SqliteLedger } from "../../src/core/ledger/sqlite-ledger.ts";
 import type { TrustReceipt } from "../../src/core/receipt.ts";
 import { receiptOf, receiptsOf, withTrustContext } from "../../src/index.ts";
@@ -513,6 +513,22 @@ describe("trust() over @google/genai: calls that make several requests", () => {
     expect(receipt).toMatchObject({ settled: true, cost: SMALL_COST_UT });
     expect(receipt.transferId).toBe(auditEvents(vault)[1]?.data.transferId);
     await client.destroy();
+  });
+
+  it("an automatic-function-calling stream never read: destroy() ends its receipt, which has no call to report", async () => {
+    const { client, vault } = await specClient();
+    server.setBehaviour({ ...SMALL_USAGE, functionCall: WEATHER_CALL });
+    const before = server.requests.length;
+    // The SDK opens this stream's request only when it is first read, so nothing is held yet.
+    const stream = await client.models.generateContentStream({
+      model,
+      contents: "What is the weather in Paris?",
+      config: { tools: [weatherTool([])] },
+    });
+    await client.destroy();
+    await expect(within(stream.receipt)).rejects.toBeInstanceOf(ClientDestroyedError);
+    expect(server.requests.length).toBe(before);
+    expect(kinds(vault)).toEqual([]);
   });
 
   it("gives each automatic-continuation hop its own hold", async () => {
