@@ -274,6 +274,28 @@ export class AuditChain {
   }
 
   /**
+   * Before anything after the recorded head is set aside: the line ending at head.bytes must be the
+   * head's event. When it is not, lines before it were rewritten (one grew or shrank), and moving
+   * "the tail" aside would cut a committed event in half: refuse to write instead.
+   */
+  #assertLogEndsAtHead(head: Head): void {
+    if (head.bytes === 0) return;
+    const before = Buffer.alloc(Math.min(head.bytes, EVENT_BYTES_MAX + 1));
+    readSync(this.#fd, before, 0, before.length, head.bytes - before.length);
+    const start = before.lastIndexOf(0x0a, before.length - 2) + 1;
+    const event =
+      before[before.length - 1] === 0x0a
+        ? parseEventLine(before.subarray(start, before.length - 1).toString("utf8"))
+        : null;
+    if (event === null || event.sequence !== head.sequence || event.hash !== head.hash) {
+      throw new AuditError(
+        `The audit log ${this.path} no longer has the vault's last recorded event (${head.sequence}) ending at ` +
+          `byte ${head.bytes}: lines before it were rewritten. Refusing to write; run \`usertrust verify\`.`,
+      );
+    }
+  }
+
+  /**
    * The log's length differs from the recorded head. Longer: the bytes after the head come from
    * a transaction that never committed (its writer crashed between writing and committing, and its
    * ledger step rolled back with it), so they are moved to a side file (never deleted) and an
@@ -295,6 +317,7 @@ export class AuditChain {
           "lines were removed from its end. Run `usertrust verify` and restore the log from a backup.",
       );
     }
+    if (headRecorded) this.#assertLogEndsAtHead(head);
     const tail = Buffer.alloc(size - head.bytes);
     readSync(this.#fd, tail, 0, tail.length, head.bytes);
     const adopted = headRecorded ? head : adoptChainedLines(tail);
@@ -317,6 +340,15 @@ export class AuditChain {
   }
 }
 
+/** Whether `event` hashes to `hash`; an event with no canonical form (an edited line) does not. */
+function hashesTo(event: Parameters<typeof hashEvent>[0], hash: string): boolean {
+  try {
+    return hashEvent(event) === hash;
+  } catch {
+    return false;
+  }
+}
+
 /** The head after the longest run of lines in `log` that chain from genesis with valid hashes. */
 function adoptChainedLines(log: Buffer): Head {
   let adopted: Head = { sequence: 0, hash: GENESIS_HASH, bytes: 0 };
@@ -326,7 +358,7 @@ function adoptChainedLines(log: Buffer): Head {
     const event = parseEventLine(log.subarray(adopted.bytes, newline).toString("utf8"));
     const chains =
       event !== null && event.previousHash === adopted.hash && event.sequence === adopted.sequence + 1;
-    if (!chains || hashEvent(event) !== event.hash) return adopted;
+    if (!chains || !hashesTo(event, event.hash)) return adopted;
     adopted = { sequence: event.sequence, hash: event.hash, bytes: newline + 1 };
   }
 }

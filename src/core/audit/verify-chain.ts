@@ -1,4 +1,4 @@
-import { closeSync, existsSync, openSync, readSync } from "node:fs";
+import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
 import { DatabaseSync } from "node:sqlite";
 import { EVENT_BYTES_MAX } from "./audit-chain.ts";
 import { GENESIS_HASH, hashEvent } from "./audit-event.ts";
@@ -59,6 +59,14 @@ export function verifyChain(path: string, options: { headPath?: string } = {}): 
       });
     }
     if (!complete) {
+      // The recorded head always ends a line; a log that goes on past it mid-line was rewritten.
+      if (head !== null && fileSize(path) > head.bytes) {
+        return result({
+          line: lineNumber,
+          kind: "hash_mismatch",
+          message: `the vault recorded its last event as ending at byte ${head.bytes}, which falls inside this line: lines up to it were rewritten`,
+        });
+      }
       return result({
         line: lineNumber,
         kind: "truncated_tail",
@@ -90,7 +98,16 @@ function checkLine(
   const shape = describeShapeProblem(value);
   if (shape) return { kind: "malformed", message: shape };
   const event = value as Parameters<typeof hashEvent>[0] & { hash: string };
-  const expectedHash = hashEvent(event);
+  let expectedHash: string;
+  try {
+    expectedHash = hashEvent(event);
+  } catch (error) {
+    // JSON no writer produces (a number out of range, a lone surrogate, a deep nesting): edited.
+    return {
+      kind: "hash_mismatch",
+      message: `the event was altered: its content cannot be hashed (${(error as Error).message})`,
+    };
+  }
   if (expectedHash !== event.hash) {
     return {
       kind: "hash_mismatch",
@@ -167,6 +184,10 @@ function unreadableHead(headPath: string, error: unknown): Omit<ChainProblem, "l
     kind: "malformed",
     message: `the vault's record of the chain head (${headPath}) cannot be read (${(error as Error).message}), so cut-off events cannot be ruled out`,
   };
+}
+
+function fileSize(path: string): number {
+  return existsSync(path) ? statSync(path).size : 0;
 }
 
 /** Yields the log's lines; the last one is `complete: false` when the file does not end with a newline. */

@@ -9,6 +9,7 @@ import {
   statSync,
   truncateSync,
   unlinkSync,
+  writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -403,6 +404,34 @@ describe("AuditChain crash recovery", () => {
       kind: "truncated_tail",
       line: 5,
     });
+  });
+
+  it("refuses to append when lines before the head were rewritten longer, instead of cutting an event in half", () => {
+    const files = tempChainFiles();
+    const first = new AuditChain(files);
+    appendEvents(first, 5);
+    first.close();
+    // A forger re-chains the log after making event 3 longer: the recorded head's byte offset now
+    // falls inside the last line, and what lies after it looks like a torn tail.
+    let previousHash = GENESIS_HASH;
+    const forged = readFileSync(files.logPath, "utf8")
+      .trim()
+      .split("\n")
+      .map((line, index) => {
+        const { hash: _old, ...event } = JSON.parse(line) as AuditEvent;
+        if (index === 2) event.data = { n: 2_000_000 };
+        const unsigned = { ...event, previousHash };
+        const signed = { ...unsigned, hash: hashEvent(unsigned) };
+        previousHash = signed.hash;
+        return canonicalJson(signed);
+      });
+    writeFileSync(files.logPath, `${forged.join("\n")}\n`);
+    const logBefore = readFileSync(files.logPath);
+
+    const chain = openChain(files);
+    expect(() => chain.append("spend", "tester", {})).toThrow(/rewritten.*usertrust verify/);
+    expect(readFileSync(files.logPath).equals(logBefore)).toBe(true);
+    expect(tornFiles(files.dir)).toEqual([]);
   });
 });
 

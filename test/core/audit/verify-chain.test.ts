@@ -265,6 +265,47 @@ describe("verifyChain and `usertrust verify` name the first bad line of a tamper
     await expectBroken(vault, { line: EVENT_COUNT + 1, kind: "hash_mismatch", events: EVENT_COUNT });
   });
 
+  it("a log re-chained after an edit that made a line LONGER: hash_mismatch at the line the head falls inside", async () => {
+    const rechained = (lines: string[]) => {
+      let previousHash = GENESIS_HASH;
+      return lines.map((_, index) => {
+        const event = eventAt(lines, index);
+        if (index === 3) event.data.costUsertokens = 400_000;
+        const forged = rehash({ ...event, previousHash });
+        previousHash = forged.hash;
+        return canonicalJson(forged);
+      });
+    };
+    // The recorded head's byte offset now lands inside the last line, which reads as unfinished.
+    const vault = tamperedVault(rechained);
+    await expectBroken(vault, { line: EVENT_COUNT, kind: "hash_mismatch", events: EVENT_COUNT - 1 });
+  });
+
+  for (const [name, edit] of [
+    [
+      "a number out of range (1e999 reads as Infinity)",
+      (line: string) => line.replace(/"costUsertokens":\d+/, '"costUsertokens":1e999'),
+    ],
+    [
+      "a lone surrogate escape in a string",
+      (line: string) => line.replace('"actor":"tester"', '"actor":"\\ud800"'),
+    ],
+    [
+      "data nested deeper than 64 levels",
+      (line: string) => line.replace('"data":{', `"data":{"x":${"[".repeat(70)}${"]".repeat(70)},`),
+    ],
+  ] as const) {
+    it(`an edit canonical JSON cannot hash, ${name}: hash_mismatch at that line, not a crash`, async () => {
+      const vault = tamperedVault((lines) => {
+        const edited = edit(lines[2] ?? "");
+        expect(edited).not.toBe(lines[2]);
+        lines[2] = edited;
+        return lines;
+      });
+      await expectBroken(vault, { line: 3, kind: "hash_mismatch", events: 2 });
+    });
+  }
+
   it("a sequence gap with valid hashes and links: sequence_gap", async () => {
     const base = tempBase();
     const paths = resolveVault({ vaultBase: base });
