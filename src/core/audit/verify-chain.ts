@@ -59,8 +59,9 @@ export function verifyChain(path: string, options: { headPath?: string } = {}): 
       });
     }
     if (!complete) {
-      // The recorded head always ends a line; a log that goes on past it mid-line was rewritten.
-      if (head !== null && fileSize(path) > head.bytes) {
+      // The recorded head always ends a line: a log that holds every byte it covers yet has no line
+      // ending there was rewritten before it, not cut.
+      if (head !== null && logReachesHead(path, head)) {
         return result({
           line: lineNumber,
           kind: "hash_mismatch",
@@ -80,7 +81,10 @@ export function verifyChain(path: string, options: { headPath?: string } = {}): 
     state.lastSequence = event.sequence;
     state.lastHash = event.hash;
   }
-  const headProblem = "problem" in recorded ? recorded.problem : compareWithHead(head, state);
+  const headProblem =
+    "problem" in recorded
+      ? recorded.problem
+      : compareWithHead(head, state, head !== null && logReachesHead(path, head));
   return result(headProblem ? { line: lineNumber + 1, ...headProblem } : null);
 }
 
@@ -159,18 +163,23 @@ function readRecordedHead(
   }
 }
 
+/**
+ * The verified lines must end with the head's own event. A log shorter than the head lost events from
+ * its end; one that holds every byte the head covers yet ends on another event was rewritten.
+ */
 function compareWithHead(
   head: RecordedHead | null,
   state: { lastSequence: number; lastHash: string },
+  logHoldsHead: boolean,
 ): Omit<ChainProblem, "line"> | null {
   if (head === null) return null;
-  if (head.sequence > state.lastSequence) {
+  if (head.sequence > state.lastSequence && !logHoldsHead) {
     return {
       kind: "truncated_tail",
       message: `the log ends at event ${state.lastSequence} but the vault recorded event ${head.sequence}: events were cut from the end`,
     };
   }
-  if (head.sequence < state.lastSequence || head.hash !== state.lastHash) {
+  if (head.sequence !== state.lastSequence || head.hash !== state.lastHash) {
     return {
       kind: "hash_mismatch",
       message: `the log's event ${state.lastSequence} (hash ${state.lastHash}) differs from the event ${head.sequence} (hash ${head.hash}) the vault recorded: the log was rewritten`,
@@ -186,8 +195,9 @@ function unreadableHead(headPath: string, error: unknown): Omit<ChainProblem, "l
   };
 }
 
-function fileSize(path: string): number {
-  return existsSync(path) ? statSync(path).size : 0;
+/** Writers only append after the head (or set aside bytes past it), so a log this long still holds all it covers. */
+function logReachesHead(path: string, head: RecordedHead): boolean {
+  return (statSync(path, { throwIfNoEntry: false })?.size ?? 0) >= head.bytes;
 }
 
 /** Yields the log's lines; the last one is `complete: false` when the file does not end with a newline. */

@@ -301,6 +301,31 @@ describe("AuditChain crash recovery", () => {
     expect(verifyChain(files.logPath, { headPath: files.headPath })).toMatchObject({ ok: true, events: 5 });
   });
 
+  it("adopts a head-less log only up to a line canonical JSON cannot hash, and sets the rest aside", () => {
+    const files = tempChainFiles();
+    const first = new AuditChain(files);
+    appendEvents(first, 4);
+    first.close();
+    unlinkSync(files.headPath);
+    const lines = readFileSync(files.logPath, "utf8").split("\n");
+    lines[2] = (lines[2] ?? "").replace('"n":2', '"n":1e999');
+    writeFileSync(files.logPath, lines.join("\n"));
+    const setAside = `${lines.slice(2).join("\n")}`;
+
+    const chain = openChain(files);
+    expect(chain.append("spend", "tester", {}).sequence).toBe(4);
+    expect(readAuditLog(files.logPath).map((event) => event.kind)).toEqual([
+      "spend",
+      "spend",
+      "audit_repaired",
+      "spend",
+    ]);
+    const sideFiles = tornFiles(files.dir);
+    expect(sideFiles).toHaveLength(1);
+    expect(readFileSync(join(files.dir, sideFiles[0] ?? ""), "utf8")).toBe(setAside);
+    expect(verifyChain(files.logPath, { headPath: files.headPath })).toMatchObject({ ok: true, events: 4 });
+  });
+
   it("moves a torn partial line to a side file with its bytes intact and records audit_repaired", () => {
     const files = tempChainFiles();
     const first = new AuditChain(files);

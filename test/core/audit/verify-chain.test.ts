@@ -58,6 +58,18 @@ function rehash(event: AuditEvent): AuditEvent {
   return { ...unsigned, hash: hashEvent(unsigned) };
 }
 
+/** `lines` re-chained from genesis after `edit` changed some events: what a forger recomputing every hash writes. */
+function rechained(lines: string[], edit: (event: AuditEvent, index: number) => void): string[] {
+  let previousHash = GENESIS_HASH;
+  return lines.map((_, index) => {
+    const event = eventAt(lines, index);
+    edit(event, index);
+    const forged = rehash({ ...event, previousHash });
+    previousHash = forged.hash;
+    return canonicalJson(forged);
+  });
+}
+
 async function expectBroken(
   vault: { base: string; paths: VaultPaths },
   expected: { line: number; kind: ChainProblemKind; events: number },
@@ -251,33 +263,48 @@ describe("verifyChain and `usertrust verify` name the first bad line of a tamper
   });
 
   it("a log re-chained end to end after an edit: the head recorded in the vault database exposes the rewrite", async () => {
-    const vault = tamperedVault((lines) => {
-      let previousHash = GENESIS_HASH;
-      return lines.map((_, index) => {
-        const event = eventAt(lines, index);
+    const vault = tamperedVault((lines) =>
+      rechained(lines, (event, index) => {
         if (index === 3) event.data.costUsertokens = 1;
-        const forged = rehash({ ...event, previousHash });
-        previousHash = forged.hash;
-        return canonicalJson(forged);
-      });
-    });
+      }),
+    );
     expect(verifyChain(vault.paths.auditLog)).toMatchObject({ ok: true, events: EVENT_COUNT });
     await expectBroken(vault, { line: EVENT_COUNT + 1, kind: "hash_mismatch", events: EVENT_COUNT });
   });
 
   it("a log re-chained after an edit that made a line LONGER: hash_mismatch at the line the head falls inside", async () => {
-    const rechained = (lines: string[]) => {
-      let previousHash = GENESIS_HASH;
-      return lines.map((_, index) => {
-        const event = eventAt(lines, index);
-        if (index === 3) event.data.costUsertokens = 400_000;
-        const forged = rehash({ ...event, previousHash });
-        previousHash = forged.hash;
-        return canonicalJson(forged);
-      });
-    };
     // The recorded head's byte offset now lands inside the last line, which reads as unfinished.
-    const vault = tamperedVault(rechained);
+    const vault = tamperedVault((lines) =>
+      rechained(lines, (event, index) => {
+        if (index === 3) event.data.costUsertokens = 400_000;
+      }),
+    );
+    await expectBroken(vault, { line: EVENT_COUNT, kind: "hash_mismatch", events: EVENT_COUNT - 1 });
+  });
+
+  it("a log re-chained longer, then cut back to the recorded length: hash_mismatch, not a cut mid-event", async () => {
+    const vault = tamperedVault((lines) => {
+      const text = `${rechained(lines, (event, index) => {
+        if (index === 3) event.data.costUsertokens = 400_000;
+      }).join("\n")}\n`;
+      // 400 -> 400000 added 3 bytes: cutting 3 leaves exactly the recorded length, ending mid-line.
+      return text.slice(0, text.length - 3);
+    });
+    await expectBroken(vault, { line: EVENT_COUNT, kind: "hash_mismatch", events: EVENT_COUNT - 1 });
+  });
+
+  it("a log re-chained so the recorded head ends on an earlier event's line: hash_mismatch, not events cut from the end", async () => {
+    const vault = tamperedVault((lines) => {
+      // Line 4 grows by exactly the last line's length, so the recorded length ends on line 9's newline.
+      const lastLineBytes = Buffer.byteLength(lines.at(-1) ?? "", "utf8") + 1;
+      const grownBy = (pad: string) =>
+        Buffer.byteLength(canonicalJson({ ...eventAt(lines, 3).data, pad }), "utf8") -
+        Buffer.byteLength(canonicalJson(eventAt(lines, 3).data), "utf8");
+      const pad = "x".repeat(lastLineBytes - grownBy(""));
+      return rechained(lines, (event, index) => {
+        if (index === 3) event.data.pad = pad;
+      });
+    });
     await expectBroken(vault, { line: EVENT_COUNT, kind: "hash_mismatch", events: EVENT_COUNT - 1 });
   });
 
