@@ -1,13 +1,18 @@
 import { existsSync } from "node:fs";
 import { type BudgetReport, budgetReport } from "../core/budgets/budget-report.ts";
 import { percentOf } from "../core/budgets/scoped-budgets.ts";
-import { loadConfig } from "../core/config.ts";
+import { loadConfig, type TrustConfig } from "../core/config.ts";
+import type { Ledger } from "../core/ledger/ledger.ts";
 import { MemoryLedger } from "../core/ledger/memory-ledger.ts";
 import { openLedger, selectedLedger } from "../core/ledger/open-ledger.ts";
+import { hasSqliteBudget } from "../core/ledger/sqlite-ledger.ts";
 import type { VaultPaths } from "../core/vault.ts";
 import { EXIT_OK, EXIT_USAGE, type Output } from "./cli-io.ts";
 
-/** `usertrust status` and `usertrust budget`: what the configured ledger holds for this vault. */
+/**
+ * `usertrust status`, `usertrust budget` and the budget `usertrust policy test` decides with: what
+ * the configured ledger holds for this vault.
+ */
 
 export async function status(
   paths: VaultPaths,
@@ -15,14 +20,14 @@ export async function status(
   io: { out: Output; err: Output },
 ): Promise<number> {
   const config = loadConfig(paths.config);
-  const embedded = selectedLedger(config).kind === "sqlite";
-  if (embedded && !existsSync(paths.ledger)) {
+  const ledger = await openVaultLedger(paths, config);
+  if (ledger === undefined) {
     io.err.write(
-      `usertrust status: no ledger at ${paths.ledger}; make a governed call (without dryRun) first.\n`,
+      `usertrust status: no ledger at ${paths.ledger} yet (dry-run calls keep none); ` +
+        "make a governed call without dryRun first, or see the config's budgets with `usertrust budget`.\n",
     );
     return EXIT_USAGE;
   }
-  const ledger = await openLedger(config, { database: paths.ledger, dryRun: false, source: paths.config });
   try {
     const balance = await ledger.balance();
     const kind = selectedLedger(config).kind;
@@ -49,11 +54,7 @@ export async function budgets(
 ): Promise<number> {
   const config = loadConfig(paths.config);
   const now = Date.now();
-  // An embedded vault without ledger.db has spent nothing yet: its budgets are read off the config.
-  const ledger =
-    selectedLedger(config).kind === "sqlite" && !existsSync(paths.ledger)
-      ? new MemoryLedger({ budgetUsertokens: config.budget })
-      : await openLedger(config, { database: paths.ledger, dryRun: false, source: paths.config });
+  const ledger = await ledgerOrConfig(paths, config);
   let report: BudgetReport;
   try {
     report = await budgetReport(ledger, config, now);
@@ -80,6 +81,44 @@ export async function budgets(
   );
   io.out.write(formatTable(["budget", "limit", "spent", "held", "remaining", "used", "resets"], rows));
   return EXIT_OK;
+}
+
+/**
+ * The budget fields the default policy rules read, for `usertrust policy test`: the ledger's
+ * numbers, or before it has any the config's budget with nothing spent; none without a vault.
+ */
+export async function vaultBudget(
+  paths: VaultPaths,
+  costUsertokens: number,
+): Promise<Record<string, number>> {
+  if (!existsSync(paths.config)) return {};
+  const config = loadConfig(paths.config);
+  const ledger = await ledgerOrConfig(paths, config);
+  try {
+    const { budgetUsertokens, remainingUsertokens } = await ledger.balance();
+    return {
+      budget: budgetUsertokens,
+      budgetRemaining: remainingUsertokens,
+      budgetRemainingAfterEstimate: remainingUsertokens - costUsertokens,
+    };
+  } finally {
+    await ledger.close();
+  }
+}
+
+/**
+ * The ledger the config selects, or undefined while an embedded vault has none: no ledger.db yet,
+ * or one that holds only the audit chain's head (dry-run calls keep their money in memory). Opening
+ * SqliteLedger there would read a budget of 0, which no config set.
+ */
+async function openVaultLedger(paths: VaultPaths, config: TrustConfig): Promise<Ledger | undefined> {
+  if (selectedLedger(config).kind === "sqlite" && !hasSqliteBudget(paths.ledger)) return undefined;
+  return openLedger(config, { database: paths.ledger, dryRun: false, source: paths.config });
+}
+
+/** The vault's ledger, or before it has one a memory ledger with the config's budget and nothing spent. */
+async function ledgerOrConfig(paths: VaultPaths, config: TrustConfig): Promise<Ledger> {
+  return (await openVaultLedger(paths, config)) ?? new MemoryLedger({ budgetUsertokens: config.budget });
 }
 
 /** Which ledger the numbers come from; a memory vault keeps nothing between runs, so it says so. */

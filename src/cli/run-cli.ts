@@ -4,14 +4,13 @@ import { parseArgs } from "node:util";
 import { verifyChain } from "../core/audit/verify-chain.ts";
 import { defaultConfig, loadConfig } from "../core/config.ts";
 import { UsertrustError } from "../core/errors.ts";
-import { SqliteLedger } from "../core/ledger/sqlite-ledger.ts";
 import { evaluatePolicies } from "../core/policy/evaluate-policies.ts";
 import { listPolicyFiles, loadPolicies, type PolicySource } from "../core/policy/policy-file.ts";
 import { formatPolicyProblem, PolicyLoadError } from "../core/policy/policy-load-error.ts";
 import type { PolicyRule } from "../core/policy/policy-rule.ts";
 import { initVault, resolveVault, type VaultPaths } from "../core/vault.ts";
 import { EXIT_FINDING, EXIT_OK, EXIT_USAGE, type Output } from "./cli-io.ts";
-import { budgets, status } from "./ledger-commands.ts";
+import { budgets, status, vaultBudget } from "./ledger-commands.ts";
 
 export { EXIT_FINDING, EXIT_OK, EXIT_USAGE } from "./cli-io.ts";
 
@@ -19,7 +18,7 @@ const HELP = `usertrust <command> [options]
 
 Commands:
   init      Create the vault (.usertrust/) with a default config and policy; keeps existing files.
-  verify    Recompute the audit chain; exit 1 naming the first bad line.
+  verify    Recompute the audit chain; exit 1 naming the first bad line, 2 when there is no vault.
   status    Show the budget, what is spent and what is held.
   budget    Show every budget (the vault's and each scoped one at its current period): limit,
             spent, held, remaining and when it resets.
@@ -136,6 +135,14 @@ function verify(
   json: boolean,
   io: { out: Output; err: Output },
 ): number {
+  // An empty log verifies as OK, so a mistyped path must not: it would vouch for nothing.
+  if (![paths.config, paths.auditLog, paths.auditHead].some((file) => existsSync(file))) {
+    io.err.write(
+      `usertrust verify: no vault at ${paths.root} (no config, audit log or ledger.db there); ` +
+        "check --vault-base or --config, or run `usertrust init` to create one.\n",
+    );
+    return EXIT_USAGE;
+  }
   const result = verifyChain(paths.auditLog, { headPath: paths.auditHead });
   if (json) {
     io.out.write(`${JSON.stringify(result)}\n`);
@@ -299,31 +306,6 @@ function setField(context: Record<string, unknown>, field: string, value: unknow
     node = node[key] as Record<string, unknown>;
   }
   node[last] = value;
-}
-
-/**
- * The budget fields the default rules read. The ledger knows what is spent and held; without one
- * yet, the config's budget is all there is and nothing is spent.
- */
-async function vaultBudget(paths: VaultPaths, costUsertokens: number): Promise<Record<string, number>> {
-  let budget: number;
-  let remaining: number;
-  if (existsSync(paths.ledger)) {
-    const ledger = new SqliteLedger({ path: paths.ledger });
-    try {
-      const balance = await ledger.balance();
-      budget = balance.budgetUsertokens;
-      remaining = balance.remainingUsertokens;
-    } finally {
-      await ledger.close();
-    }
-  } else if (existsSync(paths.config)) {
-    budget = loadConfig(paths.config).budget;
-    remaining = budget;
-  } else {
-    return {};
-  }
-  return { budget, budgetRemaining: remaining, budgetRemainingAfterEstimate: remaining - costUsertokens };
 }
 
 function plural(count: number, noun: string): string {

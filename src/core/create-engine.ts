@@ -16,6 +16,7 @@ export interface EngineOptions {
   configPath?: string;
   /** Budget in usertokens; overrides the config file's `budget`. */
   budget?: number;
+  /** Plan tier; overrides the config file's `tier`. */
   tier?: TrustConfig["tier"];
   /** Memory ledger instead of the durable one; also `USERTRUST_DRY_RUN=true`. The audit chain is still written. */
   dryRun?: boolean;
@@ -34,15 +35,7 @@ export interface EngineOptions {
 export async function createEngine(options: EngineOptions = {}): Promise<Engine> {
   const paths = resolveVault(options);
   if (!existsSync(paths.config)) initVault(paths);
-  const fileConfig =
-    options.config === undefined
-      ? loadConfig(paths.config)
-      : withOverrides(loadConfig(paths.config), options.config, "the `config` option");
-  const config: TrustConfig = {
-    ...fileConfig,
-    ...(options.budget === undefined ? {} : { budget: options.budget }),
-    ...(options.tier === undefined ? {} : { tier: options.tier }),
-  };
+  const config = engineConfig(paths.config, options);
   const dryRun =
     options.dryRun ?? (process.env.USERTRUST_DRY_RUN === "true" || config.ledger.kind === "memory");
   const clock = options.clock;
@@ -82,4 +75,18 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
     database.close();
     throw error;
   }
+}
+
+/**
+ * The vault's config file with the fields passed in code on top, each checked by the file's rules;
+ * `budget` and `tier` win over the same fields in `config`. An error names the option it came from.
+ */
+function engineConfig(file: string, options: EngineOptions): TrustConfig {
+  let config = loadConfig(file);
+  if (options.config !== undefined) config = withOverrides(config, options.config, "the `config` option");
+  if (options.budget !== undefined) {
+    config = withOverrides(config, { budget: options.budget }, "the `budget` option");
+  }
+  if (options.tier !== undefined) config = withOverrides(config, { tier: options.tier }, "the `tier` option");
+  return config;
 }

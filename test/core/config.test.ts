@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { defaultConfig, loadConfig, parseConfig } from "../../src/core/config.ts";
+import { createEngine, type EngineOptions } from "../../src/core/create-engine.ts";
 import { ConfigError } from "../../src/core/errors.ts";
 import { DEFAULT_POLICY_YAML, resolveVault } from "../../src/core/vault.ts";
 import { usertrust } from "../support/run-cli.ts";
@@ -29,6 +30,19 @@ function configError(text: string, file = FILE): ConfigError {
     return error as ConfigError;
   }
   throw new Error(`expected a ConfigError for:\n${text}`);
+}
+
+/** What createEngine throws for `options` on a fresh vault; fails the test when it opens. */
+async function engineError(options: Omit<EngineOptions, "vaultBase">): Promise<ConfigError> {
+  const opened = await createEngine({ vaultBase: tempBase(), ...options }).then(
+    async (engine) => {
+      await engine.close();
+      return engine.config;
+    },
+    (error: unknown) => error,
+  );
+  expect(opened).toBeInstanceOf(ConfigError);
+  return opened as ConfigError;
 }
 
 /** A config file as a user would write it: pretty JSON, one field per line. */
@@ -189,6 +203,36 @@ describe("loadConfig", () => {
     expect(() => loadConfig(file)).toThrow(ConfigError);
     expect(() => loadConfig(file)).toThrow(/usertrust init/);
     expect(() => loadConfig(file)).toThrow(file);
+  });
+});
+
+describe("config fields passed in code (createEngine, trust())", () => {
+  it("refuses a negative `budget` option with a ConfigError naming the option and the field", async () => {
+    const error = await engineError({ budget: -5 });
+    expect(error).toMatchObject({ code: "CONFIG_INVALID", field: "budget", file: "the `budget` option" });
+    expect(error.message).toMatch(/^the `budget` option \(field `budget`\): /);
+    expect(await engineError({ budget: 1.5 })).toMatchObject({ field: "budget" });
+  });
+
+  it("refuses a `tier` option the config file could not name either", async () => {
+    const error = await engineError({ tier: "gold" as never });
+    expect(error).toMatchObject({ code: "CONFIG_INVALID", field: "tier", file: "the `tier` option" });
+    expect(error.message).toContain('"free"|"mini"|"pro"|"mega"|"ultra"');
+  });
+
+  it("applies valid `budget` and `tier` options over the file and the `config` option", async () => {
+    const engine = await createEngine({
+      vaultBase: tempBase(),
+      budget: 0,
+      tier: "pro",
+      config: { budget: 9_000, tier: "free", enforcement: "warn" },
+    });
+    try {
+      expect(engine.config).toMatchObject({ budget: 0, tier: "pro", enforcement: "warn" });
+      expect((await engine.ledger.balance()).budgetUsertokens).toBe(0);
+    } finally {
+      await engine.close();
+    }
   });
 });
 
