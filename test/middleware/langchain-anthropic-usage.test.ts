@@ -6,6 +6,7 @@ import type { Engine } from "../../src/core/engine.ts";
 import type { TrustReceipt } from "../../src/core/receipt.ts";
 import { governedChatModel, UsertrustCallbackHandler } from "../../src/middleware/langchain/index.ts";
 import { type AnthropicStandIn, startAnthropicStandIn } from "../support/anthropic-stand-in.ts";
+import { readAuditLog } from "../support/audit-log.ts";
 import { makeTempVault } from "../support/temp-vault.ts";
 
 /*
@@ -99,5 +100,26 @@ describe("usertrust/langchain over ChatAnthropic: stream usage", () => {
       receipt = (chunk.response_metadata?.usertrust as TrustReceipt | undefined) ?? receipt;
     }
     expect(receipt?.usage).toMatchObject({ inputTokens: 1_000, outputTokens: 500 });
+  });
+
+  it("a stream broken off early pays for the text received, not message_start's one provisional token", async () => {
+    const vault = makeTempVault({ budget: 100_000 });
+    cleanups.push(vault.cleanup);
+    const engine = await createEngine({ vaultBase: vault.base });
+    cleanups.push(() => engine.close());
+    const reply = `${"word ".repeat(200)}`;
+    anthropic.setBehaviour({ inputTokens: 1_000, outputTokens: 200, reply, chunkDelayMs: 2 });
+    const model = governedChatModel(chatAnthropic(), engine);
+    let received = "";
+    for await (const chunk of await model.stream("Say a lot")) {
+      received += chunk.text;
+      if (received.length >= 300) break;
+    }
+    const spend = readAuditLog(vault.paths.auditLog).find((event) => event.kind === "spend");
+    const usage = spend?.data.usage as TrustReceipt["usage"] | undefined;
+    // ~300 bytes read (plus what LangChain read ahead): at 3 bytes a token, at least 100 output tokens.
+    expect(usage?.inputTokens).toBe(1_000);
+    expect(usage?.outputTokens).toBeGreaterThanOrEqual(Math.ceil(received.length / 3));
+    expect(usage?.outputTokens).toBeLessThan(200);
   });
 });

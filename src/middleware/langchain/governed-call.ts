@@ -5,6 +5,7 @@ import { type TrustContext, withCallerContext } from "../../adapters/trust-conte
 import { outcomeOfError } from "../../core/circuit-breaker.ts";
 import type { Engine } from "../../core/engine.ts";
 import type { Hold } from "../../core/hold.ts";
+import { estimateOutputTokens } from "../../core/hold-sizing.ts";
 import type { TrustReceipt } from "../../core/receipt.ts";
 import { type ModelIdentity, messagesToGoverned, usageOfMessage } from "./messages-request.ts";
 
@@ -70,19 +71,25 @@ function withContent(message: BaseMessage, map: (text: string) => string): BaseM
 
 /**
  * Settles at the message's usage (usageOfMessage), or on an estimate of its text when it has none.
- * `outputTokens`, when known better than the message says (a stream's cumulative count), replaces its output.
+ * `outputTokens`, when known better than the message says (a stream's cumulative count), replaces
+ * its output. `cut`: the stream ended early, so the usage it reported so far may predate most of
+ * the text (Anthropic's first chunk counts one output token): output is then at least what the
+ * received text is estimated at.
  */
 export async function settleMessage(
   hold: Hold,
   message: BaseMessage | undefined,
   outputTokens?: number,
+  cut = false,
 ): Promise<TrustReceipt> {
-  const usage = usageOfMessage(message);
-  if (usage !== undefined)
-    return hold.settle(outputTokens === undefined ? usage : { ...usage, outputTokens });
   const text =
     typeof message?.content === "string" ? message.content : JSON.stringify(message?.content ?? "");
-  return hold.settleEstimated(Buffer.byteLength(text, "utf8"));
+  const bytes = Buffer.byteLength(text, "utf8");
+  const usage = usageOfMessage(message);
+  if (usage === undefined) return hold.settleEstimated(bytes);
+  const reported = outputTokens ?? usage.outputTokens;
+  const output = cut ? Math.max(reported, estimateOutputTokens(bytes)) : reported;
+  return hold.settle(output === usage.outputTokens ? usage : { ...usage, outputTokens: output });
 }
 
 /** Releases the hold of a call the provider did not answer; never throws. */

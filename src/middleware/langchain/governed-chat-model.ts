@@ -119,12 +119,12 @@ export class GovernedChatModel extends BaseChatModel<BaseChatModelCallOptions, A
       completed = true;
     } catch (error) {
       if (aggregate === undefined) await releaseCall(call.hold, error);
-      else await settleMessage(call.hold, aggregate, output.total).catch(() => {});
+      else await settleMessage(call.hold, aggregate, output.total, true).catch(() => {});
       throw error;
     } finally {
       // A consumer that stops early (break, abort) still pays for what was generated so far.
       if (!completed && !call.hold.ended)
-        await settleMessage(call.hold, aggregate, output.total).catch(() => {});
+        await settleMessage(call.hold, aggregate, output.total, true).catch(() => {});
     }
     const receipt = receiptJson(await settleMessage(call.hold, aggregate, output.total));
     yield new ChatGenerationChunk({
