@@ -62,6 +62,7 @@ export class Engine implements HoldCloser {
   readonly #inFlight = new Set<Hold>();
   readonly #authorizing = new Set<Promise<unknown>>();
   readonly #unposted: UnpostedSpend[] = [];
+  #retrying: Promise<void> | null = null;
   readonly #breaker: CircuitBreaker;
   /** Circuit state changes this engine's calls cause are audited on its chain. */
   readonly #onCircuit = (transition: CircuitTransition): void => {
@@ -268,8 +269,18 @@ export class Engine implements HoldCloser {
     return { posted, event: this.#recorder.written(event) };
   }
 
-  /** Costs whose post failed are posted before anything else may spend; until then calls are refused. */
-  async #retryUnposted(): Promise<void> {
+  /**
+   * Costs whose post failed are posted before anything else may spend; until then calls are
+   * refused. Calls that start together share one retry, so each cost is posted (and audited) once.
+   */
+  #retryUnposted(): Promise<void> {
+    this.#retrying ??= this.#postUnposted().finally(() => {
+      this.#retrying = null;
+    });
+    return this.#retrying;
+  }
+
+  async #postUnposted(): Promise<void> {
     while (this.#unposted.length > 0) {
       const spend = this.#unposted[0] as UnpostedSpend;
       try {

@@ -447,6 +447,20 @@ describe("a post that fails after the provider has answered", () => {
     await engine.close();
   });
 
+  it("posts an earlier cost once when calls that start together both retry it", async () => {
+    const { base, paths } = vault();
+    const ledger = new FlakyPostLedger(1);
+    const engine = await engineFor(base, { ledger });
+    const failed = await (await engine.authorize(request())).settle(MILLION_EACH);
+    expect(failed.settled).toBe(false);
+    const [first, second] = await Promise.all([engine.authorize(request()), engine.authorize(request())]);
+    expect((await engine.balance()).postedUsertokens).toBe(MILLION_EACH_UT);
+    const spends = auditEvents(paths.auditLog).filter((event) => event.kind === "spend");
+    expect(spends.map((event) => event.data.transferId)).toEqual([failed.transferId]);
+    await first?.void("not needed");
+    await second?.void("not needed");
+  });
+
   it("refuses new calls while the earlier cost still cannot be posted", async () => {
     const { base } = vault();
     const engine = await engineFor(base, { ledger: new FlakyPostLedger(2) });
