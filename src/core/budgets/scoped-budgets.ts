@@ -92,7 +92,14 @@ export function checkThresholds(
   const spent = after.postedUsertokens;
   const before = spent - postedNow;
   const reached = warnAt.filter((fraction) => spent >= thresholdUsertokens(fraction, limit));
-  const crossed = reached.filter((fraction) => before < thresholdUsertokens(fraction, limit));
+  // Fractions listed twice, or rounding to the same amount, are one threshold: one event.
+  const crossedAt = new Set<number>();
+  const crossed = reached.filter((fraction) => {
+    const threshold = thresholdUsertokens(fraction, limit);
+    if (before >= threshold || crossedAt.has(threshold)) return false;
+    crossedAt.add(threshold);
+    return true;
+  });
   const highest = Math.max(...reached);
   const warning =
     reached.length === 0

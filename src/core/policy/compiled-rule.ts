@@ -129,8 +129,9 @@ function compileRule(rule: PolicyRule): CompiledRule {
     conditions: rule.conditions.map(compileCondition),
     scopes: rule.scopePatterns?.map((pattern) => ({
       pattern,
-      // `#` is an ordinary character in a scope, not the start of a comment.
-      matcher: new Minimatch(pattern, { nocomment: true }),
+      // `#` is an ordinary character in a scope, not the start of a comment; a segment starting
+      // with a dot ("production/.canary") is matched like any other, as scoped budgets match it.
+      matcher: new Minimatch(pattern, { nocomment: true, dot: true }),
     })),
     windows: rule.timeWindows?.map(compileWindow),
   };
