@@ -183,10 +183,22 @@ const OPERATOR_WORDS: Readonly<Record<FieldOperator, string>> = {
   regex: "matches",
 };
 
+/**
+ * A tool call's arguments are caller data (often personal): a reason, which may reach receipts and
+ * the audit log, names the argument but never shows its value.
+ */
+const HIDDEN_VALUES_ROOT = "tool_args";
+
 function describeCondition(compiled: CompiledCondition, context: PolicyContext): string {
   const { field, operator, value: expected } = compiled.condition;
-  const actual = lookUp(context, compiled.path);
+  const hidden = compiled.path[0] === HIDDEN_VALUES_ROOT;
+  const actual = hidden ? undefined : lookUp(context, compiled.path);
   if (operator === "not_exists") return `${field} is not set`;
+  if (hidden) {
+    if (operator === "exists") return `${field} is set`;
+    const shownExpected = operator === "regex" ? `/${String(expected)}/` : showValue(expected);
+    return `${field} ${OPERATOR_WORDS[operator]} ${shownExpected}`;
+  }
   if (operator === "exists") return `${field} is set (${showValue(actual)})`;
   const shownExpected = operator === "regex" ? `/${String(expected)}/` : showValue(expected);
   return `${field} ${showValue(actual)} ${OPERATOR_WORDS[operator]} ${shownExpected}`;
