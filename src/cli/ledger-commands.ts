@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { type BudgetReport, budgetReport } from "../core/budgets/budget-report.ts";
 import { percentOf } from "../core/budgets/scoped-budgets.ts";
 import { loadConfig, type TrustConfig } from "../core/config.ts";
-import type { Ledger } from "../core/ledger/ledger.ts";
+import type { Ledger, LedgerBalance } from "../core/ledger/ledger.ts";
 import { MemoryLedger } from "../core/ledger/memory-ledger.ts";
 import { openLedger, selectedLedger } from "../core/ledger/open-ledger.ts";
 import { hasSqliteBudget } from "../core/ledger/sqlite-ledger.ts";
@@ -84,23 +84,17 @@ export async function budgets(
 }
 
 /**
- * The budget fields the default policy rules read, for `usertrust policy test`: the ledger's
- * numbers, or before it has any the config's budget with nothing spent; none without a vault.
+ * The vault's balance for `usertrust policy test`: the ledger's numbers, or before it has any the
+ * config's budget with nothing spent; none without a vault.
  */
-export async function vaultBudget(
+export async function vaultBalance(
   paths: VaultPaths,
-  costUsertokens: number,
-): Promise<Record<string, number>> {
-  if (!existsSync(paths.config)) return {};
+): Promise<{ config: TrustConfig; balance: LedgerBalance } | undefined> {
+  if (!existsSync(paths.config)) return undefined;
   const config = loadConfig(paths.config);
   const ledger = await ledgerOrConfig(paths, config);
   try {
-    const { budgetUsertokens, remainingUsertokens } = await ledger.balance();
-    return {
-      budget: budgetUsertokens,
-      budgetRemaining: remainingUsertokens,
-      budgetRemainingAfterEstimate: remainingUsertokens - costUsertokens,
-    };
+    return { config, balance: await ledger.balance() };
   } finally {
     await ledger.close();
   }

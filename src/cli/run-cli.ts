@@ -4,13 +4,15 @@ import { parseArgs } from "node:util";
 import { verifyChain } from "../core/audit/verify-chain.ts";
 import { defaultConfig, loadConfig } from "../core/config.ts";
 import { UsertrustError } from "../core/errors.ts";
+import type { GovernedRequest } from "../core/governed-request.ts";
 import { evaluatePolicies } from "../core/policy/evaluate-policies.ts";
+import { policyContext } from "../core/policy/policy-context.ts";
 import { listPolicyFiles, loadPolicies, type PolicySource } from "../core/policy/policy-file.ts";
 import { formatPolicyProblem, PolicyLoadError } from "../core/policy/policy-load-error.ts";
 import type { PolicyRule } from "../core/policy/policy-rule.ts";
 import { initVault, resolveVault, type VaultPaths } from "../core/vault.ts";
 import { EXIT_FINDING, EXIT_OK, EXIT_USAGE, type Output } from "./cli-io.ts";
-import { budgets, status, vaultBudget } from "./ledger-commands.ts";
+import { budgets, status, vaultBalance } from "./ledger-commands.ts";
 
 export { EXIT_FINDING, EXIT_OK, EXIT_USAGE } from "./cli-io.ts";
 
@@ -225,11 +227,24 @@ async function testPolicies(
     return EXIT_USAGE;
   }
   const rules = loadPolicies(sources);
-  const context: Record<string, unknown> = { ...(await vaultBudget(paths, request.costUsertokens)) };
-  context.model = request.model;
-  if (request.provider !== undefined) context.provider = request.provider;
-  context.estimatedCost = request.costUsertokens;
-  context.scope = request.scope;
+  const vault = await vaultBalance(paths);
+  // The engine's own context, so rules see the documented fields (snake_case and the first
+  // policy's camelCase names, the time fields of --at, the tier); a plain copy, for --field.
+  const called: GovernedRequest = {
+    provider: request.provider ?? "",
+    model: request.model,
+    promptParts: [],
+    maxOutputTokens: undefined,
+    scope: request.scope,
+  };
+  const context: Record<string, unknown> = {
+    ...policyContext(
+      { request: called, holdUsertokens: request.costUsertokens, maxOutputTokens: 0, now: request.at },
+      vault?.balance,
+      vault?.config ?? defaultConfig(),
+    ),
+  };
+  if (request.provider === undefined) delete context.provider;
   for (const [field, value] of request.fields) setField(context, field, value);
 
   const result = evaluatePolicies(rules, context, request.at);
