@@ -1,4 +1,4 @@
-import { outcomeOfError } from "../core/circuit-breaker.ts";
+import { type CallOutcome, outcomeOfError } from "../core/circuit-breaker.ts";
 import type { Engine } from "../core/engine.ts";
 import type { GovernedRequest } from "../core/governed-request.ts";
 import type { Hold } from "../core/hold.ts";
@@ -178,7 +178,9 @@ export function meterStream<Chunk>(
   const aborted = controls.aborted ?? (() => false);
   let completed = false;
   let started = false;
-  const settle = (): Promise<void> => settleStream(meter, hold, completed);
+  let failure: { error: unknown } | undefined;
+  const settle = (): Promise<void> =>
+    settleStream(meter, hold, completed, failure === undefined ? "success" : outcomeOfError(failure.error));
   const closeUnread = async (): Promise<void> => {
     if (started) return;
     started = true;
@@ -205,6 +207,7 @@ export function meterStream<Chunk>(
         // SDK streams end quietly when their request is aborted; that is not a completed stream.
         completed = !aborted();
       } catch (error) {
+        failure = { error };
         // What was received before a failure still reaches the consumer, then the failure.
         restore?.finish();
         yield* held.splice(0);
@@ -244,18 +247,20 @@ export function meterStream<Chunk>(
 
 /**
  * Settles a streamed call at what its meter saw. A settle failure surfaces on the receipt; it must
- * not replace the stream's own outcome, so this never rejects.
+ * not replace the stream's own outcome, so this never rejects. `outcome`: a stream the provider
+ * broke off is a fault for its circuit breaker (a consumer's abort is not).
  */
 export async function settleStream<Chunk>(
   meter: StreamMeter<Chunk>,
   hold: Hold,
   completed: boolean,
+  outcome: CallOutcome = "success",
 ): Promise<void> {
   const usage = meter.usage();
   const settling =
     usage === undefined
-      ? hold.settleEstimated(meter.outputBytes())
-      : hold.settle(completed ? usage : atLeastReceived(usage, meter.outputBytes()));
+      ? hold.settleEstimated(meter.outputBytes(), outcome)
+      : hold.settle(completed ? usage : atLeastReceived(usage, meter.outputBytes()), "provider", outcome);
   await settling.catch(() => {});
 }
 

@@ -205,7 +205,12 @@ export class Engine implements HoldCloser {
     return this.#closing;
   }
 
-  async settle(hold: Hold, usage: Usage, source: UsageSource): Promise<TrustReceipt> {
+  async settle(
+    hold: Hold,
+    usage: Usage,
+    source: UsageSource,
+    outcome: CallOutcome = "success",
+  ): Promise<TrustReceipt> {
     const { terms } = hold;
     const cost = costUsertokens(terms.rates, usage);
     const warnings = [...terms.warnings];
@@ -238,8 +243,8 @@ export class Engine implements HoldCloser {
       return this.#recorder.receipt(terms, event, { cost, balance, settled: false, usage, source, warnings });
     } finally {
       this.#inFlight.delete(hold);
-      // The provider answered: that is what the circuit cares about, whatever the ledger did.
-      if (terms.admission !== undefined) this.#breaker.record(terms.admission, "success", this.#onCircuit);
+      // How the provider did is what the circuit cares about, whatever the ledger did.
+      if (terms.admission !== undefined) this.#breaker.record(terms.admission, outcome, this.#onCircuit);
     }
   }
 

@@ -30,7 +30,7 @@ export interface HoldTerms {
 
 /** The engine side of a hold: how it settles and voids. Kept out of Hold so Hold stays a plain handle. */
 export interface HoldCloser {
-  settle(hold: Hold, usage: Usage, source: UsageSource): Promise<TrustReceipt>;
+  settle(hold: Hold, usage: Usage, source: UsageSource, outcome: CallOutcome): Promise<TrustReceipt>;
   void(
     hold: Hold,
     reason: string,
@@ -71,14 +71,21 @@ export class Hold {
     return this.#ending !== null;
   }
 
-  /** Posts the real cost of `usage` (capped at the hold) and writes the spend event. */
-  settle(usage: Usage, source: UsageSource = "provider"): Promise<TrustReceipt> {
-    return this.#end(() => this.#closer.settle(this, usage, source));
+  /**
+   * Posts the real cost of `usage` (capped at the hold) and writes the spend event. `outcome`: how
+   * the provider did, for its circuit — a stream it broke off mid-way is a fault, though it is paid for.
+   */
+  settle(
+    usage: Usage,
+    source: UsageSource = "provider",
+    outcome: CallOutcome = "success",
+  ): Promise<TrustReceipt> {
+    return this.#end(() => this.#closer.settle(this, usage, source, outcome));
   }
 
   /** Settles on an estimate when the provider reported no usage: the prompt estimate plus what was received. */
-  settleEstimated(outputBytes: number): Promise<TrustReceipt> {
-    return this.settle(estimatedUsage(this.terms.inputTokensEstimate, outputBytes), "estimated");
+  settleEstimated(outputBytes: number, outcome: CallOutcome = "success"): Promise<TrustReceipt> {
+    return this.settle(estimatedUsage(this.terms.inputTokensEstimate, outputBytes), "estimated", outcome);
   }
 
   /**
