@@ -2,10 +2,9 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { runCli } from "../../src/cli/run-cli.ts";
 import { SqliteLedger } from "../../src/core/ledger/sqlite-ledger.ts";
 import { initVault, resolveVault, type VaultPaths } from "../../src/core/vault.ts";
-import { usertrust } from "../support/run-cli.ts";
+import { cliInProcess, usertrust } from "../support/run-cli.ts";
 import { writeConfig } from "../support/temp-vault.ts";
 
 const temps: string[] = [];
@@ -27,16 +26,7 @@ function initializedVault(): { base: string; paths: VaultPaths } {
   return { base, paths };
 }
 
-/** Runs the CLI in this process, capturing what it prints. */
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  const code = await runCli(args, {
-    out: { write: (text: string) => (stdout += text) },
-    err: { write: (text: string) => (stderr += text) },
-  });
-  return { code, stdout, stderr };
-}
+const cli = cliInProcess;
 
 const OPUS_RULE = `- name: block-opus-in-production
   effect: deny

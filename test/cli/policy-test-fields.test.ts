@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { runCli } from "../../src/cli/run-cli.ts";
 import { initVault, resolveVault } from "../../src/core/vault.ts";
+import { cliInProcess } from "../support/run-cli.ts";
 
 /*
  * README "Policies": fields are `estimated_cost` (`estimatedCost`), `budget_remaining`
@@ -19,7 +19,7 @@ afterEach(() => {
 });
 
 function vaultWith(policy: string): string {
-  const base = mkdtempSync(join(tmpdir(), "usertrust-review-policy-"));
+  const base = mkdtempSync(join(tmpdir(), "usertrust-policy-fields-"));
   temps.push(base);
   const paths = resolveVault({ vaultBase: base });
   initVault(paths, { budget: 50_000 });
@@ -27,15 +27,7 @@ function vaultWith(policy: string): string {
   return base;
 }
 
-async function cli(...args: string[]) {
-  let stdout = "";
-  let stderr = "";
-  const code = await runCli(args, {
-    out: { write: (text: string) => (stdout += text) },
-    err: { write: (text: string) => (stderr += text) },
-  });
-  return { code, stdout, stderr };
-}
+const cli = cliInProcess;
 
 describe("usertrust policy test: the documented snake_case fields", () => {
   it("a warn rule on `estimated_cost gt 1000` matches --cost 1500", async () => {

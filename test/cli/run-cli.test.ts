@@ -3,11 +3,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { afterEach, describe, expect, it } from "vitest";
-import { runCli } from "../../src/cli/run-cli.ts";
 import { createEngine, type EngineOptions } from "../../src/core/create-engine.ts";
 import { makeUsage } from "../../src/core/usage.ts";
 import { initVault, resolveVault, type VaultPaths } from "../../src/core/vault.ts";
-import { usertrust } from "../support/run-cli.ts";
+import { cliInProcess, usertrust } from "../support/run-cli.ts";
 import { writeConfig } from "../support/temp-vault.ts";
 
 const temps: string[] = [];
@@ -22,16 +21,7 @@ function tempBase(): string {
   return dir;
 }
 
-/** Runs the CLI in this process, capturing what it prints. */
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  const code = await runCli(args, {
-    out: { write: (text: string) => (stdout += text) },
-    err: { write: (text: string) => (stderr += text) },
-  });
-  return { code, stdout, stderr };
-}
+const cli = cliInProcess;
 
 /** A vault with a budget of 50,000 UT in its config and no call made yet. */
 function vault(): { base: string; paths: VaultPaths } {

@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
 import { resolve } from "node:path";
+import { runCli } from "../../src/cli/run-cli.ts";
 
 const CLI = resolve(import.meta.dirname, "../../src/cli/main.ts");
 
@@ -26,4 +27,17 @@ export function usertrust(...args: string[]): Promise<CliRun> {
     child.on("error", fail);
     child.on("close", (code) => done({ code, stdout, stderr }));
   });
+}
+
+/** Runs the CLI in this process (faster than `usertrust`), capturing what it prints. */
+export async function cliInProcess(
+  ...args: string[]
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = "";
+  let stderr = "";
+  const code = await runCli(args, {
+    out: { write: (text: string) => (stdout += text) },
+    err: { write: (text: string) => (stderr += text) },
+  });
+  return { code, stdout, stderr };
 }
