@@ -24,7 +24,7 @@ import {
 } from "./errors.ts";
 import type { GovernedRequest } from "./governed-request.ts";
 import { Hold, type HoldCloser, type HoldTerms, newTransferId } from "./hold.ts";
-import { estimateInputTokens, holdUsage } from "./hold-sizing.ts";
+import { holdTerms } from "./hold-sizing.ts";
 import {
   type Clock,
   type Ledger,
@@ -345,25 +345,7 @@ export class Engine implements HoldCloser {
       }
       throw error;
     }
-    const inputTokensEstimate = estimateInputTokens(request.promptParts) + (request.mediaTokens ?? 0);
-    // Every one of the call's choices may use the whole output cap.
-    const maxOutputTokens =
-      (request.maxOutputTokens ?? this.config.defaultMaxOutputTokens) * (request.outputChoices ?? 1);
-    const holdUsertokens = costUsertokens(
-      rates,
-      holdUsage(inputTokensEstimate, maxOutputTokens, request.promptCacheWrite),
-    );
-    const warnings = rates.warning === undefined ? [] : [rates.warning];
-    return {
-      transferId,
-      request,
-      rates,
-      inputTokensEstimate,
-      maxOutputTokens,
-      holdUsertokens,
-      promptHash,
-      warnings,
-    };
+    return holdTerms(request, rates, this.config.defaultMaxOutputTokens, { transferId, promptHash });
   }
 
   /**

@@ -1,4 +1,7 @@
 import { Buffer } from "node:buffer";
+import type { GovernedRequest } from "./governed-request.ts";
+import type { HoldTerms } from "./hold.ts";
+import { costUsertokens, type ModelRates } from "./price-book.ts";
 import { makeUsage, type Usage } from "./usage.ts";
 
 /**
@@ -45,4 +48,32 @@ export function estimateOutputTokens(outputBytes: number): number {
 /** Usage to settle at when the provider reported none: the prompt estimate and what was received. */
 export function estimatedUsage(inputTokens: number, outputBytes: number): Usage {
   return makeUsage({ inputTokens, outputTokens: estimateOutputTokens(outputBytes) });
+}
+
+/**
+ * A call's hold: the prompt estimate (every part, plus media) and every allowed output token of
+ * every choice, priced at `rates`; `ids` are the call's transfer id and prompt hash.
+ */
+export function holdTerms(
+  request: GovernedRequest,
+  rates: ModelRates,
+  defaultMaxOutputTokens: number,
+  ids: { transferId: string; promptHash: string },
+): HoldTerms {
+  const inputTokensEstimate = estimateInputTokens(request.promptParts) + (request.mediaTokens ?? 0);
+  // Every one of the call's choices may use the whole output cap.
+  const maxOutputTokens = (request.maxOutputTokens ?? defaultMaxOutputTokens) * (request.outputChoices ?? 1);
+  const holdUsertokens = costUsertokens(
+    rates,
+    holdUsage(inputTokensEstimate, maxOutputTokens, request.promptCacheWrite),
+  );
+  return {
+    ...ids,
+    request,
+    rates,
+    inputTokensEstimate,
+    maxOutputTokens,
+    holdUsertokens,
+    warnings: rates.warning === undefined ? [] : [rates.warning],
+  };
 }
