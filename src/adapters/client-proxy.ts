@@ -23,7 +23,8 @@ function proxyAt<T extends object>(target: T, prefix: string, overrides: Readonl
         }
         return child;
       }
-      if (typeof value === "function") {
+      // `constructor` stays the SDK's class itself (not a bound copy), as code comparing classes expects.
+      if (typeof value === "function" && property !== "constructor") {
         let fn = bound.get(property);
         if (fn === undefined) {
           fn = Object.assign(value.bind(object), value);

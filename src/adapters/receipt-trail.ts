@@ -90,6 +90,13 @@ export function attachTrail(value: unknown, trail: ReceiptTrail, replace = false
   }
 }
 
+/** Makes `receiptOf(to)` answer as `receiptOf(from)` does (a wrapper handed out in place of `from`). */
+export function shareTrail(from: unknown, to: object): void {
+  const trail =
+    (typeof from === "object" && from !== null) || typeof from === "function" ? trails.get(from) : undefined;
+  if (trail !== undefined) attachTrail(to, trail);
+}
+
 /**
  * Wraps an SDK method so that what it returns (or resolves to) answers `receiptOf`. Used for
  * helpers whose model calls happen inside the SDK: `messages.stream()`, `runTools()`, chats…
@@ -171,15 +178,13 @@ function trailOf(value: unknown): ReceiptTrail {
  * the last one), once that call has settled or been released. Rejects with the refusal when the
  * call was denied.
  */
-export function receiptOf(value: unknown): Promise<TrustReceipt> {
-  const trail = trailOf(value);
-  return trail.last(helperEnded(value));
+export async function receiptOf(value: unknown): Promise<TrustReceipt> {
+  return trailOf(value).last(helperEnded(value));
 }
 
 /** Every receipt of the governed calls behind `value`, in the order they started. */
-export function receiptsOf(value: unknown): Promise<TrustReceipt[]> {
-  const trail = trailOf(value);
-  return trail.all(helperEnded(value));
+export async function receiptsOf(value: unknown): Promise<TrustReceipt[]> {
+  return trailOf(value).all(helperEnded(value));
 }
 
 /**

@@ -12,7 +12,7 @@ import { GovernedStream } from "./governed-stream.ts";
 import { chatCompletionsTranslation } from "./openai/chat-completions.ts";
 import { embeddingsTranslation } from "./openai/embeddings.ts";
 import { responsesTranslation } from "./openai/responses.ts";
-import { receiptOf, trailedMethod } from "./receipt-trail.ts";
+import { receiptOf, shareTrail, trailedMethod } from "./receipt-trail.ts";
 import { governStainlessCreate, type RawCreate } from "./stainless/governed-create.ts";
 import type { TrustContext } from "./trust-context.ts";
 import type { TrustedClient } from "./trusted-client.ts";
@@ -234,8 +234,15 @@ function specShaped(
 ) {
   return async (body: unknown, options?: unknown): Promise<unknown> => {
     const response = await (options === undefined ? native(body) : native(body, options));
-    if (isStream(body))
-      return new GovernedStream(response as AsyncIterable<unknown>, () => receiptOf(response), onDestroyed);
+    if (isStream(body)) {
+      const stream = new GovernedStream(
+        response as AsyncIterable<unknown>,
+        () => receiptOf(response),
+        onDestroyed,
+      );
+      shareTrail(response, stream);
+      return stream;
+    }
     const receipt = await receiptOf(response);
     return { response, receipt, governance: receipt };
   };

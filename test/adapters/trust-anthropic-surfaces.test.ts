@@ -428,7 +428,7 @@ describe("messages.countTokens", () => {
     expect(betaCounted).toMatchObject({ input_tokens: 10 });
     const counts = server.requests.slice(before).filter((r) => r.path === "/v1/messages/count_tokens");
     expect(counts).toHaveLength(2);
-    expect(() => receiptOf(counted)).toThrow(/no governed call/);
+    await expect(receiptOf(counted)).rejects.toThrow(/no governed call/);
     expect(received).toEqual([]);
     expect(auditKinds(vault)).toEqual([]);
     expect(await ledgerOf(vault)).toEqual({ posted: 0, pending: 0, remaining: 100_000 });
