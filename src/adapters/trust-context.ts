@@ -33,6 +33,11 @@ function merge(outer: TrustContext, inner: TrustContext): TrustContext {
   return merged;
 }
 
+/** The caller context in force now: the per-call context (withTrustContext) over `defaults`. */
+export function callerContext(defaults: TrustContext): TrustContext {
+  return merge(defaults, current.getStore() ?? {});
+}
+
 /**
  * The request with its caller context: the per-call context wins over what the request body says
  * (e.g. OpenAI's `user`), which wins over the client's defaults from trust().

@@ -1,5 +1,6 @@
 import type { ToolApprovalStatus } from "ai";
-import { surfaceEngine, surfaceSettings } from "../../adapters/shared-engine.ts";
+import { surfaceContext, surfaceEngine, surfaceSettings } from "../../adapters/shared-engine.ts";
+import { callerContext } from "../../adapters/trust-context.ts";
 import type { Engine } from "../../core/engine.ts";
 import type { UsertrustMiddlewareOptions } from "./middleware.ts";
 
@@ -14,21 +15,51 @@ import type { UsertrustMiddlewareOptions } from "./middleware.ts";
 export function usertrustToolApproval(options: UsertrustMiddlewareOptions | Engine = {}) {
   const settings = surfaceSettings(options);
   const engine = surfaceEngine(settings);
-  const scope = typeof settings.scope === "string" ? [settings.scope] : settings.scope;
+  const defaults = surfaceContext(settings);
   return async ({
     toolCall,
+    tools,
+    toolsContext,
+    messages,
   }: {
-    toolCall: { toolName: string; input: unknown };
+    toolCall: { toolName: string; toolCallId?: string; input: unknown };
+    tools?: Record<string, unknown> | undefined;
+    toolsContext?: unknown;
+    messages?: unknown;
   }): Promise<ToolApprovalStatus> => {
+    // withTrustContext around the run applies to its tool calls as to its model calls.
+    const { scope, actor, metadata } = callerContext(defaults);
     const decision = await (await engine()).reviewToolCall({
       toolName: toolCall.toolName,
       input: toolCall.input,
-      actor: settings.actor,
-      scope,
-      metadata: settings.metadata,
+      actor,
+      scope: typeof scope === "string" ? [scope] : scope,
+      metadata,
     });
-    return decision.approved
-      ? "approved"
-      : { type: "denied", ...(decision.reason === undefined ? {} : { reason: decision.reason }) };
+    if (!decision.approved) {
+      return { type: "denied", ...(decision.reason === undefined ? {} : { reason: decision.reason }) };
+    }
+    // A toolApproval function replaces the tools' own needsApproval in ai 7: what governance allows
+    // still waits for the person a tool asks for.
+    return (await toolAsksForApproval(toolCall, tools, toolsContext, messages))
+      ? "user-approval"
+      : "approved";
   };
+}
+
+/** The tool's own `needsApproval` (a flag, or a function of the input), as the SDK would read it. */
+async function toolAsksForApproval(
+  toolCall: { toolName: string; toolCallId?: string; input: unknown },
+  tools: Record<string, unknown> | undefined,
+  toolsContext: unknown,
+  messages: unknown,
+): Promise<boolean> {
+  const tool =
+    tools !== undefined && Object.hasOwn(tools, toolCall.toolName) ? tools[toolCall.toolName] : undefined;
+  const needsApproval = (tool as { needsApproval?: unknown } | undefined)?.needsApproval;
+  if (typeof needsApproval !== "function") return needsApproval === true;
+  const context = (toolsContext as Record<string, unknown> | undefined)?.[toolCall.toolName];
+  return (
+    (await needsApproval(toolCall.input, { toolCallId: toolCall.toolCallId, messages, context })) === true
+  );
 }

@@ -7,6 +7,7 @@ import {
   surfaceEngine,
   surfaceSettings,
 } from "../../adapters/shared-engine.ts";
+import { callerContext } from "../../adapters/trust-context.ts";
 import type { Engine } from "../../core/engine.ts";
 import { ToolDeniedError } from "../../core/errors.ts";
 import { openLangChainCall, releaseCall, settleMessage } from "./governed-call.ts";
@@ -82,13 +83,15 @@ export function usertrustAgentMiddleware(options: AgentMiddlewareOptions | Engin
       const context = (request.runtime?.context as Record<string, unknown> | undefined)?.[RECEIPT_KEY] as
         | { actor?: string; scope?: string | string[]; metadata?: Record<string, unknown> }
         | undefined;
-      const scope = context?.scope ?? defaults.scope;
+      // withTrustContext around the run, then the run's own context, over the middleware's defaults.
+      const base = callerContext(defaults);
+      const scope = context?.scope ?? base.scope;
       const decision = await (await engine()).reviewToolCall({
         toolName: request.toolCall.name,
         input: request.toolCall.args,
-        actor: context?.actor ?? defaults.actor,
+        actor: context?.actor ?? base.actor,
         scope: typeof scope === "string" ? [scope] : scope,
-        metadata: { ...defaults.metadata, ...context?.metadata },
+        metadata: { ...base.metadata, ...context?.metadata },
       });
       if (decision.approved) return handler(request as never);
       const reason = decision.reason ?? "refused";

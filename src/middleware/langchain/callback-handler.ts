@@ -11,6 +11,7 @@ import {
   surfaceEngine,
   surfaceSettings,
 } from "../../adapters/shared-engine.ts";
+import { callerContext } from "../../adapters/trust-context.ts";
 import type { Engine } from "../../core/engine.ts";
 import { ToolDeniedError } from "../../core/errors.ts";
 import type { Hold } from "../../core/hold.ts";
@@ -151,7 +152,7 @@ export class UsertrustCallbackHandler extends BaseCallbackHandler {
   ): Promise<void> {
     if (parentRunId !== undefined) this.#parents.set(runId, parentRunId);
     const toolName = runName ?? String(tool.id.at(-1) ?? "tool");
-    const defaults = surfaceContext(this.#settings);
+    const defaults = callerContext(surfaceContext(this.#settings));
     const call = parseContext(metadata?.[RECEIPT_KEY]);
     const scope = call.scope ?? defaults.scope;
     const decision = await (await this.#engine()).reviewToolCall({
