@@ -72,6 +72,8 @@ const STAINLESS_SURFACES: Record<"openai" | "anthropic", { creates: GovernedCrea
     creates: [
       { path: "chat.completions.create", translation: chatCompletionsTranslation },
       { path: "responses.create", translation: responsesTranslation },
+      // A compaction pass runs the model over a conversation and reports Responses usage.
+      { path: "responses.compact", translation: responsesTranslation },
       { path: "embeddings.create", translation: embeddingsTranslation },
     ],
     helpers: [
