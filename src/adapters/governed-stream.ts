@@ -25,7 +25,8 @@ export class GovernedStream<Chunk> implements AsyncIterable<Chunk> {
    */
   constructor(
     source: AsyncIterable<Chunk>,
-    receiptOf: () => Promise<TrustReceipt>,
+    /** The stream's receipt; with `ended`, one that gives up waiting for a first call once it settles. */
+    receiptOf: (ended?: Promise<unknown>) => Promise<TrustReceipt>,
     onDestroyed: (hook: () => void) => () => void,
   ) {
     this.#source = source;
@@ -48,7 +49,9 @@ export class GovernedStream<Chunk> implements AsyncIterable<Chunk> {
         if (!this.#iterated) noCallMade(new ClientDestroyedError());
       }),
     );
-    this.receipt = Promise.race([iterationEnded.then(receiptOf), unread, noCall]);
+    // Iteration that ended without the stream making any call (a lazy Gemini stream closed before
+    // its first read) has no receipt: NO_RECEIPT then, instead of waiting for a call.
+    this.receipt = Promise.race([iterationEnded.then(() => receiptOf(iterationEnded)), unread, noCall]);
     this.receipt.then(forget, forget);
   }
 

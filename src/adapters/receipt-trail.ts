@@ -182,6 +182,11 @@ export async function receiptOf(value: unknown): Promise<TrustReceipt> {
   return trailOf(value).last(helperEnded(value));
 }
 
+/** receiptOf, for a value whose work is known to have ended with `ended` (no first call to wait for after it). */
+export async function receiptOnceEnded(value: unknown, ended: Promise<unknown>): Promise<TrustReceipt> {
+  return trailOf(value).last(ended);
+}
+
 /** Every receipt of the governed calls behind `value`, in the order they started. */
 export async function receiptsOf(value: unknown): Promise<TrustReceipt[]> {
   return trailOf(value).all(helperEnded(value));

@@ -12,7 +12,7 @@ import { GovernedStream } from "./governed-stream.ts";
 import { chatCompletionsTranslation } from "./openai/chat-completions.ts";
 import { embeddingsTranslation } from "./openai/embeddings.ts";
 import { responsesTranslation } from "./openai/responses.ts";
-import { receiptOf, shareTrail, trailedMethod } from "./receipt-trail.ts";
+import { receiptOf, receiptOnceEnded, shareTrail, trailedMethod } from "./receipt-trail.ts";
 import { governStainlessCreate, type RawCreate } from "./stainless/governed-create.ts";
 import type { TrustContext } from "./trust-context.ts";
 import type { TrustedClient } from "./trusted-client.ts";
@@ -239,7 +239,7 @@ function specShaped(
     if (isStream(body)) {
       const stream = new GovernedStream(
         response as AsyncIterable<unknown>,
-        () => receiptOf(response),
+        (ended) => (ended === undefined ? receiptOf(response) : receiptOnceEnded(response, ended)),
         onDestroyed,
       );
       shareTrail(response, stream);

@@ -77,9 +77,12 @@ function governOneRequest(raw: Method, context: CallContext, translation: CallTr
   return async (params) => {
     const trail = openTrail();
     const call = await openCall(context, translation, params, trail);
+    // A stream closed before its first read aborts its request, through a signal of our own
+    // alongside the caller's.
+    const abort = call.stream ? new AbortController() : undefined;
     let response: unknown;
     try {
-      response = await raw(call.sent);
+      response = await raw(abort === undefined ? call.sent : withAbortSignal(call.sent, abort.signal));
     } catch (error) {
       await releaseFailedCall(call, error);
       throw error;
@@ -87,7 +90,7 @@ function governOneRequest(raw: Method, context: CallContext, translation: CallTr
     if (call.stream && call.meter !== undefined) {
       const chunks = (response as AsyncIterable<unknown>)[Symbol.asyncIterator]();
       const metered = meterStream(call.meter, call.hold, {
-        abort: () => {},
+        abort: () => abort?.abort(),
         restore: call.chunkRestorer?.(),
       }).iterate(chunks);
       attachTrail(metered, trail);
@@ -97,6 +100,13 @@ function governOneRequest(raw: Method, context: CallContext, translation: CallTr
     attachTrail(response, trail);
     return response;
   };
+}
+
+function withAbortSignal(params: unknown, signal: AbortSignal): unknown {
+  const fields = params as { config?: { abortSignal?: AbortSignal } };
+  const theirs = fields.config?.abortSignal;
+  const abortSignal = theirs === undefined ? signal : AbortSignal.any([theirs, signal]);
+  return { ...fields, config: { ...fields.config, abortSignal } };
 }
 
 function unsupported(name: string): UnsupportedClientError {
