@@ -39,7 +39,8 @@ export function usertrustAgentMiddleware(options: AgentMiddlewareOptions | Engin
         tools?: unknown;
         runtime?: { context?: unknown };
       },
-      handler: (request: never) => Promise<AIMessage>,
+      // An AIMessage, or with responseFormat `{ structuredResponse, messages }` (typed loosely by langchain too).
+      handler: (request: never) => Promise<unknown>,
     ): Promise<AIMessage> => {
       // createAgent always supplies a system message, empty when none was given: it is not part of the prompt.
       const system = request.systemMessage;
@@ -58,16 +59,20 @@ export function usertrustAgentMiddleware(options: AgentMiddlewareOptions | Engin
       );
       const sent =
         call.messages === prompt ? request : { ...request, ...splitPrompt(call.messages, hasSystem) };
-      let message: AIMessage;
+      let result: unknown;
       try {
-        message = await handler(sent as never);
+        result = await handler(sent as never);
       } catch (error) {
         await releaseCall(call.hold, error);
         throw error;
       }
+      // The model's reply: the handler's AIMessage, or (with responseFormat) the last AIMessage of
+      // the `{ structuredResponse, messages }` it returns, which must reach the agent unchanged.
+      const message = modelMessageOf(result);
       const receipt = receiptJson(await settleMessage(call.hold, message));
+      if (message === undefined) return result as AIMessage;
       call.restore?.(message);
-      return new AIMessage({
+      const receipted = new AIMessage({
         content: message.content,
         tool_calls: message.tool_calls ?? [],
         ...(message.usage_metadata === undefined ? {} : { usage_metadata: message.usage_metadata }),
@@ -75,6 +80,12 @@ export function usertrustAgentMiddleware(options: AgentMiddlewareOptions | Engin
         additional_kwargs: message.additional_kwargs,
         response_metadata: { ...message.response_metadata, [RECEIPT_KEY]: receipt },
       });
+      if (result === message) return receipted;
+      const { messages } = result as { messages: unknown[] };
+      return {
+        ...(result as object),
+        messages: messages.map((each) => (each === message ? receipted : each)),
+      } as unknown as AIMessage;
     },
     wrapToolCall: async (
       request: { toolCall: { id?: string; name: string; args: unknown }; runtime?: { context?: unknown } },
@@ -114,4 +125,19 @@ function splitPrompt(
   if (!hasSystem) return { messages };
   const [system, ...rest] = messages;
   return system === undefined ? { messages: rest } : { messages: rest, systemMessage: system };
+}
+
+function isAIMessage(value: unknown): value is AIMessage {
+  return typeof value === "object" && value !== null && (value as { type?: unknown }).type === "ai";
+}
+
+/** The AIMessage a model call produced: the handler's result, or the last one in its `messages`. */
+function modelMessageOf(result: unknown): AIMessage | undefined {
+  if (isAIMessage(result)) return result;
+  const messages = (result as { messages?: unknown } | null)?.messages;
+  if (!Array.isArray(messages)) return undefined;
+  for (let index = messages.length - 1; index >= 0; index--) {
+    if (isAIMessage(messages[index])) return messages[index] as AIMessage;
+  }
+  return undefined;
 }
