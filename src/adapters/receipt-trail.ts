@@ -92,8 +92,7 @@ export function attachTrail(value: unknown, trail: ReceiptTrail, replace = false
 
 /** Makes `receiptOf(to)` answer as `receiptOf(from)` does (a wrapper handed out in place of `from`). */
 export function shareTrail(from: unknown, to: object): void {
-  const trail =
-    (typeof from === "object" && from !== null) || typeof from === "function" ? trails.get(from) : undefined;
+  const trail = trailFor(from);
   if (trail !== undefined) attachTrail(to, trail);
 }
 
@@ -158,11 +157,14 @@ function isAsyncIterator(value: unknown): value is AsyncIterator<unknown> {
   );
 }
 
+function trailFor(value: unknown): ReceiptTrail | undefined {
+  return (typeof value === "object" && value !== null) || typeof value === "function"
+    ? trails.get(value)
+    : undefined;
+}
+
 function trailOf(value: unknown): ReceiptTrail {
-  const trail =
-    (typeof value === "object" && value !== null) || typeof value === "function"
-      ? trails.get(value)
-      : undefined;
+  const trail = trailFor(value);
   if (trail === undefined) {
     throw new UsertrustError(
       "NO_RECEIPT",
@@ -179,11 +181,17 @@ function trailOf(value: unknown): ReceiptTrail {
  * call was denied.
  */
 export async function receiptOf(value: unknown): Promise<TrustReceipt> {
-  return trailOf(value).last(helperEnded(value));
+  return receiptOnceEnded(value);
 }
 
-/** receiptOf, for a value whose work is known to have ended with `ended` (no first call to wait for after it). */
-export async function receiptOnceEnded(value: unknown, ended: Promise<unknown>): Promise<TrustReceipt> {
+/**
+ * receiptOf, with `ended` settling once the value's work has ended (no first call to wait for
+ * after it); by default a helper's own `done()`.
+ */
+export async function receiptOnceEnded(
+  value: unknown,
+  ended: Promise<unknown> | undefined = helperEnded(value),
+): Promise<TrustReceipt> {
   return trailOf(value).last(ended);
 }
 

@@ -239,7 +239,7 @@ function specShaped(
     if (isStream(body)) {
       const stream = new GovernedStream(
         response as AsyncIterable<unknown>,
-        (ended) => (ended === undefined ? receiptOf(response) : receiptOnceEnded(response, ended)),
+        (ended) => receiptOnceEnded(response, ended),
         onDestroyed,
       );
       shareTrail(response, stream);

@@ -5,7 +5,7 @@ import { loadConfig, type TrustConfig } from "../core/config.ts";
 import type { Ledger, LedgerBalance } from "../core/ledger/ledger.ts";
 import { MemoryLedger } from "../core/ledger/memory-ledger.ts";
 import { openLedger, selectedLedger } from "../core/ledger/open-ledger.ts";
-import { hasSqliteBudget } from "../core/ledger/sqlite-ledger.ts";
+import { hasSqliteBudget } from "../core/ledger/sqlite-statements.ts";
 import type { VaultPaths } from "../core/vault.ts";
 import { EXIT_OK, EXIT_USAGE, type Output } from "./cli-io.ts";
 

@@ -1,4 +1,3 @@
-import { existsSync } from "node:fs";
 import {
   BudgetExceededError,
   ClientDestroyedError,
@@ -21,9 +20,7 @@ import {
   systemClock,
   type WithinCommit,
 } from "./ledger.ts";
-import { prepareStatements, SCHEMA } from "./sqlite-statements.ts";
-
-const WALLET = "default";
+import { prepareStatements, SCHEMA, WALLET } from "./sqlite-statements.ts";
 
 interface HoldRow {
   amount: number;
@@ -371,32 +368,4 @@ function cannotOpen(path: string, error: unknown): LedgerUnavailableError {
       "Check that the vault folder is writable and the file is a usertrust ledger.",
     { cause: error },
   );
-}
-
-/**
- * Whether the embedded ledger at `path` holds a budget yet: an engine opening it with one writes the
- * wallet row; a vault used only in dry-run has a ledger.db with the audit head alone. Creates nothing.
- */
-export function hasSqliteBudget(path: string): boolean {
-  if (!existsSync(path)) return false;
-  let database: VaultDatabase;
-  try {
-    database = new VaultDatabase(path, "normal");
-  } catch (error) {
-    throw new LedgerUnavailableError(
-      `Cannot open the ledger at ${path}: ${(error as Error).message}. Check that it is a usertrust ledger.`,
-      { cause: error },
-    );
-  }
-  try {
-    const table = database.db
-      .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'wallet'")
-      .get();
-    return (
-      table !== undefined &&
-      database.db.prepare("SELECT 1 FROM wallet WHERE id = ?").get(WALLET) !== undefined
-    );
-  } finally {
-    database.close();
-  }
 }

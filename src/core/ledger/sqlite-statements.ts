@@ -1,4 +1,10 @@
+import { existsSync } from "node:fs";
 import type { DatabaseSync } from "node:sqlite";
+import { LedgerUnavailableError } from "../errors.ts";
+import { VaultDatabase } from "../vault-database.ts";
+
+/** The one wallet row of an embedded ledger: a vault has one budget. */
+export const WALLET = "default";
 
 /** The embedded ledger's tables in the vault's SQLite file; created or brought up to date on open. */
 export const SCHEMA = `
@@ -101,4 +107,32 @@ export function prepareStatements(db: DatabaseSync) {
       "INSERT INTO wallet (id, budget) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET budget = excluded.budget",
     ),
   };
+}
+
+/**
+ * Whether the embedded ledger at `path` holds a budget yet: an engine opening it with one writes the
+ * wallet row; a vault used only in dry-run has a ledger.db with the audit head alone. Creates nothing.
+ */
+export function hasSqliteBudget(path: string): boolean {
+  if (!existsSync(path)) return false;
+  let database: VaultDatabase;
+  try {
+    database = new VaultDatabase(path, "normal");
+  } catch (error) {
+    throw new LedgerUnavailableError(
+      `Cannot open the ledger at ${path}: ${(error as Error).message}. Check that it is a usertrust ledger.`,
+      { cause: error },
+    );
+  }
+  try {
+    const table = database.db
+      .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'wallet'")
+      .get();
+    return (
+      table !== undefined &&
+      database.db.prepare("SELECT 1 FROM wallet WHERE id = ?").get(WALLET) !== undefined
+    );
+  } finally {
+    database.close();
+  }
 }
