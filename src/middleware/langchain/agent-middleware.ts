@@ -127,17 +127,13 @@ function splitPrompt(
   return system === undefined ? { messages: rest } : { messages: rest, systemMessage: system };
 }
 
-function isAIMessage(value: unknown): value is AIMessage {
-  return typeof value === "object" && value !== null && (value as { type?: unknown }).type === "ai";
-}
-
 /** The AIMessage a model call produced: the handler's result, or the last one in its `messages`. */
 function modelMessageOf(result: unknown): AIMessage | undefined {
-  if (isAIMessage(result)) return result;
+  if (AIMessage.isInstance(result)) return result;
   const messages = (result as { messages?: unknown } | null)?.messages;
   if (!Array.isArray(messages)) return undefined;
   for (let index = messages.length - 1; index >= 0; index--) {
-    if (isAIMessage(messages[index])) return messages[index] as AIMessage;
+    if (AIMessage.isInstance(messages[index])) return messages[index] as AIMessage;
   }
   return undefined;
 }
