@@ -2,9 +2,7 @@ import type { AuditChain } from "./audit/audit-chain.ts";
 import type { AuditEvent } from "./audit/audit-event.ts";
 import { auditText, sha256Hex } from "./audit/audit-event.ts";
 import type { EscalationHandler } from "./board/escalation.ts";
-import { budgetAlerts } from "./budgets/budget-alerts.ts";
 import { type BudgetReport, budgetReport } from "./budgets/budget-report.ts";
-import { scopedHolds } from "./budgets/scoped-budgets.ts";
 import { CallRecorder } from "./call-recorder.ts";
 import {
   type Admission,
@@ -14,35 +12,18 @@ import {
   vaultBreaker,
 } from "./circuit-breaker.ts";
 import type { TrustConfig } from "./config.ts";
-import {
-  BudgetExceededError,
-  CircuitOpenError,
-  ClientDestroyedError,
-  InvalidScopeError,
-  LedgerUnavailableError,
-  UnknownModelError,
-} from "./errors.ts";
+import { CircuitOpenError, ClientDestroyedError, InvalidScopeError, UnknownModelError } from "./errors.ts";
 import type { GovernedRequest } from "./governed-request.ts";
 import { Hold, type HoldCloser, type HoldTerms, newTransferId } from "./hold.ts";
+import { HoldReserver } from "./hold-reserver.ts";
 import { holdTerms } from "./hold-sizing.ts";
-import {
-  type Clock,
-  type Ledger,
-  type LedgerBalance,
-  makeBalance,
-  type PostResult,
-  systemClock,
-} from "./ledger/ledger.ts";
+import { type Clock, type Ledger, type LedgerBalance, makeBalance, systemClock } from "./ledger/ledger.ts";
 import type { PolicyRule } from "./policy/policy-rule.ts";
-import {
-  type BudgetJudgement,
-  Preflight,
-  type PreflightSubject,
-  type ToolCallSubject,
-  type ToolDecision,
-} from "./preflight.ts";
+import { Preflight, type PreflightSubject } from "./preflight.ts";
 import { costUsertokens, PriceBook } from "./price-book.ts";
-import { postWarnings, type TrustReceipt } from "./receipt.ts";
+import type { TrustReceipt } from "./receipt.ts";
+import { SpendPoster } from "./spend-poster.ts";
+import type { ToolCallSubject, ToolDecision } from "./tool-review.ts";
 import type { Usage, UsageSource } from "./usage.ts";
 import { ZERO_USAGE } from "./usage.ts";
 import type { VaultPaths } from "./vault.ts";
@@ -61,14 +42,14 @@ export class Engine implements HoldCloser {
   readonly #recorder: CallRecorder;
   readonly #inFlight = new Set<Hold>();
   readonly #authorizing = new Set<Promise<unknown>>();
-  readonly #unposted: UnpostedSpend[] = [];
-  #retrying: Promise<void> | null = null;
+  readonly #spends: SpendPoster;
   readonly #breaker: CircuitBreaker;
   /** Circuit state changes this engine's calls cause are audited on its chain. */
   readonly #onCircuit = (transition: CircuitTransition): void => {
     this.#recorder.append("circuit_state", undefined, { ...transition });
   };
   readonly #preflight: Preflight;
+  readonly #reserver: HoldReserver;
   readonly #now: Clock;
   #closing: Promise<void> | null = null;
 
@@ -89,6 +70,7 @@ export class Engine implements HoldCloser {
     this.ledger = ledger;
     this.#prices = new PriceBook(config);
     this.#recorder = new CallRecorder(audit, actor);
+    this.#spends = new SpendPoster(ledger, this.#recorder, config.warnAt);
     this.#breaker = vaultBreaker(paths.root, {
       failureThreshold: config.circuitBreaker.failureThreshold,
       resetTimeoutMs: config.circuitBreaker.resetTimeout,
@@ -102,6 +84,13 @@ export class Engine implements HoldCloser {
           ? this.#recorder.append(kind, undefined, data)
           : this.#recorder.recordDenial(kind, request, data),
       ...(onEscalate === undefined ? {} : { onEscalate }),
+    });
+    this.#reserver = new HoldReserver({
+      ledger,
+      preflight: this.#preflight,
+      recorder: this.#recorder,
+      config,
+      clock,
     });
   }
 
@@ -127,7 +116,7 @@ export class Engine implements HoldCloser {
 
   async #authorize(request: GovernedRequest): Promise<Hold> {
     assertPlainScopes(request.scope);
-    if (this.#unposted.length > 0) await this.#retryUnposted();
+    if (this.#spends.owed) await this.#spends.retry();
     // The retried spend's audit event may have failed to write: then this call is refused too.
     this.#assertUsable();
     const admission = this.#admit(request);
@@ -136,7 +125,7 @@ export class Engine implements HoldCloser {
       const checked = await this.#check({ ...this.#estimate(request), admission });
       terms = checked.terms;
       if (this.#closing !== null) throw new ClientDestroyedError();
-      await this.#reserve(
+      await this.#reserver.reserve(
         terms,
         checked.budgetRules && { rules: checked.budgetRules, subject: checked.subject },
       );
@@ -215,7 +204,7 @@ export class Engine implements HoldCloser {
     const cost = costUsertokens(terms.rates, usage);
     const warnings = [...terms.warnings];
     try {
-      const { posted, event } = await this.#post({ terms, cost, usage, source, warnings });
+      const { posted, event } = await this.#spends.post({ terms, cost, usage, source, warnings });
       await this.#recorder.flush();
       return this.#recorder.receipt(terms, event, {
         cost,
@@ -228,7 +217,7 @@ export class Engine implements HoldCloser {
     } catch (error) {
       // The provider has answered and charged; the caller keeps the response. The cost is kept
       // here and posted before the next call, which is refused until that succeeds.
-      this.#unposted.push({ terms, cost, usage, source, warnings });
+      this.#spends.owe({ terms, cost, usage, source, warnings });
       warnings.push(
         `the cost could not be posted to the ledger (${(error as Error).message}); it will be posted before ` +
           "the next call, and calls are refused until it is",
@@ -245,59 +234,6 @@ export class Engine implements HoldCloser {
       this.#inFlight.delete(hold);
       // How the provider did is what the circuit cares about, whatever the ledger did.
       if (terms.admission !== undefined) this.#breaker.record(terms.admission, outcome, this.#onCircuit);
-    }
-  }
-
-  /**
-   * Posts the cost and writes the spend event inside the ledger's post step, so on the SQLite
-   * ledger the spend and its audit record commit in one transaction.
-   */
-  async #post(spend: UnpostedSpend): Promise<{ posted: PostResult; event: AuditEvent | null }> {
-    const { terms, cost, usage, source, warnings } = spend;
-    let event: AuditEvent | null = null;
-    const posted = await this.ledger.post(terms.transferId, cost, (result) => {
-      const alerts = budgetAlerts(result, this.config.warnAt, terms.scoped ?? []);
-      warnings.push(...postWarnings(cost, result), ...alerts.warnings);
-      event = this.#recorder.record("spend", terms, {
-        costUsertokens: cost,
-        postedUsertokens: result.postedUsertokens,
-        shortfallUsertokens: result.shortfallUsertokens,
-        holdUsertokens: terms.holdUsertokens,
-        usage,
-        usageSource: source,
-        pricedAs: terms.rates.pricedAs,
-        priceSource: terms.rates.source,
-        warnings,
-      });
-      for (const crossing of alerts.crossings) this.#recorder.record("budget_threshold", terms, crossing);
-    });
-    return { posted, event: this.#recorder.written(event) };
-  }
-
-  /**
-   * Costs whose post failed are posted before anything else may spend; until then calls are
-   * refused. Calls that start together share one retry, so each cost is posted (and audited) once.
-   */
-  #retryUnposted(): Promise<void> {
-    this.#retrying ??= this.#postUnposted().finally(() => {
-      this.#retrying = null;
-    });
-    return this.#retrying;
-  }
-
-  async #postUnposted(): Promise<void> {
-    while (this.#unposted.length > 0) {
-      const spend = this.#unposted[0] as UnpostedSpend;
-      try {
-        await this.#post(spend);
-      } catch (error) {
-        throw new LedgerUnavailableError(
-          `Refusing new calls: the cost of an earlier call (${spend.cost} UT, ${spend.terms.transferId}) could not ` +
-            `be posted to the ledger (${(error as Error).message}). The next call retries it.`,
-          { cause: error },
-        );
-      }
-      this.#unposted.shift();
     }
   }
 
@@ -346,57 +282,6 @@ export class Engine implements HoldCloser {
       throw error;
     }
     return holdTerms(request, rates, this.config.defaultMaxOutputTokens, { transferId, promptHash });
-  }
-
-  /**
-   * Holds on the vault budget and, all or nothing, on every scoped budget whose scope matches the
-   * call. Rules that read only the budget, when the preflight left them here, are judged on the
-   * wallet's numbers without this hold as of the reserve (Ledger.admits): calls made at once each
-   * see the holds placed before them.
-   */
-  async #reserve(
-    terms: HoldTerms,
-    budget: { rules: readonly PolicyRule[]; subject: PreflightSubject } | undefined,
-  ): Promise<void> {
-    const scoped = scopedHolds(this.config.budgets, terms.request.scope, this.#now());
-    if (scoped.length > 0) terms.scoped = scoped;
-    let judgement: BudgetJudgement | undefined;
-    const admit =
-      budget === undefined
-        ? undefined
-        : (before: LedgerBalance): void => {
-            judgement = this.#preflight.judgeBudgetRules(budget.subject, budget.rules, before);
-            if (judgement.refusal !== undefined) throw judgement.refusal.error;
-          };
-    try {
-      await this.ledger.reserve(
-        terms.transferId,
-        terms.holdUsertokens,
-        this.config.holdTimeoutSeconds,
-        scoped.map((hold) => hold.account),
-        admit,
-      );
-    } catch (error) {
-      const refusal = judgement?.refusal;
-      if (refusal !== undefined && error === refusal.error) {
-        this.#preflight.recordRefusal(terms.request, refusal);
-        await this.#recorder.flush();
-      } else if (error instanceof BudgetExceededError) {
-        this.#recorder.recordDenial("budget_exceeded", terms.request, {
-          transferId: terms.transferId,
-          promptHash: terms.promptHash,
-          neededUsertokens: error.neededUsertokens,
-          remainingUsertokens: error.remainingUsertokens,
-          ...(error.account === undefined ? {} : { budget: auditText(error.account) }),
-        });
-        await this.#recorder.flush();
-      }
-      throw error;
-    }
-    if (judgement !== undefined) {
-      terms.warnings = [...terms.warnings, ...judgement.warnings];
-      terms.checks = mergeFindings(terms.checks ?? {}, judgement.audit);
-    }
   }
 
   /**
@@ -459,7 +344,7 @@ export class Engine implements HoldCloser {
 
   async #close(): Promise<void> {
     await Promise.allSettled([...this.#authorizing]);
-    await this.#retryUnposted().catch(() => {});
+    await this.#spends.retry().catch(() => {});
     const open = [...this.#inFlight];
     await Promise.allSettled(
       open.map((hold) => hold.void("the client was destroyed before the call settled", "hold_voided")),
@@ -472,19 +357,6 @@ export class Engine implements HoldCloser {
   }
 }
 
-/** Findings of a later check added to a call's: lists (policy matches, would-be denials) grow. */
-function mergeFindings(
-  checks: Record<string, unknown>,
-  later: Record<string, unknown>,
-): Record<string, unknown> {
-  const merged = { ...checks };
-  for (const [key, value] of Object.entries(later)) {
-    const earlier = merged[key];
-    merged[key] = Array.isArray(earlier) && Array.isArray(value) ? [...earlier, ...value] : value;
-  }
-  return merged;
-}
-
 /** Scopes are plain paths: no empty, "." or ".." segment (see InvalidScopeError). */
 function assertPlainScopes(scopes: readonly string[] | undefined): void {
   for (const scope of scopes ?? []) {
@@ -492,12 +364,4 @@ function assertPlainScopes(scopes: readonly string[] | undefined): void {
       throw new InvalidScopeError(scope);
     }
   }
-}
-
-interface UnpostedSpend {
-  terms: HoldTerms;
-  cost: number;
-  usage: Usage;
-  source: UsageSource;
-  warnings: string[];
 }

@@ -6,10 +6,10 @@ import { type EscalationHandler, enforceBoardDecision } from "./board/escalation
 import type { TrustConfig } from "./config.ts";
 import { BudgetExceededError, PolicyDeniedError, type UsertrustError } from "./errors.ts";
 import type { GovernedRequest } from "./governed-request.ts";
-import { InjectionBlockedError, PiiBlockedError } from "./guards/guard-errors.ts";
-import { findInjection, type InjectionKind } from "./guards/injection-detector.ts";
-import { type PiiCounts, scanPii } from "./guards/pii-detector.ts";
-import { Redactor } from "./guards/redactor.ts";
+import { checkInjection, checkPii } from "./guard-checks.ts";
+import type { InjectionKind } from "./guards/injection-detector.ts";
+import type { PiiCounts } from "./guards/pii-detector.ts";
+import type { Redactor } from "./guards/redactor.ts";
 import type { LedgerBalance } from "./ledger/ledger.ts";
 import { evaluatePolicies } from "./policy/evaluate-policies.ts";
 import { addBudgetFields, policyContext } from "./policy/policy-context.ts";
@@ -18,6 +18,7 @@ import type { PolicyContext, PolicyResult, PolicyRule } from "./policy/policy-ru
 import { PolicySet } from "./policy/policy-set.ts";
 import { resolvePolicySources } from "./policy/policy-sources.ts";
 import { isBudgetOnly, type RuleView, splitRules } from "./policy/rule-view.ts";
+import { reviewTool, type ToolCallSubject, type ToolDecision } from "./tool-review.ts";
 import type { VaultPaths } from "./vault.ts";
 
 /** What the engine knows of a call when it is checked: its request, its hold and the budget. */
@@ -144,8 +145,8 @@ export class Preflight {
     const wouldDeny: string[] = [];
     const refuse = this.#refuser(subject, wouldDeny);
 
-    const pii = this.#checkPii(request, clearance, refuse);
-    const injection = this.#checkInjection(request, clearance, refuse);
+    const pii = checkPii(this.#config, request, clearance, refuse);
+    const injection = checkInjection(this.#config, request, clearance, refuse);
     const callRules = budgetLater ? rules.otherCallRules : rules.callRules;
     const context = policyContext(subject, balance, this.#config);
     subject.context = context;
@@ -222,70 +223,16 @@ export class Preflight {
   }
 
   /**
-   * A tool call the model asked for: the policy rules that read `tool_name` or `tool_args` (rules
-   * about model calls are not applied to tools, so their missing fields cannot fail closed here)
-   * and the board decide whether it may run. Never throws for a refusal: it answers it.
+   * A tool call the model asked for: the policy rules that read `tool_name` or `tool_args` and the
+   * board decide whether it may run (see reviewTool). Never throws for a refusal: it answers it.
    */
-  async checkTool(call: ToolCallSubject): Promise<ToolDecision> {
-    const rules = this.#rules().toolRules;
-    const context: PolicyContext = {
-      tool_name: call.toolName,
-      tool_args: call.input,
-      scope: call.scope ?? [],
-      actor: call.actor,
-      metadata: call.metadata ?? {},
-      hour: call.now.getHours(),
-      day_of_week: call.now.getDay(),
-      time: call.now.toISOString(),
-    };
-    const result = evaluatePolicies(rules, context, call.now);
-    const warnings = result.softViolations.map((match) => `policy ${match.rule}: ${match.reason}`);
-    const denial = result.hardViolations[0];
-    const policy = result.matched.map(({ rule, effect, enforcement, severity }) => ({
-      rule,
-      effect,
-      enforcement,
-      severity,
-    }));
-    const audit: Record<string, unknown> = {
-      toolName: auditText(call.toolName),
-      ...(policy.length > 0 ? { policy } : {}),
-    };
-    if (denial !== undefined) {
-      if (this.#config.enforcement === "block") {
-        return {
-          approved: false,
-          reason: `policy rule "${denial.rule}" denied the tool call: ${denial.reason}`,
-          warnings,
-          audit,
-        };
-      }
-      audit.wouldDeny = [`policy_denied: ${denial.rule}`];
-      if (this.#config.enforcement === "warn")
-        warnings.push(`not enforced (enforcement: warn): policy ${denial.rule}`);
-    }
-    if (this.#board !== undefined) {
-      const review = this.#board.reviewNow(
-        "tool_call",
-        call.actor ?? this.#defaultActor,
-        `tool call ${call.toolName}`,
-        {
-          ...(call.scope === undefined ? {} : { scope: call.scope }),
-          context: { toolName: call.toolName, arguments: call.input },
-        },
-      );
-      audit.board = boardAudit(review);
-      try {
-        const outcome = await enforceBoardDecision(review, this.#escalation);
-        if (outcome !== "approved") warnings.push(`board ${review.decision}, allowed (${outcome})`);
-      } catch (error) {
-        if (!(error instanceof BoardBlockedError || error instanceof BoardEscalatedError)) throw error;
-        if (this.#config.enforcement === "block")
-          return { approved: false, reason: error.message, warnings, audit };
-        audit.wouldDeny = [...((audit.wouldDeny as string[] | undefined) ?? []), `board: ${review.decision}`];
-      }
-    }
-    return { approved: true, warnings, audit };
+  checkTool(call: ToolCallSubject): Promise<ToolDecision> {
+    return reviewTool(call, this.#rules().toolRules, {
+      enforcement: this.#config.enforcement,
+      board: this.#board,
+      escalation: this.#escalation,
+      defaultActor: this.#defaultActor,
+    });
   }
 
   /** The current rules (reloaded when their files changed), sorted by what they govern. */
@@ -306,43 +253,6 @@ export class Preflight {
   /** Writes what is buffered (the board's session). */
   close(): void {
     this.#board?.flush();
-  }
-
-  #checkPii(request: GovernedRequest, clearance: Clearance, refuse: Refuse): PiiCounts {
-    const mode = piiMode(this.#config);
-    if (mode.mode === "off") return {};
-    const counts = scanPii(request.promptParts);
-    const found = Object.entries(counts);
-    if (found.length === 0) return counts;
-    clearance.audit.pii = counts;
-    const summary = found.map(([kind, count]) => `${count} ${kind}`).join(", ");
-    if (mode.mode === "block") {
-      refuse("pii_blocked", { pii: counts }, new PiiBlockedError(counts));
-    } else if (mode.mode === "redact") {
-      clearance.redactor = new Redactor();
-      clearance.restore = mode.restore;
-      clearance.audit.piiRedacted = true;
-      clearance.warnings.push(`personal data replaced by placeholders before sending: ${summary}`);
-    } else {
-      clearance.warnings.push(`personal data in the prompt (pii: warn): ${summary}`);
-    }
-    return counts;
-  }
-
-  #checkInjection(request: GovernedRequest, clearance: Clearance, refuse: Refuse): InjectionKind[] {
-    if (this.#config.injection === "off") return [];
-    const kinds = new Set<InjectionKind>();
-    for (const part of request.promptParts)
-      for (const finding of findInjection(part)) kinds.add(finding.kind);
-    if (kinds.size === 0) return [];
-    const found = [...kinds];
-    clearance.audit.injection = found;
-    if (this.#config.injection === "block") {
-      refuse("injection_blocked", { injection: found }, new InjectionBlockedError(found));
-    } else {
-      clearance.warnings.push(`possible prompt injection (injection: warn): ${found.join(", ")}`);
-    }
-    return found;
   }
 
   /** `rules`: the call rules (rules about tool calls are applied to tool calls only). */
@@ -447,27 +357,4 @@ export class Preflight {
   }
 }
 
-/** A tool call to review. */
-export interface ToolCallSubject {
-  toolName: string;
-  input: unknown;
-  actor?: string | undefined;
-  scope?: readonly string[] | undefined;
-  metadata?: Readonly<Record<string, unknown>> | undefined;
-  now: Date;
-}
-
-export interface ToolDecision {
-  approved: boolean;
-  /** Why it was refused, for the model (an execution-denied tool result) and the audit log. */
-  reason?: string;
-  warnings: string[];
-  /** Fields for the tool_call audit event (never the arguments). */
-  audit: Record<string, unknown>;
-}
-
-type Refuse = (kind: string, data: Record<string, unknown>, error: UsertrustError) => void;
-
-function piiMode(config: TrustConfig): { mode: "redact" | "warn" | "block" | "off"; restore: boolean } {
-  return typeof config.pii === "string" ? { mode: config.pii, restore: false } : config.pii;
-}
+export type Refuse = (kind: string, data: Record<string, unknown>, error: UsertrustError) => void;

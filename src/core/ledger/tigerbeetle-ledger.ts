@@ -6,17 +6,10 @@ import {
   type HoldState,
   type Ledger,
   type LedgerBalance,
-  makeBalance,
   type PostResult,
   type WithinCommit,
 } from "./ledger.ts";
-import {
-  type BudgetState,
-  budgetAccountIds,
-  budgetAccounts,
-  budgetStates,
-  freeOf,
-} from "./tigerbeetle-budgets.ts";
+import { type BudgetState, budgetAccounts, freeOf } from "./tigerbeetle-budgets.ts";
 import {
   type HoldRequest,
   holdChain,
@@ -31,6 +24,7 @@ import { TigerBeetleCluster } from "./tigerbeetle-cluster.ts";
 import { type FoundHold, findHold, type KnownHold, walletLeg } from "./tigerbeetle-holds.ts";
 import { type BudgetIds, TigerBeetleIds } from "./tigerbeetle-ids.ts";
 import { assertHoldAccounts, settingsOf, type TigerBeetleLedgerOptions } from "./tigerbeetle-options.ts";
+import { BudgetReads } from "./tigerbeetle-reads.ts";
 import { Recall } from "./tigerbeetle-recall.ts";
 import {
   ACCOUNT_CODE,
@@ -62,6 +56,7 @@ export class TigerBeetleLedger implements Ledger {
   readonly kind = "tigerbeetle";
   readonly #ids: TigerBeetleIds;
   readonly #cluster: TigerBeetleCluster;
+  readonly #reads: BudgetReads;
   readonly #initialBudget: number | undefined;
   readonly #clock: () => number;
   /** Budget accounts this process created or met, by their usertrust id. */
@@ -77,6 +72,7 @@ export class TigerBeetleLedger implements Ledger {
     const settings = settingsOf(options);
     this.#ids = new TigerBeetleIds(settings.ledger, settings.walletId);
     this.#cluster = new TigerBeetleCluster(settings);
+    this.#reads = new BudgetReads(this.#cluster);
     this.#initialBudget = settings.initialBudget;
     this.#clock = settings.clock;
   }
@@ -107,11 +103,11 @@ export class TigerBeetleLedger implements Ledger {
       budgets: [this.#ids.wallet, ...accounts.map((account) => this.#accountIds(account.id))],
     };
     for (let round = 0; round < CHAIN_ROUNDS_MAX; round += 1) {
-      const { wallet, states } = await this.#readPresent(hold.budgets);
+      const { wallet, states } = await this.#reads.present(hold.budgets);
       const changes = limitChanges(accounts, hold.budgets, states);
       if (changes.length > 0) {
         // A retried reserve changes nothing, not even a limit: the first one stands.
-        if (await this.#holdExists(holdId)) return this.#balanceOf(wallet);
+        if (await this.#holdExists(holdId)) return this.#reads.balanceOf(wallet);
         await this.#setLimits(changes);
         continue;
       }
@@ -123,10 +119,10 @@ export class TigerBeetleLedger implements Ledger {
         if (placed !== undefined)
           this.#placed.set(holdId, { ...placed, accountIds: accounts.map(({ id }) => id) });
         // The wallet as read just before, with this hold: no second read for numbers we already have.
-        return this.#balanceOf({ ...wallet, pending: wallet.pending + hold.amount });
+        return this.#reads.balanceOf({ ...wallet, pending: wallet.pending + hold.amount });
       }
       const role = chain.roles[failure.index];
-      if (role?.kind === "marker" && isExists(failure.status)) return this.#balanceOf(wallet);
+      if (role?.kind === "marker" && isExists(failure.status)) return this.#reads.balanceOf(wallet);
       if (role?.kind === "sync" && isExists(failure.status)) continue;
       if (role?.kind === "leg" && failure.status === EXCEEDS_CREDITS) {
         const refusing = hold.budgets[role.budget] ?? this.#ids.wallet;
@@ -202,8 +198,8 @@ export class TigerBeetleLedger implements Ledger {
   async accountBalance(accountId: string): Promise<LedgerBalance | undefined> {
     this.#cluster.assertOpen();
     await this.#ready();
-    const [state] = await this.#read([this.#accountIds(accountId)]);
-    return state === undefined ? undefined : this.#balanceOf(state);
+    const [state] = await this.#reads.read([this.#accountIds(accountId)]);
+    return state === undefined ? undefined : this.#reads.balanceOf(state);
   }
 
   async holdState(holdId: string): Promise<HoldState | undefined> {
@@ -252,7 +248,7 @@ export class TigerBeetleLedger implements Ledger {
    * caller reads again.
    */
   async #settleLate(hold: FoundHold, cost: bigint): Promise<Settlement | "raced"> {
-    const { states } = await this.#readPresent(hold.budgets);
+    const { states } = await this.#reads.present(hold.budgets);
     const held = walletLeg(this.#cluster, hold).amount;
     let posted = cost < held ? cost : held;
     for (const state of states) {
@@ -269,15 +265,15 @@ export class TigerBeetleLedger implements Ledger {
 
   /** The numbers after the post: every budget of the hold from one lookup. */
   async #postResult(hold: FoundHold, settled: Settlement): Promise<PostResult> {
-    const { wallet, states } = await this.#readPresent(hold.budgets);
+    const { wallet, states } = await this.#reads.present(hold.budgets);
     return {
-      postedUsertokens: this.#usertokens(settled.posted, "posted amount"),
-      shortfallUsertokens: this.#usertokens(settled.cost - settled.posted, "shortfall"),
+      postedUsertokens: this.#reads.usertokens(settled.posted, "posted amount"),
+      shortfallUsertokens: this.#reads.usertokens(settled.cost - settled.posted, "shortfall"),
       lateSettle: settled.kind === "late",
-      balance: this.#balanceOf(wallet),
+      balance: this.#reads.balanceOf(wallet),
       accounts: states.slice(1).map((state, index) => ({
         id: hold.accountIds[index] ?? `tigerbeetle:${hold.budgets[index + 1]?.spendable.toString(16)}`,
-        balance: this.#balanceOf(state),
+        balance: this.#reads.balanceOf(state),
       })),
     };
   }
@@ -299,8 +295,8 @@ export class TigerBeetleLedger implements Ledger {
     ids: BudgetIds,
     accountId: string | undefined,
   ): Promise<BudgetExceededError> {
-    const [state] = await this.#read([ids]);
-    const remaining = state === undefined ? 0 : this.#usertokens(freeOf(state), "remaining budget");
+    const [state] = await this.#reads.read([ids]);
+    const remaining = state === undefined ? 0 : this.#reads.usertokens(freeOf(state), "remaining budget");
     return new BudgetExceededError(needed, remaining, accountId);
   }
 
@@ -331,7 +327,7 @@ export class TigerBeetleLedger implements Ledger {
   }
 
   async #setWalletBudget(budget: bigint): Promise<void> {
-    const { wallet } = await this.#readPresent([this.#ids.wallet]);
+    const { wallet } = await this.#reads.present([this.#ids.wallet]);
     if (wallet.limit !== budget) await this.#setLimits([{ budget: this.#ids.wallet, limit: budget }]);
   }
 
@@ -342,44 +338,8 @@ export class TigerBeetleLedger implements Ledger {
   }
 
   async #walletBalance(): Promise<LedgerBalance> {
-    const { wallet } = await this.#readPresent([this.#ids.wallet]);
-    return this.#balanceOf(wallet);
-  }
-
-  /** Every budget's numbers from one lookup, so they are consistent with each other. */
-  async #read(budgets: readonly BudgetIds[]): Promise<(BudgetState | undefined)[]> {
-    return budgetStates(budgets, await this.#cluster.lookupAccounts(budgetAccountIds(budgets)));
-  }
-
-  /**
-   * As #read, for a hold's budgets (the wallet first), whose accounts must exist: one missing means
-   * the ledger was changed by another program.
-   */
-  async #readPresent(budgets: readonly BudgetIds[]): Promise<{ wallet: BudgetState; states: BudgetState[] }> {
-    const states = (await this.#read(budgets)).map((state, index) => {
-      if (state !== undefined) return state;
-      throw this.#cluster.inconsistent(
-        `the accounts of ${index === 0 ? "the wallet" : "a budget account"} are missing`,
-      );
-    });
-    const wallet = states[0];
-    if (wallet === undefined) throw new RangeError("a read of a hold's budgets must include the wallet");
-    return { wallet, states };
-  }
-
-  #balanceOf(state: BudgetState): LedgerBalance {
-    return makeBalance(
-      this.#usertokens(state.limit, "budget"),
-      this.#usertokens(state.spent, "spend"),
-      this.#usertokens(state.pending, "held amount"),
-    );
-  }
-
-  #usertokens(value: bigint, what: string): number {
-    if (value < 0n || value > BigInt(Number.MAX_SAFE_INTEGER)) {
-      throw this.#cluster.inconsistent(`its ${what} is ${value}, which is not a whole number of usertokens`);
-    }
-    return Number(value);
+    const { wallet } = await this.#reads.present([this.#ids.wallet]);
+    return this.#reads.balanceOf(wallet);
   }
 
   #accountIds(accountId: string): BudgetIds {
