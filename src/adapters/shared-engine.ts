@@ -1,5 +1,5 @@
 import { createEngine, type EngineOptions } from "../core/create-engine.ts";
-import { Engine } from "../core/engine.ts";
+import { type CallOptions, Engine } from "../core/engine.ts";
 import type { GovernedRequest } from "../core/governed-request.ts";
 import type { TrustReceipt } from "../core/receipt.ts";
 import { resolveVault } from "../core/vault.ts";
@@ -8,21 +8,57 @@ import type { TrustContext } from "./trust-context.ts";
 const engines = new Map<string, Promise<Engine>>();
 
 /**
- * The engine of a vault, opened on first use and shared by every middleware on that vault in
- * this process (one ledger connection, one audit writer). A closed engine is replaced on next use.
- * Options other than the vault's location apply when the engine is first opened.
+ * The engine of a vault, opened on first use and shared by every surface on that vault in this
+ * process that passes the same settings (one ledger connection, one audit writer); surfaces with
+ * other settings (a `config` override, a budget) get an engine of their own on the same vault — one
+ * budget and one chain either way, as with two trust() clients. A closed engine is replaced on next
+ * use. `actor` and `onEscalate` are not engine settings: surfaces pass them with each call.
  */
 export async function sharedEngine(options: EngineOptions): Promise<Engine> {
-  const key = resolveVault(options).config;
+  const { actor: _actor, onEscalate: _onEscalate, ...settings } = options;
+  const key = engineKey(settings);
   const existing = engines.get(key);
   if (existing !== undefined) {
     const engine = await existing.catch(() => undefined);
     if (engine !== undefined && !engine.closed) return engine;
   }
-  const opening = createEngine(options);
+  const opening = createEngine(settings);
   engines.set(key, opening);
   opening.catch(() => engines.delete(key));
   return opening;
+}
+
+/** Equal settings give equal keys: data by value (object keys sorted), a ledger or clock by identity. */
+function engineKey(settings: EngineOptions): string {
+  const { vaultBase: _base, configPath: _path, ledger, clock, ...data } = settings;
+  return JSON.stringify([
+    resolveVault(settings).config,
+    ledger === undefined ? null : identity(ledger),
+    clock === undefined ? null : identity(clock),
+    sortedKeys(data),
+  ]);
+}
+
+const identities = new WeakMap<object, number>();
+let lastIdentity = 0;
+
+function identity(value: object): number {
+  let id = identities.get(value);
+  if (id === undefined) {
+    lastIdentity += 1;
+    id = lastIdentity;
+    identities.set(value, id);
+  }
+  return id;
+}
+
+function sortedKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortedKeys);
+  if (typeof value !== "object" || value === null) return value;
+  const sorted: Record<string, unknown> = {};
+  for (const key of Object.keys(value).sort())
+    sorted[key] = sortedKeys((value as Record<string, unknown>)[key]);
+  return sorted;
 }
 
 /** What every framework surface takes: the trust() options, or an engine of your own. */
@@ -46,6 +82,11 @@ export function surfaceEngine(settings: SurfaceOptions): () => Promise<Engine> {
   }
   const { engine: _engine, onReceipt: _onReceipt, scope: _scope, metadata: _metadata, ...options } = settings;
   return () => sharedEngine(options);
+}
+
+/** What a surface passes with each of its calls: its own escalation handler, when it has one. */
+export function surfaceCallOptions(settings: SurfaceOptions): CallOptions {
+  return settings.onEscalate === undefined ? {} : { onEscalate: settings.onEscalate };
 }
 
 /** The scope, actor and metadata a surface's calls default to. */

@@ -10,6 +10,12 @@ export interface CircuitOptions {
   failureThreshold: number;
   /** Milliseconds an open circuit waits before letting one probe call through. */
   resetTimeoutMs: number;
+  /**
+   * Milliseconds after which a probe that never reported back (a stream nobody reads) counts as
+   * lost, and the next call becomes the probe: the engine's hold timeout, when its hold stops
+   * counting too. Default: no limit.
+   */
+  probeTimeoutMs?: number;
 }
 
 /** A call let through the breaker; report its outcome once with `CircuitBreaker.record`. */
@@ -17,6 +23,8 @@ export interface Admission {
   readonly provider: string;
   /** This call is the single probe of a half-open circuit. */
   readonly probe: boolean;
+  /** Which probe (a later one replaces a lost one): only the current probe's end frees the slot. */
+  readonly probeNumber?: number;
 }
 
 /** A state change, for the audit log. */
@@ -32,6 +40,8 @@ interface Circuit {
   consecutiveFailures: number;
   openedAt: number;
   probeInFlight: boolean;
+  probeAdmittedAt: number;
+  probeNumber: number;
 }
 
 /**
@@ -39,7 +49,8 @@ interface Circuit {
  * faults open it. Open: calls are refused with CircuitOpenError (before any hold) until
  * `resetTimeoutMs` has passed. Half-open: exactly one probe passes; its success closes the
  * circuit, its fault opens it again, a neutral end (the caller's own 4xx, an abort) frees the
- * probe slot. Caller errors never count as provider faults.
+ * probe slot, and a probe silent for `probeTimeoutMs` is given up. Caller errors never count as
+ * provider faults.
  */
 export class CircuitBreaker {
   readonly #options: CircuitOptions;
@@ -76,11 +87,21 @@ export class CircuitBreaker {
       this.#move(provider, circuit, "half_open", onTransition);
     }
     if (circuit.state === "half_open") {
-      if (circuit.probeInFlight) {
-        throw new CircuitOpenError(provider, 0, "a probe call is testing whether the provider has recovered");
+      const now = this.#now();
+      const probeTimeoutMs = this.#options.probeTimeoutMs ?? Number.POSITIVE_INFINITY;
+      const probing = now - circuit.probeAdmittedAt;
+      if (circuit.probeInFlight && probing < probeTimeoutMs) {
+        throw new CircuitOpenError(
+          provider,
+          Number.isFinite(probeTimeoutMs) ? probeTimeoutMs - probing : this.#options.resetTimeoutMs,
+          "a probe call is testing whether the provider has recovered",
+        );
       }
+      // No probe, or one lost for longer than its hold lasts: this call is the probe.
       circuit.probeInFlight = true;
-      return { provider, probe: true };
+      circuit.probeAdmittedAt = now;
+      circuit.probeNumber += 1;
+      return { provider, probe: true, probeNumber: circuit.probeNumber };
     }
     return { provider, probe: false };
   }
@@ -88,6 +109,7 @@ export class CircuitBreaker {
   /** Reports how an admitted call ended. `onTransition` hears a state change this causes. */
   record(admission: Admission, outcome: CallOutcome, onTransition = this.#onTransition): void {
     const circuit = this.#circuit(admission.provider);
+    if (admission.probe && admission.probeNumber !== circuit.probeNumber) return; // a lost probe's late end
     if (admission.probe) circuit.probeInFlight = false;
     if (outcome === "neutral") return;
     if (outcome === "success") {
@@ -109,7 +131,14 @@ export class CircuitBreaker {
   #circuit(provider: string): Circuit {
     let circuit = this.#circuits.get(provider);
     if (circuit === undefined) {
-      circuit = { state: "closed", consecutiveFailures: 0, openedAt: 0, probeInFlight: false };
+      circuit = {
+        state: "closed",
+        consecutiveFailures: 0,
+        openedAt: 0,
+        probeInFlight: false,
+        probeAdmittedAt: 0,
+        probeNumber: 0,
+      };
       this.#circuits.set(provider, circuit);
     }
     return circuit;

@@ -74,6 +74,7 @@ export class Engine implements HoldCloser {
     this.#breaker = vaultBreaker(paths.root, {
       failureThreshold: config.circuitBreaker.failureThreshold,
       resetTimeoutMs: config.circuitBreaker.resetTimeout,
+      probeTimeoutMs: config.holdTimeoutSeconds * 1000,
     });
     this.#preflight = new Preflight({
       config,
@@ -102,10 +103,10 @@ export class Engine implements HoldCloser {
    * Estimate → reserve, refusing with a typed error (and an audit event) before anything leaves
    * the process. The breaker, policy gate, PII guard and board run between estimate and reserve.
    */
-  async authorize(request: GovernedRequest): Promise<Hold> {
+  async authorize(request: GovernedRequest, options: CallOptions = {}): Promise<Hold> {
     this.#assertUsable();
     // close() waits for authorizations in progress, so a hold placed while it runs is voided, not orphaned.
-    const authorizing = this.#authorize(request);
+    const authorizing = this.#authorize(request, options);
     this.#authorizing.add(authorizing);
     try {
       return await authorizing;
@@ -114,7 +115,7 @@ export class Engine implements HoldCloser {
     }
   }
 
-  async #authorize(request: GovernedRequest): Promise<Hold> {
+  async #authorize(request: GovernedRequest, options: CallOptions): Promise<Hold> {
     assertPlainScopes(request.scope);
     if (this.#spends.owed) await this.#spends.retry();
     // The retried spend's audit event may have failed to write: then this call is refused too.
@@ -122,7 +123,7 @@ export class Engine implements HoldCloser {
     const admission = this.#admit(request);
     let terms: HoldTerms;
     try {
-      const checked = await this.#check({ ...this.#estimate(request), admission });
+      const checked = await this.#check({ ...this.#estimate(request), admission }, options);
       terms = checked.terms;
       if (this.#closing !== null) throw new ClientDestroyedError();
       await this.#reserver.reserve(
@@ -148,10 +149,10 @@ export class Engine implements HoldCloser {
    * board) and writes a `tool_call` audit event with the decision (never the arguments). Tool
    * calls are not model calls: no hold, no cost.
    */
-  async reviewToolCall(call: Omit<ToolCallSubject, "now">): Promise<ToolDecision> {
+  async reviewToolCall(call: Omit<ToolCallSubject, "now">, options: CallOptions = {}): Promise<ToolDecision> {
     this.#assertUsable();
     assertPlainScopes(call.scope);
-    const result = await this.#preflight.checkTool({ ...call, now: new Date() });
+    const result = await this.#preflight.checkTool({ ...call, now: new Date() }, options.onEscalate);
     this.#recorder.append("tool_call", call.actor, {
       ...result.audit,
       ...(call.scope === undefined ? {} : { scope: call.scope.map(auditText) }),
@@ -288,12 +289,16 @@ export class Engine implements HoldCloser {
    * PII, injection, policy and board checks; a refusal throws (audited), a clearance adds warnings
    * and findings. Rules that read only the budget may be left for the reserve (#reserve).
    */
-  async #check(terms: HoldTerms): Promise<{
+  async #check(
+    terms: HoldTerms,
+    options: CallOptions,
+  ): Promise<{
     terms: HoldTerms;
     budgetRules: readonly PolicyRule[] | undefined;
     subject: PreflightSubject;
   }> {
     const subject = this.#subject(terms);
+    if (options.onEscalate !== undefined) subject.onEscalate = options.onEscalate;
     const clearance = await this.#preflight.check(subject);
     const checked: HoldTerms = {
       ...terms,
@@ -364,4 +369,10 @@ function assertPlainScopes(scopes: readonly string[] | undefined): void {
       throw new InvalidScopeError(scope);
     }
   }
+}
+
+/** Per-call settings a surface passes with each call, over the engine's own. */
+export interface CallOptions {
+  /** Decides this call's escalated board review, instead of the engine's handler or `board.escalation`. */
+  onEscalate?: EscalationHandler;
 }

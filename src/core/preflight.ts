@@ -40,6 +40,8 @@ export interface PreflightSubject {
   now: Date;
   /** Fields every denial event of this call carries (its transfer id and prompt hash). */
   denialData: Readonly<Record<string, unknown>>;
+  /** Decides an escalated board review of this call, over the preflight's own handler (a surface's option). */
+  onEscalate?: EscalationHandler;
   /** The policy context `check` built; judgeBudgetRules adds the budget to it rather than build another. */
   context?: PolicyContext;
 }
@@ -226,11 +228,11 @@ export class Preflight {
    * A tool call the model asked for: the policy rules that read `tool_name` or `tool_args` and the
    * board decide whether it may run (see reviewTool). Never throws for a refusal: it answers it.
    */
-  checkTool(call: ToolCallSubject): Promise<ToolDecision> {
+  checkTool(call: ToolCallSubject, onEscalate?: EscalationHandler): Promise<ToolDecision> {
     return reviewTool(call, this.#rules().toolRules, {
       enforcement: this.#config.enforcement,
       board: this.#board,
-      escalation: this.#escalation,
+      escalation: onEscalate ?? this.#escalation,
       defaultActor: this.#defaultActor,
     });
   }
@@ -324,7 +326,7 @@ export class Preflight {
       concerns: review.concerns.map(({ type, severity }) => ({ type, severity })),
     };
     try {
-      const outcome = await enforceBoardDecision(review, this.#escalation);
+      const outcome = await enforceBoardDecision(review, subject.onEscalate ?? this.#escalation);
       if (outcome !== "approved")
         clearance.warnings.push(`board ${review.decision}, allowed (${outcome}): ${review.reasoning}`);
     } catch (error) {

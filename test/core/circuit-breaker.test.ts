@@ -2,11 +2,11 @@ import { describe, expect, it } from "vitest";
 import { CircuitBreaker, type CircuitTransition, outcomeOfError } from "../../src/core/circuit-breaker.ts";
 import { CircuitOpenError } from "../../src/core/errors.ts";
 
-function breaker(failureThreshold = 3, resetTimeoutMs = 1_000) {
+function breaker(failureThreshold = 3, resetTimeoutMs = 1_000, probeTimeoutMs?: number) {
   let now = 0;
   const transitions: CircuitTransition[] = [];
   const circuit = new CircuitBreaker(
-    { failureThreshold, resetTimeoutMs },
+    { failureThreshold, resetTimeoutMs, ...(probeTimeoutMs === undefined ? {} : { probeTimeoutMs }) },
     (transition) => transitions.push(transition),
     () => now,
   );
@@ -83,6 +83,22 @@ describe("circuit breaker", () => {
     circuit.record(circuit.admit("openai"), "neutral");
     expect(circuit.state("openai")).toBe("half_open");
     expect(circuit.admit("openai").probe).toBe(true);
+  });
+
+  it("gives up a probe silent for probeTimeoutMs: the next call probes, and the lost probe's late end changes nothing", () => {
+    const { circuit, advance } = breaker(1, 1_000, 5_000);
+    fail(circuit, 1);
+    advance(1_000);
+    const lost = circuit.admit("openai");
+    advance(4_000);
+    expect(() => circuit.admit("openai")).toThrow(expect.objectContaining({ retryAfterMs: 1_000 }));
+    advance(1_000);
+    const next = circuit.admit("openai");
+    expect(next.probe).toBe(true);
+    circuit.record(lost, "neutral");
+    expect(() => circuit.admit("openai"), "the new probe still holds the slot").toThrow(CircuitOpenError);
+    circuit.record(next, "success");
+    expect(circuit.state("openai")).toBe("closed");
   });
 
   it("does not count caller errors or aborts as provider faults", () => {

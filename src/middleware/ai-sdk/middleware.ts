@@ -13,6 +13,7 @@ import {
   parseContext,
   receiptJson,
   type SurfaceOptions,
+  surfaceCallOptions,
   surfaceContext,
   surfaceEngine,
   surfaceSettings,
@@ -67,6 +68,7 @@ export function usertrustMiddleware(
   const prepared = new WeakMap<object, PreparedCall>();
   const engine = surfaceEngine(settings);
   const defaults = surfaceContext(settings);
+  const callOptions = surfaceCallOptions(settings);
 
   return {
     specificationVersion: "v4",
@@ -80,7 +82,7 @@ export function usertrustMiddleware(
         withCallerContext(callToGoverned(stripped, providerOf(model.provider), model.modelId), defaults),
         parseContext(usertrust),
       );
-      const hold = await (await engine()).authorize(request);
+      const hold = await (await engine()).authorize(request, callOptions);
       const { onReceipt } = settings;
       if (onReceipt !== undefined)
         hold.receipt.then(

@@ -1,5 +1,10 @@
 import type { ToolApprovalStatus } from "ai";
-import { surfaceContext, surfaceEngine, surfaceSettings } from "../../adapters/shared-engine.ts";
+import {
+  surfaceCallOptions,
+  surfaceContext,
+  surfaceEngine,
+  surfaceSettings,
+} from "../../adapters/shared-engine.ts";
 import { callerContext } from "../../adapters/trust-context.ts";
 import type { Engine } from "../../core/engine.ts";
 import type { UsertrustMiddlewareOptions } from "./middleware.ts";
@@ -16,6 +21,7 @@ export function usertrustToolApproval(options: UsertrustMiddlewareOptions | Engi
   const settings = surfaceSettings(options);
   const engine = surfaceEngine(settings);
   const defaults = surfaceContext(settings);
+  const callOptions = surfaceCallOptions(settings);
   return async ({
     toolCall,
     tools,
@@ -29,13 +35,16 @@ export function usertrustToolApproval(options: UsertrustMiddlewareOptions | Engi
   }): Promise<ToolApprovalStatus> => {
     // withTrustContext around the run applies to its tool calls as to its model calls.
     const { scope, actor, metadata } = callerContext(defaults);
-    const decision = await (await engine()).reviewToolCall({
-      toolName: toolCall.toolName,
-      input: toolCall.input,
-      actor,
-      scope: typeof scope === "string" ? [scope] : scope,
-      metadata,
-    });
+    const decision = await (await engine()).reviewToolCall(
+      {
+        toolName: toolCall.toolName,
+        input: toolCall.input,
+        actor,
+        scope: typeof scope === "string" ? [scope] : scope,
+        metadata,
+      },
+      callOptions,
+    );
     if (!decision.approved) {
       return { type: "denied", ...(decision.reason === undefined ? {} : { reason: decision.reason }) };
     }
