@@ -14,6 +14,10 @@ import {
   systemClock,
   type WithinCommit,
 } from "./ledger.ts";
+import { Recall } from "./recall.ts";
+
+/** Posted or voided holds remembered for replays of their ids; older ones are forgotten. */
+const ENDED_HOLDS_REMEMBERED = 1_000;
 
 interface MemoryHold {
   amount: number;
@@ -31,12 +35,19 @@ interface MemoryAccount {
   posted: number;
 }
 
-/** The dry-run ledger: the same semantics as the durable ones, nothing persisted. */
+/**
+ * The dry-run ledger: the same semantics as the durable ones, nothing persisted. Memory stays
+ * bounded in a long run: a posted or voided hold is remembered (for idempotent replays) among the
+ * last ENDED_HOLDS_REMEMBERED only; pending and expired holds, which a late settle may still post,
+ * are all kept.
+ */
 export class MemoryLedger implements Ledger {
   readonly kind = "memory";
   readonly admits = "inside";
   readonly #clock: Clock;
+  /** Holds not yet posted or voided (pending or expired). */
   readonly #holds = new Map<string, MemoryHold>();
+  readonly #ended = new Recall<string, MemoryHold>(ENDED_HOLDS_REMEMBERED);
   readonly #inFlight = new Set<MemoryHold>();
   readonly #accounts = new Map<string, MemoryAccount>();
   #budget: number;
@@ -67,7 +78,7 @@ export class MemoryLedger implements Ledger {
     assertTimeoutSeconds(timeoutSeconds);
     for (const account of accounts) assertUsertokens(`limit of ${account.id}`, account.limitUsertokens);
     const now = this.#clock();
-    if (!this.#holds.has(holdId)) {
+    if (this.#find(holdId) === undefined) {
       admit?.(this.#balanceAt(now));
       const remaining = this.#budget - this.#posted - this.#pending(now);
       if (remaining < amountUsertokens)
@@ -114,7 +125,7 @@ export class MemoryLedger implements Ledger {
       hold.posted = Math.min(amountUsertokens, cap);
       hold.shortfall = amountUsertokens - hold.posted;
       hold.state = "posted";
-      this.#inFlight.delete(hold);
+      this.#end(holdId, hold);
       this.#posted += hold.posted;
       for (const id of hold.accounts) this.#account(id).posted += hold.posted;
     }
@@ -135,7 +146,7 @@ export class MemoryLedger implements Ledger {
     const hold = this.#existing(holdId, now);
     if (hold.state === "posted") throw new HoldStateError(`hold ${holdId} was posted; it cannot be voided`);
     hold.state = "voided";
-    this.#inFlight.delete(hold);
+    this.#end(holdId, hold);
     withinCommit?.();
     return this.#balanceAt(now);
   }
@@ -153,7 +164,7 @@ export class MemoryLedger implements Ledger {
 
   async holdState(holdId: string): Promise<HoldState | undefined> {
     this.#open();
-    const hold = this.#holds.get(holdId);
+    const hold = this.#find(holdId);
     if (hold === undefined) return undefined;
     this.#expire(this.#clock());
     return hold.state;
@@ -163,8 +174,18 @@ export class MemoryLedger implements Ledger {
     this.#closed = true;
   }
 
+  #find(holdId: string): MemoryHold | undefined {
+    return this.#holds.get(holdId) ?? this.#ended.get(holdId);
+  }
+
+  #end(holdId: string, hold: MemoryHold): void {
+    this.#inFlight.delete(hold);
+    this.#holds.delete(holdId);
+    this.#ended.set(holdId, hold);
+  }
+
   #existing(holdId: string, now: number): MemoryHold {
-    const hold = this.#holds.get(holdId);
+    const hold = this.#find(holdId);
     if (hold === undefined) throw new HoldStateError(`no hold with id ${holdId} exists in this ledger`);
     this.#expire(now);
     return hold;

@@ -9,6 +9,7 @@ import {
   type PostResult,
   type WithinCommit,
 } from "./ledger.ts";
+import { Recall } from "./recall.ts";
 import { type BudgetState, budgetAccounts, freeOf } from "./tigerbeetle-budgets.ts";
 import {
   type HoldRequest,
@@ -25,7 +26,6 @@ import { type FoundHold, findHold, type KnownHold, walletLeg } from "./tigerbeet
 import { type BudgetIds, TigerBeetleIds } from "./tigerbeetle-ids.ts";
 import { assertHoldAccounts, settingsOf, type TigerBeetleLedgerOptions } from "./tigerbeetle-options.ts";
 import { BudgetReads } from "./tigerbeetle-reads.ts";
-import { Recall } from "./tigerbeetle-recall.ts";
 import {
   ACCOUNT_CODE,
   accountOf,

@@ -1,7 +1,7 @@
 /**
- * What one process remembers of the cluster to save round trips: facts that never change once
- * true (an account exists, a hold was placed with these transfers). Bounded, oldest forgotten
- * first; forgetting costs only a lookup or a harmless re-create, never correctness.
+ * A bounded memory, oldest forgotten first: what a TigerBeetle client remembers of the cluster to
+ * save round trips (facts that never change once true, so forgetting costs only a lookup), and the
+ * ended holds the memory ledger keeps for replays.
  */
 export class Recall<K, V> {
   readonly #entries = new Map<K, V>();
