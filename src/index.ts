@@ -45,6 +45,7 @@ export {
   InvalidScopeError,
   LedgerUnavailableError,
   PolicyDeniedError,
+  ToolDeniedError,
   UnknownModelError,
   UnsupportedClientError,
   UsertrustError,
@@ -82,5 +83,5 @@ export type {
 } from "./core/policy/policy-rule.ts";
 export { costUsertokens, type ModelRates, PriceBook } from "./core/price-book.ts";
 export type { TrustReceipt } from "./core/receipt.ts";
-export type { Usage, UsageSource } from "./core/usage.ts";
+export type { StreamUsage, Usage, UsageSource } from "./core/usage.ts";
 export { initVault, resolveVault, type VaultPaths } from "./core/vault.ts";

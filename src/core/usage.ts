@@ -14,6 +14,9 @@ export interface Usage {
   cacheWrite1hTokens?: number;
 }
 
+/** The spec's token counts gathered from a stream's chunks: a stream's usage is a full Usage on its receipt. */
+export type StreamUsage = Pick<Usage, "inputTokens" | "outputTokens">;
+
 /** Where the usage on a receipt came from: the provider's own report, or our estimate when none arrived. */
 export type UsageSource = "provider" | "estimated";
 

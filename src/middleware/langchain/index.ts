@@ -2,6 +2,7 @@ import type { BaseMessage } from "@langchain/core/messages";
 import type { TrustReceipt } from "../../core/receipt.ts";
 import { RECEIPT_KEY } from "./governed-chat-model.ts";
 
+export { ToolDeniedError } from "../../core/errors.ts";
 export { type AgentMiddlewareOptions, usertrustAgentMiddleware } from "./agent-middleware.ts";
 export { type CallbackHandlerOptions, UsertrustCallbackHandler } from "./callback-handler.ts";
 export { GovernedChatModel, governedChatModel, RECEIPT_KEY } from "./governed-chat-model.ts";
