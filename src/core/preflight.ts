@@ -220,7 +220,10 @@ export class Preflight {
     clearance.audit.wouldDeny = wouldDeny;
     clearance.audit.enforcement = this.#config.enforcement;
     if (this.#config.enforcement === "warn") {
-      clearance.warnings.push(...wouldDeny.map((reason) => `not enforced (enforcement: warn): ${reason}`));
+      const warnings = wouldDeny.map((reason) => `not enforced (enforcement: warn): ${reason}`);
+      clearance.warnings.push(...warnings);
+      // The interceptor spec's warn mode prints what it lets through (log mode only records it).
+      for (const warning of warnings) console.warn(`usertrust: ${warning}`);
     }
   }
 
