@@ -1,5 +1,4 @@
 import { existsSync } from "node:fs";
-import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { verifyChain } from "../core/audit/verify-chain.ts";
 import { defaultConfig, loadConfig } from "../core/config.ts";
@@ -10,6 +9,7 @@ import { policyContext } from "../core/policy/policy-context.ts";
 import { listPolicyFiles, loadPolicies, type PolicySource } from "../core/policy/policy-file.ts";
 import { formatPolicyProblem, PolicyLoadError } from "../core/policy/policy-load-error.ts";
 import type { PolicyRule } from "../core/policy/policy-rule.ts";
+import { resolvePolicySources } from "../core/policy/policy-sources.ts";
 import { initVault, resolveVault, type VaultPaths } from "../core/vault.ts";
 import { EXIT_FINDING, EXIT_OK, EXIT_USAGE, type Output } from "./cli-io.ts";
 import { budgets, status, vaultBalance } from "./ledger-commands.ts";
@@ -62,13 +62,14 @@ export async function runCli(argv: string[], io: { out: Output; err: Output }): 
     io.out.write(HELP);
     return command === undefined && !values.help ? EXIT_USAGE : EXIT_OK;
   }
-  const paths = resolveVault({ vaultBase: values["vault-base"], configPath: values.config });
   const misplaced = POLICY_TEST_OPTIONS.find((option) => values[option] !== undefined);
   if (misplaced !== undefined && !(command === "policy" && positionals[1] === "test")) {
     io.err.write(`usertrust: --${misplaced} is an option of \`usertrust policy test\`\n\n${HELP}`);
     return EXIT_USAGE;
   }
   try {
+    // Inside the try: a --config that names a folder is refused with a ConfigError.
+    const paths = resolveVault({ vaultBase: values["vault-base"], configPath: values.config });
     switch (command) {
       case "init":
         return init(paths, values, io);
@@ -179,14 +180,10 @@ async function policy(
     : await testPolicies(paths, sources, values, io);
 }
 
-/** The config's `policies` paths, resolved in the vault; only the default file may be missing. */
+/** The config's `policies` paths, resolved as the engine resolves them (only the default file may be missing). */
 function vaultPolicySources(paths: VaultPaths): PolicySource[] {
-  const defaultSetting = defaultConfig().policies;
-  const setting = existsSync(paths.config) ? loadConfig(paths.config).policies : defaultSetting;
-  return (Array.isArray(setting) ? setting : [setting]).map((path) => ({
-    path: resolve(paths.root, path),
-    optional: path === defaultSetting,
-  }));
+  const config = existsSync(paths.config) ? loadConfig(paths.config) : defaultConfig();
+  return resolvePolicySources(config, paths);
 }
 
 function validatePolicies(sources: PolicySource[], json: boolean, io: { out: Output; err: Output }): number {

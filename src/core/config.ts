@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
-import { isMap, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
+import { type Document, isMap, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
 import { z } from "zod";
+import { MAX_HISTORY_LIMIT } from "./board/board.ts";
 import { canonicalTimeZone, isTimeZone } from "./budgets/calendar-period.ts";
 import { ConfigError } from "./errors.ts";
 
@@ -34,6 +35,10 @@ const scopedBudgetSchema = z.strictObject({
   warnAt: warnAtSchema.default([0.8, 0.95]),
 });
 
+const policyPath = z.string().min(1, "an empty path; name a policy file or folder");
+
+const piiMode = z.enum(["redact", "warn", "block", "off"]);
+
 const configSchema = z.strictObject({
   /** Budget cap in usertokens (1 UT = $0.0001). */
   budget: z.number().int().nonnegative(),
@@ -66,19 +71,32 @@ const configSchema = z.strictObject({
   tier: z.enum(["free", "mini", "pro", "mega", "ultra"]).default("mini"),
   proxy: z.string().optional(),
   key: z.string().optional(),
-  /** Policy files or folders, relative to the vault (`.usertrust/`) unless absolute. */
-  policies: z.union([z.string(), z.array(z.string()).min(1)]).default("policies/default.yml"),
+  /**
+   * Policy files or folders, relative to the vault (`.usertrust/`) unless absolute. An empty path
+   * would name the vault folder itself, whose *.json is this config file, so it is refused.
+   */
+  policies: z
+    .union(
+      [policyPath, z.array(policyPath).min(1, "an empty list; name at least one policy file or folder")],
+      {
+        error: "must be a policy file or folder (relative to .usertrust/ unless absolute), or a list of them",
+      },
+    )
+    .default("policies/default.yml"),
   /** What a hard policy deny does: block the call, or let it through and record a warning (warn) or only an audit event (log). */
   enforcement: z.enum(["block", "warn", "log"]).default("block"),
   /** PII in prompts: a mode, or { mode, restore } where restore puts redacted values back into the response text. */
   pii: z
-    .union([
-      z.enum(["redact", "warn", "block", "off"]),
-      z.strictObject({
-        mode: z.enum(["redact", "warn", "block", "off"]).default("warn"),
-        restore: z.boolean().default(false),
-      }),
-    ])
+    .union(
+      [
+        piiMode,
+        z.strictObject({
+          mode: piiMode.default("warn"),
+          restore: z.boolean().default(false),
+        }),
+      ],
+      { error: 'must be "off", "warn", "block" or "redact", or { "mode": "redact", "restore": true }' },
+    )
     .default("warn"),
   /** Prompt-injection patterns in prompts. */
   injection: z.enum(["block", "warn", "off"]).default("warn"),
@@ -88,7 +106,13 @@ const configSchema = z.strictObject({
       vetoThreshold: z.enum(["low", "medium", "high", "critical"]).default("medium"),
       /** What an escalated review does when no onEscalate callback decides: block it, or allow it (recorded). */
       escalation: z.enum(["block", "allow"]).default("block"),
-      maxHistory: z.number().int().positive().default(100),
+      /** The board refuses more history than MAX_HISTORY_LIMIT; refusing it here names the line. */
+      maxHistory: z
+        .number()
+        .int()
+        .positive()
+        .max(MAX_HISTORY_LIMIT, `at most ${MAX_HISTORY_LIMIT} entries, the most the board keeps`)
+        .default(100),
     })
     .prefault({}),
   circuitBreaker: z
@@ -160,20 +184,51 @@ export type ModelPriceOverride = z.output<typeof modelPriceSchema>;
 /** Config fields as written (defaults may be left out), for overrides passed in code. */
 export type TrustConfigInput = z.input<typeof configSchema>;
 
+/** Sections an override replaces as a whole: a ledger of another kind has other fields. */
+const SECTIONS_REPLACED_WHOLE: ReadonlySet<string> = new Set(["ledger"]);
+
 /**
  * The file's config with fields passed in code on top (trust(), the middleware factories,
- * createEngine), validated by the same rules; an error names the option and the field.
+ * createEngine), validated by the same rules; an error names the option and the field. Sections
+ * merge field by field, so `{ board: { escalation: "allow" } }` keeps the rest of the file's board.
  */
 export function withOverrides(
   config: TrustConfig,
   overrides: Partial<TrustConfigInput>,
   source: string,
 ): TrustConfig {
-  const result = configSchema.safeParse({ ...config, ...overrides });
+  const merged = mergeValue(config, overrides, SECTIONS_REPLACED_WHOLE);
+  const result = configSchema.safeParse(merged);
   if (result.success) return result.data;
-  const issue = result.error.issues[0];
-  const field = issue === undefined ? "" : issue.path.map(String).join(".");
-  throw new ConfigError(source, issue?.message ?? "invalid option", { field });
+  const report = reportIssue(result.error.issues, merged);
+  if (report === undefined) throw new ConfigError(source, "invalid option");
+  return throwConfigError(source, report.hint, report.path.join("."), undefined);
+}
+
+/**
+ * Plain objects merge key by key, and a key left undefined keeps the base's value; anything else
+ * (a list, a string, a number) replaces. The recursion only descends where the validated base has an
+ * object, which is at most three levels deep, so it ends whatever the override holds.
+ */
+function mergeValue(
+  base: unknown,
+  override: unknown,
+  replacedWhole: ReadonlySet<string> = new Set(),
+): unknown {
+  if (!isPlainObject(base) || !isPlainObject(override)) return override;
+  const merged = new Map(Object.entries(base));
+  for (const [key, value] of Object.entries(override)) {
+    if (value === undefined) continue;
+    merged.set(key, replacedWhole.has(key) ? value : mergeValue(merged.get(key), value));
+  }
+  // fromEntries defines a "__proto__" key as an own field, so the schema sees it and refuses it.
+  return Object.fromEntries(merged);
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== "object" || value === null) return false;
+  const prototype = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
 }
 
 /** What `usertrust init` writes: every field at its default, so users see what they can change. */
@@ -195,28 +250,39 @@ export function loadConfig(file: string): TrustConfig {
   return parseConfig(text, file);
 }
 
-export function parseConfig(text: string, file: string): TrustConfig {
+const BYTE_ORDER_MARK = "\uFEFF";
+
+export function parseConfig(source: string, file: string): TrustConfig {
+  // Editors on Windows may save UTF-8 with a byte order mark, which JSON.parse refuses.
+  const text = source.startsWith(BYTE_ORDER_MARK) ? source.slice(1) : source;
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (error) {
-    throw new ConfigError(file, `not valid JSON: ${(error as Error).message}`, lineOfJsonError(text, error));
+    const { line, column } = jsonErrorPosition(text);
+    throw new ConfigError(file, `not valid JSON at column ${column}: ${(error as Error).message}`, { line });
   }
   const result = configSchema.safeParse(raw);
   if (result.success) return result.data;
-  // An unknown key first: a misspelt required field shows up as both, and the typo is the cause.
-  const first = result.error.issues.find((i) => i.code === "unrecognized_keys") ?? result.error.issues[0];
-  if (first === undefined) throw new ConfigError(file, "invalid config");
-  const issue = innermostIssue(first, raw);
-  const path = issue.path.map(String);
-  const field =
-    issue.code === "unrecognized_keys" ? [...path, issue.keys[0] ?? ""].join(".") : path.join(".");
-  const line = lineOfPath(text, issue.code === "unrecognized_keys" ? [...path, issue.keys[0] ?? ""] : path);
-  const hint = issue.code === "unrecognized_keys" ? "unknown field; check its spelling" : issue.message;
-  return throwConfigError(file, hint, field, line);
+  const report = reportIssue(result.error.issues, raw);
+  if (report === undefined) throw new ConfigError(file, "invalid config");
+  return throwConfigError(file, report.hint, report.path.join("."), lineOfPath(text, report.path));
 }
 
 type Issue = z.core.$ZodIssue;
+
+/** The issue to report: the path of the field it is about, and what to tell the user. */
+function reportIssue(issues: readonly Issue[], raw: unknown): { path: string[]; hint: string } | undefined {
+  // An unknown key first: a misspelt required field shows up as both, and the typo is the cause.
+  const first = issues.find((i) => i.code === "unrecognized_keys") ?? issues[0];
+  if (first === undefined) return undefined;
+  const issue = innermostIssue(first, raw);
+  const path = issue.path.map(String);
+  if (issue.code === "unrecognized_keys") {
+    return { path: [...path, issue.keys[0] ?? ""], hint: "unknown field; check its spelling" };
+  }
+  return { path, hint: issue.message };
+}
 
 /**
  * For a union whose value is an object, the object branch's own issue says what is missing
@@ -239,30 +305,111 @@ function throwConfigError(file: string, message: string, field: string, line: nu
   throw new ConfigError(file, message, location);
 }
 
-/** Line (1-based) where a JSON path's key sits, found through a YAML parse (YAML 1.2 is a superset of JSON). */
+/**
+ * Line (1-based) where a JSON path's key sits, found through a YAML parse (YAML 1.2 is a superset
+ * of JSON). A required field that is missing has no line, so its nearest written parent's is given.
+ */
 function lineOfPath(text: string, path: readonly string[]): number | undefined {
-  const last = path[path.length - 1];
-  if (last === undefined) return undefined;
   const lineCounter = new LineCounter();
   const document = parseDocument(text, { lineCounter });
+  for (let depth = path.length; depth > 0; depth--) {
+    const offset = offsetOfKey(document, path.slice(0, depth));
+    if (offset !== undefined) return lineCounter.linePos(offset).line;
+  }
+  return undefined;
+}
+
+function offsetOfKey(document: Document, path: readonly string[]): number | undefined {
+  const last = path[path.length - 1];
   const parent = path.length === 1 ? document.contents : document.getIn(path.slice(0, -1), true);
-  let offset: number | undefined;
   if (isMap(parent)) {
     // JSON.parse keeps the last of duplicated keys, so point at the last one too.
     const pair = parent.items.findLast((item) => isScalar(item.key) && String(item.key.value) === last);
-    offset = isScalar(pair?.key) ? pair.key.range?.[0] : undefined;
-  } else if (isSeq(parent)) {
-    const item = parent.items[Number(last)];
-    offset = isScalar(item) || isMap(item) || isSeq(item) ? item.range?.[0] : undefined;
+    return isScalar(pair?.key) ? pair.key.range?.[0] : undefined;
   }
-  return offset === undefined ? undefined : lineCounter.linePos(offset).line;
+  if (isSeq(parent)) {
+    const item = parent.items[Number(last)];
+    return isScalar(item) || isMap(item) || isSeq(item) ? item.range?.[0] : undefined;
+  }
+  return undefined;
 }
 
-function lineOfJsonError(text: string, error: unknown): { line?: number } {
-  const message = (error as Error).message;
-  const lineMatch = /line (\d+)/.exec(message);
-  if (lineMatch?.[1]) return { line: Number(lineMatch[1]) };
-  const positionMatch = /position (\d+)/.exec(message);
-  if (positionMatch?.[1]) return { line: text.slice(0, Number(positionMatch[1])).split("\n").length };
-  return {};
+/**
+ * Where JSON.parse stopped, found by a scan of our own: V8's messages carry a position for only
+ * some errors (`Unexpected token 'p', …` has none), and their wording is not an interface.
+ */
+function jsonErrorPosition(text: string): { line: number; column: number } {
+  const offset = firstJsonErrorOffset(text);
+  const lineStart = text.lastIndexOf("\n", offset - 1) + 1;
+  return { line: text.slice(0, offset).split("\n").length, column: offset - lineStart + 1 };
+}
+
+/** What the JSON grammar allows next; `…OrClose` also allows the innermost open container's end. */
+type JsonExpected = "value" | "valueOrClose" | "key" | "keyOrClose" | "colon" | "commaOrClose" | "end";
+
+const JSON_SPACE = /[ \t\n\r]*/y;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: JSON strings may not hold raw control characters, so the scan stops at one.
+const JSON_STRING = /"(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"/y;
+const JSON_SCALAR = new RegExp(
+  `${JSON_STRING.source}|-?(?:0|[1-9]\\d*)(?:\\.\\d+)?(?:[eE][+-]?\\d+)?|true|false|null`,
+  "y",
+);
+
+/**
+ * Offset of the first character the JSON grammar does not allow where it stands, or the text's
+ * length when the text ends early. A loop with an explicit stack, not recursion: nesting is the
+ * user's. Every step consumes at least one character, so it ends.
+ */
+function firstJsonErrorOffset(text: string): number {
+  const closers: string[] = [];
+  let expected: JsonExpected = "value";
+  let offset = matchEnd(JSON_SPACE, text, 0) ?? 0;
+  while (offset < text.length) {
+    const next = jsonToken(text, offset, expected, closers);
+    if (next === undefined) return offset;
+    expected = next.expected;
+    offset = matchEnd(JSON_SPACE, text, next.offset) ?? next.offset;
+  }
+  return text.length;
+}
+
+/** The token at `offset` when the grammar allows it: where it ends and what may follow it. */
+function jsonToken(
+  text: string,
+  offset: number,
+  expected: JsonExpected,
+  closers: string[],
+): { offset: number; expected: JsonExpected } | undefined {
+  const char = text[offset];
+  const afterValue = (end: number) => ({
+    offset: end,
+    expected: (closers.length === 0 ? "end" : "commaOrClose") as JsonExpected,
+  });
+  if (expected.endsWith("OrClose") && char === closers[closers.length - 1]) {
+    closers.pop();
+    return afterValue(offset + 1);
+  }
+  if (expected === "value" || expected === "valueOrClose") {
+    if (char === "{" || char === "[") {
+      closers.push(char === "{" ? "}" : "]");
+      return { offset: offset + 1, expected: char === "{" ? "keyOrClose" : "valueOrClose" };
+    }
+    const end = matchEnd(JSON_SCALAR, text, offset);
+    return end === undefined ? undefined : afterValue(end);
+  }
+  if (expected === "key" || expected === "keyOrClose") {
+    const end = matchEnd(JSON_STRING, text, offset);
+    return end === undefined ? undefined : { offset: end, expected: "colon" };
+  }
+  if (expected === "colon" && char === ":") return { offset: offset + 1, expected: "value" };
+  if (expected === "commaOrClose" && char === ",") {
+    return { offset: offset + 1, expected: closers[closers.length - 1] === "}" ? "key" : "value" };
+  }
+  return undefined;
+}
+
+/** Where a sticky pattern's match at `offset` ends, if it matches there. */
+function matchEnd(pattern: RegExp, text: string, offset: number): number | undefined {
+  pattern.lastIndex = offset;
+  return pattern.test(text) ? pattern.lastIndex : undefined;
 }

@@ -3,7 +3,7 @@ import { AuditChain } from "./audit/audit-chain.ts";
 import type { EscalationHandler } from "./board/escalation.ts";
 import { loadConfig, type TrustConfig, type TrustConfigInput, withOverrides } from "./config.ts";
 import { Engine } from "./engine.ts";
-import { LedgerUnavailableError } from "./errors.ts";
+import { ConfigError, LedgerUnavailableError } from "./errors.ts";
 import { type Clock, type Ledger, systemClock } from "./ledger/ledger.ts";
 import { openLedger } from "./ledger/open-ledger.ts";
 import { initVault, resolveVault } from "./vault.ts";
@@ -12,13 +12,16 @@ import { VaultDatabase } from "./vault-database.ts";
 export interface EngineOptions {
   /** Folder that holds `.usertrust/`; defaults to the working directory. */
   vaultBase?: string;
-  /** An explicit config file; its folder becomes the vault. */
+  /** An explicit config file, which must exist (`usertrust init --config FILE`); its folder becomes the vault. */
   configPath?: string;
   /** Budget in usertokens; overrides the config file's `budget`. */
   budget?: number;
   /** Plan tier; overrides the config file's `tier`. */
   tier?: TrustConfig["tier"];
-  /** Memory ledger instead of the durable one; also `USERTRUST_DRY_RUN=true`. The audit chain is still written. */
+  /**
+   * Memory ledger instead of the durable one; also `USERTRUST_DRY_RUN=1|true|yes` when this is not
+   * set. The audit chain is still written.
+   */
   dryRun?: boolean;
   /** Who the audit events name as the actor when a request names none. */
   actor?: string;
@@ -31,13 +34,20 @@ export interface EngineOptions {
   onEscalate?: EscalationHandler;
 }
 
-/** Opens the vault (creating it with defaults when missing), its ledger and its audit chain. */
+/**
+ * Opens the vault, its ledger and its audit chain. The vault under `vaultBase` is created with
+ * defaults when missing; an explicit `configPath` must name an existing file.
+ */
 export async function createEngine(options: EngineOptions = {}): Promise<Engine> {
   const paths = resolveVault(options);
-  if (!existsSync(paths.config)) initVault(paths);
+  if (!existsSync(paths.config)) {
+    // A mistyped path would otherwise get a fresh default budget next to the user's real vault.
+    if (options.configPath !== undefined) throw missingConfigFile(paths.config);
+    initVault(paths);
+  }
   const config = engineConfig(paths.config, options);
   const dryRun =
-    options.dryRun ?? (process.env.USERTRUST_DRY_RUN === "true" || config.ledger.kind === "memory");
+    options.dryRun ?? (dryRunFromEnv(process.env.USERTRUST_DRY_RUN) || config.ledger.kind === "memory");
   const clock = options.clock;
   // One connection to ledger.db serves the ledger and the audit chain's head (also in dry-run,
   // so every process on the vault serializes its audit appends on the same lock).
@@ -89,4 +99,31 @@ function engineConfig(file: string, options: EngineOptions): TrustConfig {
   }
   if (options.tier !== undefined) config = withOverrides(config, { tier: options.tier }, "the `tier` option");
   return config;
+}
+
+function missingConfigFile(file: string): ConfigError {
+  return new ConfigError(
+    file,
+    `configPath names no file here. Create it with \`usertrust init --config ${file}\` or correct ` +
+      "the path; without configPath, <vaultBase>/.usertrust/ is used and created when missing.",
+  );
+}
+
+const DRY_RUN_ON = ["1", "true", "yes"];
+const DRY_RUN_OFF = ["", "0", "false"];
+
+/**
+ * USERTRUST_DRY_RUN read strictly: a value that is neither on nor off is refused, since reading
+ * it as off would spend from the durable ledger in a job that meant to dry-run.
+ */
+function dryRunFromEnv(value: string | undefined): boolean {
+  if (value === undefined) return false;
+  const normalized = value.toLowerCase();
+  if (DRY_RUN_ON.includes(normalized)) return true;
+  if (DRY_RUN_OFF.includes(normalized)) return false;
+  throw new ConfigError(
+    "the USERTRUST_DRY_RUN environment variable",
+    `is ${JSON.stringify(value)}; set it to 1, true or yes for a dry run (memory ledger), ` +
+      "or to 0, false or empty (any case) for the ledger the config selects.",
+  );
 }

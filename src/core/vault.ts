@@ -1,6 +1,7 @@
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { defaultConfig } from "./config.ts";
+import { ConfigError } from "./errors.ts";
 
 export const VAULT_DIR_NAME = ".usertrust";
 export const CONFIG_FILE_NAME = "usertrust.config.json";
@@ -18,18 +19,22 @@ export interface VaultPaths {
   defaultPolicy: string;
 }
 
-/** `configPath` pins the vault to the folder holding that file; otherwise `<vaultBase>/.usertrust`. */
+/**
+ * `configPath` pins the vault to the folder holding that file; otherwise `<vaultBase>/.usertrust`.
+ * A `configPath` naming a folder is refused: its parent would become the vault, half made.
+ */
 export function resolveVault(options: {
   vaultBase?: string | undefined;
   configPath?: string | undefined;
 }): VaultPaths {
-  const root = options.configPath
-    ? dirname(resolve(options.configPath))
+  const configFile = options.configPath ? configFilePath(options.configPath) : undefined;
+  const root = configFile
+    ? dirname(configFile)
     : join(resolve(options.vaultBase ?? process.cwd()), VAULT_DIR_NAME);
   const auditDir = join(root, "audit");
   return {
     root,
-    config: options.configPath ? resolve(options.configPath) : join(root, CONFIG_FILE_NAME),
+    config: configFile ?? join(root, CONFIG_FILE_NAME),
     ledger: join(root, "ledger.db"),
     auditDir,
     auditLog: join(auditDir, "events.jsonl"),
@@ -37,6 +42,17 @@ export function resolveVault(options: {
     policiesDir: join(root, "policies"),
     defaultPolicy: join(root, "policies", "default.yml"),
   };
+}
+
+function configFilePath(configPath: string): string {
+  const file = resolve(configPath);
+  if (statSync(file, { throwIfNoEntry: false })?.isDirectory()) {
+    throw new ConfigError(
+      file,
+      `is a folder, not a config file; pass the config file's path (--config or configPath), e.g. ${join(file, CONFIG_FILE_NAME)}`,
+    );
+  }
+  return file;
 }
 
 /** The three rules the spec ships by default, as a user would write them. */

@@ -107,8 +107,12 @@ function wholeFileProblem(file: string, message: string): PolicyProblem {
   return { file, line: 0, column: 0, path: "", message };
 }
 
+const BYTE_ORDER_MARK = "\uFEFF";
+
 /** YAML 1.2 is a superset of JSON, so one parser reads both and gives positions for both. */
-function parsePolicyDocument(text: string, file: string): ParsedPolicyFile {
+function parsePolicyDocument(source: string, file: string): ParsedPolicyFile {
+  // Some editors save UTF-8 with a byte order mark; to the YAML parser it is content, not encoding.
+  const text = source.startsWith(BYTE_ORDER_MARK) ? source.slice(1) : source;
   const lineCounter = new LineCounter();
   const document = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const at = (offset: number | undefined): Position => {
@@ -137,14 +141,22 @@ function syntaxProblems(
   const lines = issues.length > 0 ? text.split("\n") : [];
   return issues.map((issue) => {
     const position = at(issue.pos[0]);
-    const hint =
-      issue.code === "DUPLICATE_KEY"
-        ? "a key is repeated"
-        : /^ *\t/.test(lines[position.line - 1] ?? "")
-          ? "YAML indents with spaces, not tabs"
-          : "YAML/JSON syntax";
-    return { file, ...position, path: "", message: `${issue.message} (${hint})` };
+    return { file, ...position, path: "", message: syntaxMessage(issue, lines[position.line - 1] ?? "") };
   });
+}
+
+/** The parser's message with a hint, or our own where the parser's speaks of its API. */
+function syntaxMessage(issue: { code: string; message: string }, line: string): string {
+  if (issue.code === "MULTIPLE_DOCS") {
+    return "a second YAML document starts here: one file holds one rule list; remove the `---` or split the file";
+  }
+  const hint =
+    issue.code === "DUPLICATE_KEY"
+      ? "a key is repeated"
+      : /^ *\t/.test(line)
+        ? "YAML indents with spaces, not tabs"
+        : "YAML/JSON syntax";
+  return `${issue.message} (${hint})`;
 }
 
 function refused(file: string, problems: PolicyProblem[]): ParsedPolicyFile {

@@ -1,4 +1,4 @@
-import { isAbsolute, join } from "node:path";
+import { resolve } from "node:path";
 import type { TrustConfig } from "../config.ts";
 import type { VaultPaths } from "../vault.ts";
 
@@ -12,7 +12,8 @@ export function resolvePolicySources(
 ): Array<{ path: string; optional: boolean }> {
   const named = typeof config.policies === "string" ? [config.policies] : config.policies;
   return named.map((path) => {
-    const absolute = isAbsolute(path) ? path : join(paths.root, path);
+    // Normalized, so "./policies/default.yml" or an absolute spelling is still the default file.
+    const absolute = resolve(paths.root, path);
     return { path: absolute, optional: absolute === paths.defaultPolicy };
   });
 }
