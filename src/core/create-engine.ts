@@ -59,8 +59,11 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
       cause: error,
     });
   }
+  // What this call opened is closed again if a later step (a broken policy file, say) fails.
+  let ledger: Ledger | undefined;
+  let audit: AuditChain | undefined;
   try {
-    const ledger =
+    ledger =
       options.ledger ??
       (await openLedger(config, {
         database,
@@ -70,7 +73,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
         source: options.config === undefined ? paths.config : `${paths.config} with the \`config\` option`,
       }));
     if (options.ledger) await options.ledger.setBudget(config.budget);
-    const audit = new AuditChain({ logPath: paths.auditLog, database, durability: config.durability });
+    audit = new AuditChain({ logPath: paths.auditLog, database, durability: config.durability });
     return new Engine(
       config,
       paths,
@@ -82,6 +85,8 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
       clock ?? systemClock,
     );
   } catch (error) {
+    audit?.close();
+    if (options.ledger === undefined) await ledger?.close().catch(() => {});
     database.close();
     throw error;
   }

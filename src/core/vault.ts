@@ -103,6 +103,8 @@ export function initVault(paths: VaultPaths, options: { budget?: number } = {}):
   const files: Array<[string, () => string]> = [
     [paths.config, () => `${JSON.stringify(defaultConfig(options.budget), null, 2)}\n`],
     [paths.defaultPolicy, () => DEFAULT_POLICY_YAML],
+    // The chain starts empty; its first event links to GENESIS_HASH.
+    [paths.auditLog, () => ""],
   ];
   for (const [file, content] of files) {
     if (existsSync(file)) {

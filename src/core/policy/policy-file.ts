@@ -19,6 +19,14 @@ export const POLICY_FILE_BYTES_MAX = 1024 * 1024;
 /** Anchors and aliases may not expand a document beyond this many alias uses (billion laughs). */
 const ALIAS_COUNT_MAX = 100;
 const POLICY_FILE_EXTENSIONS = new Set([".yml", ".yaml", ".json"]);
+/**
+ * Cedar files are listed so they can be refused: a `forbid` rule the user wrote must not be left
+ * unenforced without a word (the interceptor spec evaluates Cedar; usertrust does not yet).
+ */
+const CEDAR_EXTENSION = ".cedar";
+const CEDAR_UNSUPPORTED =
+  "Cedar policies are not supported yet, so this file's rules would not be enforced; write them as " +
+  "usertrust rules in a .yml file (README, Policies) and move the .cedar file out of the policy folder";
 
 /** Rules from one YAML or JSON file (a bare list or `{ rules: [...] }`); any problem refuses the file. */
 export function loadPolicyFile(path: string): PolicyRule[] {
@@ -47,7 +55,11 @@ export function listPolicyFiles(sources: readonly PolicySource[]): {
   for (const source of sources) {
     const { path, optional = false } = typeof source === "string" ? { path: source } : source;
     try {
-      files.push(...(statSync(path).isDirectory() ? policyFilesInFolder(path) : [path]));
+      const found = statSync(path).isDirectory() ? policyFilesInFolder(path) : [path];
+      for (const file of found) {
+        if (extname(file) === CEDAR_EXTENSION) problems.push(wholeFileProblem(file, CEDAR_UNSUPPORTED));
+        else files.push(file);
+      }
     } catch (error) {
       const missing = (error as NodeJS.ErrnoException).code === "ENOENT";
       if (missing && optional) continue;
@@ -62,11 +74,15 @@ export function listPolicyFiles(sources: readonly PolicySource[]): {
 
 function policyFilesInFolder(folder: string): string[] {
   return readdirSync(folder, { withFileTypes: true })
-    .filter((entry) => !entry.name.startsWith(".") && POLICY_FILE_EXTENSIONS.has(extname(entry.name)))
+    .filter((entry) => !entry.name.startsWith(".") && isPolicyOrCedar(extname(entry.name)))
     .filter((entry) => entry.isFile() || (entry.isSymbolicLink() && isFile(join(folder, entry.name))))
     .map((entry) => entry.name)
     .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
     .map((name) => join(folder, name));
+}
+
+function isPolicyOrCedar(extension: string): boolean {
+  return POLICY_FILE_EXTENSIONS.has(extension) || extension === CEDAR_EXTENSION;
 }
 
 function isFile(path: string): boolean {
