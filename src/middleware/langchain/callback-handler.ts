@@ -19,6 +19,29 @@ import type { TrustReceipt } from "../../core/receipt.ts";
 import { openLangChainCall, releaseCall, settleMessage } from "./governed-call.ts";
 import { RECEIPT_KEY } from "./governed-chat-model.ts";
 
+/**
+ * How many finished root runs `totals()` still answers for, the oldest forgotten first. A handler
+ * set once on a long-lived model sees every call of the process, so what it keeps must not grow
+ * with them; a run's totals are read right after its invocation returns.
+ */
+export const FINISHED_RUNS_MAX = 100;
+
+/**
+ * How many runs may be open at once, the oldest forgotten first. LangChain ends every run it
+ * starts except a stream its consumer breaks out of; this bounds what such runs leave behind
+ * (their holds expire after the engine's holdTimeoutSeconds).
+ */
+const OPEN_RUNS_MAX = 10_000;
+
+/** A chain, tool, retriever or chat-model run between its start and its end or error. */
+interface OpenRun {
+  parentRunId: string | undefined;
+  /** Receipts of the model calls finished under this run so far. */
+  receipts: TrustReceipt[];
+  /** A chat-model run's hold, until it settles or is released. */
+  hold: Hold | undefined;
+}
+
 export interface CallbackHandlerOptions extends SurfaceOptions {
   /**
    * Make refusals stop the call (LangChain only honours a handler's throw when `raiseError` is
@@ -33,7 +56,9 @@ export interface CallbackHandlerOptions extends SurfaceOptions {
  * and settled — its `spend` (or `call_failed`) event is the llm_invoke record, the same event
  * trust() writes, so every surface leaves the same trail — each tool run is reviewed and recorded
  * as a `tool_call` event, each agent step as a `decision` event, and `totals(runId)` rolls up
- * every model call under a chain invocation.
+ * every model call under a chain invocation: while it runs, and after it ends for the last
+ * FINISHED_RUNS_MAX root runs. A run's state is dropped when it ends, so a handler that lives as
+ * long as the process keeps a bounded amount.
  *
  * Its limits, by LangChain's design: `chatModel.streamEvents()` without a `version` runs no
  * callbacks, so it is not governed (use governedChatModel for an enforcement boundary); receipts
@@ -43,9 +68,10 @@ export class UsertrustCallbackHandler extends BaseCallbackHandler {
   name = "UsertrustCallbackHandler";
   readonly #settings: CallbackHandlerOptions;
   readonly #engine: () => Promise<Engine>;
-  readonly #holds = new Map<string, Hold>();
-  readonly #parents = new Map<string, string>();
-  readonly #receipts = new Map<string, TrustReceipt[]>();
+  /** Runs started and not yet ended, oldest first; at most OPEN_RUNS_MAX. */
+  readonly #open = new Map<string, OpenRun>();
+  /** The receipts of recently finished root runs, oldest first; at most FINISHED_RUNS_MAX. */
+  readonly #finished = new Map<string, TrustReceipt[]>();
 
   constructor(options: CallbackHandlerOptions | Engine = {}) {
     const settings: CallbackHandlerOptions = surfaceSettings(options);
@@ -69,7 +95,33 @@ export class UsertrustCallbackHandler extends BaseCallbackHandler {
     const parentRunId = [fourth, eighth].find(
       (candidate) => candidate !== undefined && RUN_ID.test(candidate),
     );
-    if (parentRunId !== undefined) this.#parents.set(runId, parentRunId);
+    this.#start(runId, parentRunId);
+  }
+
+  override async handleChainEnd(_outputs: unknown, runId: string): Promise<void> {
+    this.#end(runId);
+  }
+
+  override async handleChainError(_error: unknown, runId: string): Promise<void> {
+    this.#end(runId);
+  }
+
+  // A retriever may call a model (a multi-query retriever): tracked so its calls roll up to the chain.
+  override async handleRetrieverStart(
+    _retriever: Serialized,
+    _query: string,
+    runId: string,
+    parentRunId?: string,
+  ): Promise<void> {
+    this.#start(runId, parentRunId);
+  }
+
+  override async handleRetrieverEnd(_documents: unknown, runId: string): Promise<void> {
+    this.#end(runId);
+  }
+
+  override async handleRetrieverError(_error: unknown, runId: string): Promise<void> {
+    this.#end(runId);
   }
 
   override async handleChatModelStart(
@@ -81,7 +133,6 @@ export class UsertrustCallbackHandler extends BaseCallbackHandler {
     _tags?: string[],
     metadata?: Record<string, unknown>,
   ): Promise<void> {
-    if (parentRunId !== undefined) this.#parents.set(runId, parentRunId);
     const invocation = (extraParams?.invocation_params ?? {}) as Record<string, unknown>;
     const provider = String(metadata?.ls_provider ?? llm.id.at(-1) ?? "unknown");
     const model = String(metadata?.ls_model_name ?? invocation.model ?? invocation.model_name ?? "unknown");
@@ -97,8 +148,10 @@ export class UsertrustCallbackHandler extends BaseCallbackHandler {
       },
       messages.flat(),
       metadata?.[RECEIPT_KEY],
+      invocation.tools ?? invocation.functions,
     );
-    this.#holds.set(runId, call.hold);
+    // Only after authorize: LangChain sends no end or error for a run whose start threw.
+    this.#start(runId, parentRunId, call.hold);
   }
 
   /** An agent chose its next step: recorded as a `decision` event (the tool it chose, never its reasoning text). */
@@ -121,7 +174,7 @@ export class UsertrustCallbackHandler extends BaseCallbackHandler {
   }
 
   override async handleLLMEnd(output: LLMResult, runId: string): Promise<void> {
-    const hold = this.#take(runId);
+    const hold = this.#open.get(runId)?.hold;
     if (hold === undefined) return;
     // With raiseError a throw here would fail a call the provider already answered: never throw.
     try {
@@ -133,11 +186,13 @@ export class UsertrustCallbackHandler extends BaseCallbackHandler {
       this.#roll(runId, receipt);
     } catch {
       // The receipt records a failed settle itself; nothing to add here.
+    } finally {
+      this.#end(runId);
     }
   }
 
   override async handleLLMError(error: unknown, runId: string): Promise<void> {
-    const hold = this.#take(runId);
+    const hold = this.#end(runId)?.hold;
     if (hold !== undefined) await releaseCall(hold, error);
   }
 
@@ -150,7 +205,6 @@ export class UsertrustCallbackHandler extends BaseCallbackHandler {
     metadata?: Record<string, unknown>,
     runName?: string,
   ): Promise<void> {
-    if (parentRunId !== undefined) this.#parents.set(runId, parentRunId);
     const toolName = runName ?? String(tool.id.at(-1) ?? "tool");
     const defaults = callerContext(surfaceContext(this.#settings));
     const call = parseContext(metadata?.[RECEIPT_KEY]);
@@ -165,11 +219,24 @@ export class UsertrustCallbackHandler extends BaseCallbackHandler {
     if (!decision.approved && this.#settings.blocking === true) {
       throw new ToolDeniedError(toolName, decision.reason ?? "refused");
     }
+    this.#start(runId, parentRunId);
   }
 
-  /** Every model call's receipt under `runId` (a chain or agent invocation), and their summed cost. */
+  override async handleToolEnd(_output: unknown, runId: string): Promise<void> {
+    this.#end(runId);
+  }
+
+  override async handleToolError(_error: unknown, runId: string): Promise<void> {
+    this.#end(runId);
+  }
+
+  /**
+   * Every model call's receipt under `runId` (a chain or agent invocation, or a lone model call),
+   * and their summed cost: for a run still open, and for the last FINISHED_RUNS_MAX root runs
+   * (runs with no parent) after they end. Any other run id has none.
+   */
   totals(runId: string): { cost: number; calls: number; receipts: TrustReceipt[] } {
-    const receipts = this.#receipts.get(runId) ?? [];
+    const receipts = [...(this.#open.get(runId)?.receipts ?? this.#finished.get(runId) ?? [])];
     return {
       cost: receipts.reduce((sum, receipt) => sum + receipt.cost, 0),
       calls: receipts.length,
@@ -177,19 +244,48 @@ export class UsertrustCallbackHandler extends BaseCallbackHandler {
     };
   }
 
-  #take(runId: string): Hold | undefined {
-    const hold = this.#holds.get(runId);
-    this.#holds.delete(runId);
-    return hold;
+  #start(runId: string, parentRunId: string | undefined, hold?: Hold): void {
+    this.#open.set(runId, { parentRunId, receipts: [], hold });
+    if (this.#open.size > OPEN_RUNS_MAX) this.#open.delete(this.#open.keys().next().value as string);
   }
 
-  /** Adds the receipt to the run and every run above it. */
+  /** Forgets an ended run; a root run that made model calls joins the finished window. */
+  #end(runId: string): OpenRun | undefined {
+    const run = this.#open.get(runId);
+    if (run === undefined) return undefined;
+    this.#open.delete(runId);
+    if (run.parentRunId === undefined && run.receipts.length > 0) this.#keepFinished(runId, run.receipts);
+    return run;
+  }
+
+  /**
+   * Adds the receipt to the run and every open run above it. An ancestor the handler never saw
+   * start (the handler is on the model only) or saw end has no end to wait for: it is credited in
+   * the finished window directly.
+   */
   #roll(runId: string, receipt: TrustReceipt): void {
-    for (let id: string | undefined = runId; id !== undefined; id = this.#parents.get(id)) {
-      const list = this.#receipts.get(id) ?? [];
-      list.push(receipt);
-      this.#receipts.set(id, list);
+    let id = runId;
+    // An ancestry visits each open run at most once; the bound also ends a malformed cycle.
+    for (let hops = 0; hops <= this.#open.size; hops++) {
+      const run = this.#open.get(id);
+      if (run === undefined) {
+        const receipts = this.#finished.get(id) ?? [];
+        receipts.push(receipt);
+        this.#keepFinished(id, receipts);
+        return;
+      }
+      run.receipts.push(receipt);
+      if (run.parentRunId === undefined) return;
+      id = run.parentRunId;
     }
+  }
+
+  /** Stores a finished run's receipts as the most recent, dropping the oldest beyond FINISHED_RUNS_MAX. */
+  #keepFinished(runId: string, receipts: TrustReceipt[]): void {
+    this.#finished.delete(runId);
+    this.#finished.set(runId, receipts);
+    if (this.#finished.size > FINISHED_RUNS_MAX)
+      this.#finished.delete(this.#finished.keys().next().value as string);
   }
 }
 

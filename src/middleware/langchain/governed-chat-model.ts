@@ -70,7 +70,7 @@ export class GovernedChatModel extends BaseChatModel<BaseChatModelCallOptions, A
     options: this["ParsedCallOptions"],
     runManager?: CallbackManagerForLLMRun,
   ): Promise<ChatResult> {
-    const call = await this.#open(messages, runManager);
+    const call = await this.#open(messages, options, runManager);
     let message: AIMessageChunk;
     try {
       // callbacks: [] so the caller's handlers see one run per call, not the inner one again.
@@ -100,7 +100,7 @@ export class GovernedChatModel extends BaseChatModel<BaseChatModelCallOptions, A
     options: this["ParsedCallOptions"],
     runManager?: CallbackManagerForLLMRun,
   ): AsyncGenerator<ChatGenerationChunk> {
-    const call = await this.#open(messages, runManager);
+    const call = await this.#open(messages, options, runManager);
     let aggregate: AIMessageChunk | undefined;
     const output = new AnthropicStreamOutput();
     let completed = false;
@@ -141,8 +141,14 @@ export class GovernedChatModel extends BaseChatModel<BaseChatModelCallOptions, A
     return new GovernedChatModel(this.#inner.bindTools(tools, kwargs), this.#settings, this.#identity, tools);
   }
 
-  async #open(messages: BaseMessage[], runManager: CallbackManagerForLLMRun | undefined) {
+  async #open(
+    messages: BaseMessage[],
+    options: this["ParsedCallOptions"],
+    runManager: CallbackManagerForLLMRun | undefined,
+  ) {
     const metadata = (runManager as unknown as { metadata?: Record<string, unknown> } | undefined)?.metadata;
+    // Tools in the call options (`invoke(input, { tools })`) reach the inner model over bound ones.
+    const callTools = (options as { tools?: unknown }).tools;
     return openLangChainCall(
       await this.#engine(),
       this.#settings,
@@ -150,7 +156,7 @@ export class GovernedChatModel extends BaseChatModel<BaseChatModelCallOptions, A
       this.#identity,
       messages,
       metadata?.[RECEIPT_KEY],
-      this.#tools,
+      callTools ?? this.#tools,
     );
   }
 }

@@ -5,6 +5,7 @@ import {
   GEMINI_IMAGE_TOKENS,
   openAIImageTokens,
 } from "../../adapters/media-tokens.ts";
+import { toolNamesOf } from "../../adapters/request-fields.ts";
 import type { GovernedRequest } from "../../core/governed-request.ts";
 import { makeUsage, type Usage } from "../../core/usage.ts";
 
@@ -44,7 +45,12 @@ function firstString(...values: unknown[]): string | undefined {
   return values.find((value): value is string => typeof value === "string" && value !== "");
 }
 
-/** Chat messages (and the tools bound to the call) as the engine's neutral request. */
+/**
+ * Chat messages (and the tools offered to the call) as the engine's neutral request. `tools` is
+ * what the surface has: LangChain tools (bindTools, an agent's tools) or a provider's tool list
+ * (a handler's invocation params); either way their names become `toolNames`, as trust() sets
+ * them, for the policy fields `tools` / `tool_count` and the board.
+ */
 export function messagesToGoverned(
   messages: readonly BaseMessage[],
   identity: ModelIdentity,
@@ -75,6 +81,8 @@ export function messagesToGoverned(
     messageCount: messages.length,
   };
   if (mediaTokens > 0) request.mediaTokens = mediaTokens;
+  const toolNames = toolNamesOf(tools);
+  if (toolNames.length > 0) request.toolNames = toolNames;
   return request;
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { MemoryLedger } from "../../../src/core/ledger/memory-ledger.ts";
-import { runHeapWorker } from "../../support/heap-worker.ts";
+import { runGcWorker } from "../../support/gc-worker.ts";
 import { makeTempVault } from "../../support/temp-vault.ts";
 
 describe("the dry-run (memory) ledger over a long run", () => {
@@ -24,11 +24,9 @@ describe("the dry-run (memory) ledger over a long run", () => {
   it("keeps the heap flat over 15,000 dry-run calls through trust()", async () => {
     const vault = makeTempVault({ budget: 1_000_000_000 });
     try {
-      const { marks } = (await runHeapWorker(
-        "test/support/workers/dry-run-heap.ts",
-        [vault.base, "15500"],
-        180_000,
-      )) as { marks: [number, number, number] };
+      const { marks } = (await runGcWorker("dry-run-heap.ts", [vault.base, "15500"], 180_000)) as {
+        marks: [number, number, number];
+      };
       const perCall = (marks[2] - marks[0]) / 10_000;
       const shown = marks.map((mark) => (mark / 1e6).toFixed(2)).join(" / ");
       expect(perCall, `heap after 5k / 10k / 15k calls: ${shown} MB`).toBeLessThan(60);
