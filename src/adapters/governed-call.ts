@@ -39,6 +39,11 @@ export interface CallContext {
   defaults: TrustContext;
   /** Runs `hook` once the client has been destroyed; the returned function cancels that. */
   onDestroyed: (hook: () => void) => () => void;
+  /**
+   * Runs `hook` when destroy() is called, before the engine closes and voids the holds still in
+   * flight; destroy() waits for what it returns. The returned function cancels that.
+   */
+  onDestroying: (hook: () => Promise<void>) => () => void;
 }
 
 /** One model call between authorization and settlement. */
@@ -151,6 +156,18 @@ export interface StreamMetering<Chunk> {
   closeUnread(): Promise<void>;
 }
 
+/** How the metering of one stream reaches its request and its client. */
+export interface MeterControls {
+  /** Aborts the request (a stream closed before it was read). */
+  abort(): void;
+  /** Whether the request was aborted: SDK streams end quietly then, which is not completion. */
+  aborted?(): boolean;
+  /** Restores redacted values in chunks before the consumer sees them. */
+  restore?: ChunkRestorer | undefined;
+  /** The client's destroy() hooks (CallContext.onDestroying), for as long as the hold is open. */
+  onDestroying?: CallContext["onDestroying"];
+}
+
 /**
  * Meters a provider stream as the consumer reads it and settles the hold on every terminal path:
  * completion, `break`, `return()` before the first chunk, a mid-stream error, an abort.
@@ -159,16 +176,11 @@ export interface StreamMetering<Chunk> {
  * at the usage reported so far, with output never less than the bytes actually received (a stream
  * cut before its final usage event would otherwise under-report); with no usage at all, at the
  * prompt estimate plus the output received.
+ *
+ * destroy() while the hold is open aborts the request, so the provider stops generating and the
+ * socket closes. A stream being read then settles at what it delivered, as any stream cut short
+ * does; one never read delivered nothing and is left to the engine, which voids its hold.
  */
-export interface MeterControls {
-  /** Aborts the request (a stream closed before it was read). */
-  abort(): void;
-  /** Whether the request was aborted: SDK streams end quietly then, which is not completion. */
-  aborted?(): boolean;
-  /** Restores redacted values in chunks before the consumer sees them. */
-  restore?: ChunkRestorer | undefined;
-}
-
 export function meterStream<Chunk>(
   meter: StreamMeter<Chunk>,
   hold: Hold,
@@ -187,6 +199,15 @@ export function meterStream<Chunk>(
     abort();
     await settle();
   };
+  const closeOnDestroy = async (): Promise<void> => {
+    const reading = started;
+    // A read that starts after this finds the request aborted and nothing to deliver.
+    started = true;
+    abort();
+    if (reading) await settle();
+  };
+  const forget = controls.onDestroying?.(closeOnDestroy);
+  if (forget !== undefined) hold.receipt.then(forget, forget);
   const iterate = (source: AsyncIterator<Chunk>): AsyncIterableIterator<Chunk> => {
     async function* chunks(): AsyncGenerator<Chunk> {
       // With restore, chunks wait while a placeholder may be split across them (see ChunkRestorer).

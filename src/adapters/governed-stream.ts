@@ -9,7 +9,7 @@ import type { TrustReceipt } from "../core/receipt.ts";
  * The stream it wraps is already metered, so its holds settle on every terminal path. The receipt
  * resolves once iteration has ended (completed, broken out of, or failed) — a stream may open
  * further requests while it is read (Gemini's continuation and function calling) — or, for a
- * stream never read, once its hold has ended (destroy() releases it).
+ * stream never read, once its hold has ended (destroy() aborts its request and voids the hold).
  */
 export class GovernedStream<Chunk> implements AsyncIterable<Chunk> {
   readonly receipt: Promise<TrustReceipt>;

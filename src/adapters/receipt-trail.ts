@@ -12,19 +12,47 @@ export class ReceiptTrail {
   readonly #parent: ReceiptTrail | undefined;
   readonly #receipts: Array<Promise<TrustReceipt>> = [];
   #waiters: Array<() => void> = [];
+  #sealed = false;
 
-  constructor(parent: ReceiptTrail | undefined) {
+  /**
+   * `ambient`: the trail the caller is running under. A sealed one (and any sealed one above it)
+   * is passed over: its helper has ended, so a call started now is not one of its calls.
+   */
+  constructor(ambient: ReceiptTrail | undefined) {
+    let parent = ambient;
+    while (parent?.sealed) parent = parent.#parent;
     this.#parent = parent;
   }
 
-  /** Records one call's receipt (or its refusal) here and in every enclosing trail. */
+  /**
+   * Records one call's receipt (or its refusal) here and in every enclosing trail: the helpers
+   * that were running when this trail was opened, sealed since or not.
+   */
   record(receipt: Promise<TrustReceipt>): void {
     receipt.catch(() => {});
+    for (let trail: ReceiptTrail | undefined = this; trail !== undefined; trail = trail.#parent) {
+      trail.#add(receipt);
+    }
+  }
+
+  /**
+   * Marks this trail's helper as ended: every request it makes has started, and trails opened
+   * later (by the caller's code, run in a context captured while the helper ran) do not nest here.
+   */
+  seal(): void {
+    this.#sealed = true;
+  }
+
+  /** Whether this trail's helper has ended (see seal). */
+  get sealed(): boolean {
+    return this.#sealed;
+  }
+
+  #add(receipt: Promise<TrustReceipt>): void {
     this.#receipts.push(receipt);
     const waiters = this.#waiters;
     this.#waiters = [];
     for (const wake of waiters) wake();
-    this.#parent?.record(receipt);
   }
 
   /**
@@ -69,7 +97,7 @@ export class ReceiptTrail {
 const currentTrail = new AsyncLocalStorage<ReceiptTrail>();
 const trails = new WeakMap<object, ReceiptTrail>();
 
-/** A new trail nested in the one the caller is running under, if any. */
+/** A new trail nested in the one the caller is running under, if any and its helper has not ended. */
 export function openTrail(): ReceiptTrail {
   return new ReceiptTrail(currentTrail.getStore());
 }
@@ -96,44 +124,65 @@ export function shareTrail(from: unknown, to: object): void {
   if (trail !== undefined) attachTrail(to, trail);
 }
 
+type ContextRunner = <T>(work: () => T) => T;
+
+/** Where a helper's code runs, and where the caller's code it calls back runs. */
+interface HelperContexts {
+  /** The helper's trail, and the caller's scope, actor and metadata (every AsyncLocalStorage). */
+  call: ContextRunner;
+  /** The caller's context as it was, without the trail. */
+  caller: ContextRunner;
+}
+
 /**
  * Wraps an SDK method so that what it returns (or resolves to) answers `receiptOf`. Used for
  * helpers whose model calls happen inside the SDK: `messages.stream()`, `runTools()`, chats…
  * Calls an async iterator makes while it is read (Gemini's continuation and function-calling
  * streams open their requests lazily) are recorded on the same trail.
+ *
+ * A trail holds only the requests its own helper makes: the helper's event listeners run outside
+ * it, and it is sealed once the helper has ended, where that can be told. A conversation driven by
+ * events (each turn started from the previous stream's `end`) is then a row of separate trails,
+ * not a chain of trails each holding every later turn.
  */
 export function trailedMethod<A extends unknown[], R>(method: (...args: A) => R): (...args: A) => R {
   return (...args: A): R => {
     const trail = openTrail();
     // Everything the helper does later — requests it starts while being read, possibly after the
-    // caller's withTrustContext callback returned — runs in the context of this call: its trail,
-    // and the caller's scope, actor and metadata (every AsyncLocalStorage, as of now).
-    const inCallContext = runInTrail(trail, () => AsyncLocalStorage.snapshot());
-    const result = inCallContext(() => method(...args));
-    adopt(result, trail, inCallContext);
+    // caller's withTrustContext callback returned — runs in the context of this call.
+    const contexts: HelperContexts = {
+      call: runInTrail(trail, () => AsyncLocalStorage.snapshot()),
+      caller: AsyncLocalStorage.snapshot(),
+    };
+    const result = contexts.call(() => method(...args));
+    adopt(result, trail, contexts, true);
     // Only a plain promise is followed: subscribing to an SDK APIPromise would start parsing its body.
     if (result instanceof Promise && Object.getPrototypeOf(result) === Promise.prototype) {
       result.then(
-        (value) => adopt(value, trail, inCallContext),
-        () => {},
+        (value) => {
+          adopt(value, trail, contexts, true);
+          // A plain result (a response, a chat reply) arrives once every request behind it ended.
+          if (!isEventStream(value) && !isAsyncIterable(value)) trail.seal();
+        },
+        () => trail.seal(),
       );
     }
     return result;
   };
 }
 
-type ContextRunner = <T>(work: () => T) => T;
-
-function adopt(value: unknown, trail: ReceiptTrail, inCallContext: ContextRunner): void {
+/**
+ * Makes `value` answer `receiptOf` from `trail` and run the helper's work in its call context.
+ * `own`: `value` is the helper's result itself, so its end is the helper's end; an iterator made
+ * from a helper that can be iterated again (a tool runner after a failure) is not.
+ */
+function adopt(value: unknown, trail: ReceiptTrail, contexts: HelperContexts, own: boolean): void {
   attachTrail(value, trail, true);
   if (typeof value !== "object" || value === null) return;
   const object = value as Record<string | symbol, unknown>;
+  if (isEventStream(value)) emitOutsideTrail(object, trail, contexts.caller);
   if (isAsyncIterator(value)) {
-    for (const step of ["next", "return", "throw"] as const) {
-      const original = object[step];
-      if (typeof original !== "function") continue;
-      object[step] = (...stepArgs: unknown[]) => inCallContext(() => original.apply(value, stepArgs));
-    }
+    stepInCallContext(object, trail, contexts.call, own);
     return;
   }
   // An async-iterable helper (a tool runner) makes its requests while it is iterated, also when
@@ -141,11 +190,68 @@ function adopt(value: unknown, trail: ReceiptTrail, inCallContext: ContextRunner
   const iterate = object[Symbol.asyncIterator];
   if (typeof iterate === "function") {
     object[Symbol.asyncIterator] = () => {
-      const iterator = inCallContext(() => iterate.call(value));
-      adopt(iterator, trail, inCallContext);
+      const iterator = contexts.call(() => iterate.call(value));
+      adopt(iterator, trail, contexts, false);
       return iterator;
     };
   }
+}
+
+/** Runs an async iterator's steps in the helper's context; with `sealAtEnd`, seals the trail once it ends. */
+function stepInCallContext(
+  iterator: Record<string | symbol, unknown>,
+  trail: ReceiptTrail,
+  call: ContextRunner,
+  sealAtEnd: boolean,
+): void {
+  for (const step of ["next", "return", "throw"] as const) {
+    const original = iterator[step];
+    if (typeof original !== "function") continue;
+    iterator[step] = (...stepArgs: unknown[]) => {
+      const result = call(() => original.apply(iterator, stepArgs)) as Promise<IteratorResult<unknown>>;
+      if (sealAtEnd) {
+        Promise.resolve(result).then(
+          (outcome) => {
+            if (step !== "next" || outcome.done === true) trail.seal();
+          },
+          () => trail.seal(),
+        );
+      }
+      return result;
+    };
+  }
+}
+
+/**
+ * An SDK event stream (a MessageStream, a ChatCompletionStream, a runner) calls its listeners from
+ * inside its own work, so in the trail's context. Listeners are the caller's code: they run in the
+ * caller's context instead, or a turn started from one would be recorded as this helper's.
+ * `end` (emitted after an error or abort too) is the helper's end.
+ */
+function emitOutsideTrail(
+  stream: Record<string | symbol, unknown>,
+  trail: ReceiptTrail,
+  caller: ContextRunner,
+): void {
+  const emit = stream._emit as (...args: unknown[]) => unknown;
+  stream._emit = (...args: unknown[]) => {
+    if (args[0] === "end") trail.seal();
+    return caller(() => emit.apply(stream, args));
+  };
+}
+
+function isEventStream(value: unknown): boolean {
+  return (
+    typeof value === "object" && value !== null && typeof (value as { _emit?: unknown })._emit === "function"
+  );
+}
+
+function isAsyncIterable(value: unknown): boolean {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === "function"
+  );
 }
 
 function isAsyncIterator(value: unknown): value is AsyncIterator<unknown> {

@@ -132,6 +132,7 @@ export async function trust<T extends object, Shape extends ResponseShape = "spe
   const engine = await createEngine(engineOptions(opts));
   let destroyed = false;
   const destroyHooks = new Set<() => void>();
+  const streamClosers = new Set<() => Promise<void>>();
   const context: CallContext = {
     engine: (): Engine => {
       if (destroyed) throw new ClientDestroyedError();
@@ -143,9 +144,18 @@ export async function trust<T extends object, Shape extends ResponseShape = "spe
       destroyHooks.add(hook);
       return () => destroyHooks.delete(hook);
     },
+    onDestroying: (hook) => {
+      streamClosers.add(hook);
+      return () => streamClosers.delete(hook);
+    },
   };
   const destroy = async (): Promise<void> => {
     destroyed = true;
+    // Open streams abort their requests first: the engine then voids holds whose requests have
+    // stopped, not ones the provider is still generating (and billing) for.
+    const closing = [...streamClosers].map(async (close) => close());
+    streamClosers.clear();
+    await Promise.allSettled(closing);
     try {
       await engine.close();
     } finally {

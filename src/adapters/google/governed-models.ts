@@ -77,8 +77,8 @@ function governOneRequest(raw: Method, context: CallContext, translation: CallTr
   return async (params) => {
     const trail = openTrail();
     const call = await openCall(context, translation, params, trail);
-    // A stream closed before its first read aborts its request, through a signal of our own
-    // alongside the caller's.
+    // A stream closed before its first read, or open when the client is destroyed, aborts its
+    // request through a signal of our own alongside the caller's.
     const abort = call.stream ? new AbortController() : undefined;
     let response: unknown;
     try {
@@ -92,6 +92,7 @@ function governOneRequest(raw: Method, context: CallContext, translation: CallTr
       const metered = meterStream(call.meter, call.hold, {
         abort: () => abort?.abort(),
         restore: call.chunkRestorer?.(),
+        onDestroying: context.onDestroying,
       }).iterate(chunks);
       attachTrail(metered, trail);
       return metered;

@@ -46,7 +46,7 @@ async function start(
   try {
     const sent = options === undefined ? rawCreate(call.sent) : rawCreate(call.sent, options);
     real = sent._thenUnwrap((data) => {
-      if (call.stream) return meterSdkStream(data, call);
+      if (call.stream) return meterSdkStream(data, call, context);
       settlement ??= settleResponse(call, translation, data).catch(() => {});
       return data;
     });
@@ -69,7 +69,7 @@ async function start(
     settled: async () => {
       await settlement;
     },
-    metered: (response) => meteredResponse(response, call, translation),
+    metered: (response) => meteredResponse(response, call, translation, context.onDestroying),
     released: async () => {
       // A response that arrived but could not be parsed delivered nothing either.
       if (!(await failed)) await releaseFailedCall(call, new Error("the response could not be read"));
@@ -89,7 +89,7 @@ interface SdkStream {
  * under any decoration the SDK adds, such as openai's chunk normalization) is replaced by a metered
  * one, and its outer iterator is guarded so that closing it before the first read still settles.
  */
-function meterSdkStream(data: unknown, call: OpenCall): unknown {
+function meterSdkStream(data: unknown, call: OpenCall, context: CallContext): unknown {
   const stream = data as SdkStream;
   const source = stream.iterator;
   const outer = stream[Symbol.asyncIterator];
@@ -104,6 +104,7 @@ function meterSdkStream(data: unknown, call: OpenCall): unknown {
     abort: () => stream.controller?.abort(),
     aborted: () => stream.controller?.signal.aborted === true,
     restore: call.chunkRestorer?.(),
+    onDestroying: context.onDestroying,
   });
   stream.iterator = () => metering.iterate(source.call(stream) as AsyncIterator<unknown>);
   stream[Symbol.asyncIterator] = () => guardUnread(outer.call(stream) as AsyncIterator<unknown>, metering);

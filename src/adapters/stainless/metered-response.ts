@@ -1,5 +1,11 @@
 import { Buffer } from "node:buffer";
-import { type CallTranslation, type OpenCall, settleResponse, settleStream } from "../governed-call.ts";
+import {
+  type CallContext,
+  type CallTranslation,
+  type OpenCall,
+  settleResponse,
+  settleStream,
+} from "../governed-call.ts";
 
 /**
  * A Response over the same bytes as the SDK's raw `response`, metered as they are read: a stream's
@@ -7,8 +13,16 @@ import { type CallTranslation, type OpenCall, settleResponse, settleStream } fro
  * where an SDK helper parses the raw response itself (Anthropic's message threads do), so the call
  * still settles at its usage. The original body is only taken when this one is first read, so the
  * SDK's own parse can still read it when this one is not used.
+ *
+ * destroy() cancels a streamed body whose hold is still open, as meterStream's streams are closed:
+ * one being read settles at what was read, one never read is left to be voided.
  */
-export function meteredResponse(response: Response, call: OpenCall, translation: CallTranslation): Response {
+export function meteredResponse(
+  response: Response,
+  call: OpenCall,
+  translation: CallTranslation,
+  onDestroying: CallContext["onDestroying"],
+): Response {
   const source = response.body;
   if (source === null) return response;
   const decoder = new TextDecoder();
@@ -47,6 +61,15 @@ export function meteredResponse(response: Response, call: OpenCall, translation:
     }
   };
   let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  if (call.meter !== undefined) {
+    const forget = onDestroying(async () => {
+      const reading = reader !== undefined;
+      // Cancelling the body ends the request: the provider stops generating, the socket closes.
+      await (reader ?? source).cancel().catch(() => {});
+      if (reading) await finish(false);
+    });
+    call.hold.receipt.then(forget, forget);
+  }
   const body = new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
