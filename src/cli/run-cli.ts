@@ -11,6 +11,7 @@ import { formatPolicyProblem, PolicyLoadError } from "../core/policy/policy-load
 import type { PolicyRule } from "../core/policy/policy-rule.ts";
 import { resolvePolicySources } from "../core/policy/policy-sources.ts";
 import { initVault, resolveVault, type VaultPaths } from "../core/vault.ts";
+import { boardReport } from "./board-command.ts";
 import { EXIT_FINDING, EXIT_OK, EXIT_USAGE, type Output } from "./cli-io.ts";
 import { budgets, status, vaultBalance } from "./ledger-commands.ts";
 
@@ -29,6 +30,8 @@ Commands:
             as file:line:column and exit 1 if there is any.
   policy test [FILE…] --model M --cost UT [--provider P] [--scope S…] [--field K=V…] [--at TIME]
             Decide a made-up request against the policy rules; exit 0 allowed, 1 denied.
+  board [--limit N]
+            Show the board of directors' review totals and its newest reviews (default 20).
 
 Options:
   --vault-base DIR   Folder holding .usertrust/ (default: the working directory)
@@ -41,6 +44,7 @@ Options:
   --field K=V        policy test: any other field, dot notation for nesting; V is read as JSON
                      when it parses (5, true, ["a"]), else as text (repeatable)
   --at TIME          policy test: evaluate at this ISO 8601 time instead of now
+  --limit N          board: list the newest N reviews (at most board.maxHistory)
   --json             Machine-readable output
   -h, --help         This help
 `;
@@ -81,6 +85,8 @@ export async function runCli(argv: string[], io: { out: Output; err: Output }): 
         return await budgets(paths, values.json === true, io);
       case "policy":
         return await policy(paths, positionals.slice(1), values, io);
+      case "board":
+        return boardReport(paths, values, io);
       default:
         io.err.write(`usertrust: unknown command "${command}"\n\n${HELP}`);
         return EXIT_USAGE;
@@ -106,6 +112,7 @@ function parse(argv: string[]) {
       scope: { type: "string", multiple: true },
       field: { type: "string", multiple: true },
       at: { type: "string" },
+      limit: { type: "string" },
       json: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },

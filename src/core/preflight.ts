@@ -255,9 +255,9 @@ export class Preflight {
     return this.#ruleView;
   }
 
-  /** Writes what is buffered (the board's session). */
+  /** Releases the board (its session is written when the vault's last board closes). */
   close(): void {
-    this.#board?.flush();
+    this.#board?.close();
   }
 
   /** `rules`: the call rules (rules about tool calls are applied to tool calls only). */

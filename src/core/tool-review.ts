@@ -68,9 +68,7 @@ export async function reviewTool(
         audit,
       };
     }
-    audit.wouldDeny = [`policy_denied: ${denial.rule}`];
-    if (parts.enforcement === "warn")
-      warnings.push(`not enforced (enforcement: warn): policy ${denial.rule}`);
+    noteNotEnforced(`policy_denied: ${denial.rule}`, `policy ${denial.rule}`, audit, warnings, parts);
   }
   if (parts.board !== undefined) {
     const review = parts.board.reviewNow(
@@ -89,10 +87,26 @@ export async function reviewTool(
     } catch (error) {
       if (!(error instanceof BoardBlockedError || error instanceof BoardEscalatedError)) throw error;
       if (parts.enforcement === "block") return { approved: false, reason: error.message, warnings, audit };
-      audit.wouldDeny = [...((audit.wouldDeny as string[] | undefined) ?? []), `board: ${review.decision}`];
+      noteNotEnforced(`board: ${review.decision}`, `board ${review.decision}`, audit, warnings, parts);
     }
   }
   return { approved: true, warnings, audit };
+}
+
+/**
+ * A refusal that enforcement "warn" or "log" lets through, recorded as a model call's is: in the
+ * audit event's `wouldDeny` with the enforcement mode, and under "warn" in the warnings too.
+ */
+function noteNotEnforced(
+  wouldDeny: string,
+  warning: string,
+  audit: Record<string, unknown>,
+  warnings: string[],
+  parts: ToolReviewParts,
+): void {
+  audit.wouldDeny = [...((audit.wouldDeny as string[] | undefined) ?? []), wouldDeny];
+  audit.enforcement = parts.enforcement;
+  if (parts.enforcement === "warn") warnings.push(`not enforced (enforcement: warn): ${warning}`);
 }
 
 /** What a tool review needs from the preflight: its enforcement mode, board and escalation. */

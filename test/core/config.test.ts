@@ -266,7 +266,7 @@ describe("`usertrust init`", () => {
     expect(run.code).toBe(0);
     expect(JSON.parse(run.stdout)).toEqual({
       vault: paths.root,
-      created: [paths.config, paths.defaultPolicy],
+      created: [paths.config, paths.defaultPolicy, paths.auditLog],
       kept: [],
     });
     expect(loadConfig(paths.config).budget).toBe(1234);

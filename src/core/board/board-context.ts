@@ -4,9 +4,7 @@ import type { LedgerBalance } from "../ledger/ledger.ts";
 import type { PolicyCall } from "../policy/policy-context.ts";
 import type { PolicyResult } from "../policy/policy-rule.ts";
 import type { BoardReviewResult } from "./board-types.ts";
-
-/** The directors scan at most this much of the prompt, so a huge prompt costs no more to review. */
-const PROMPT_SCAN_CHARS_MAX = 16 * 1024;
+import { SCANNED_CHARS_MAX } from "./review-subject.ts";
 
 /**
  * What the board's directors read about a call: its size and cost, the budget, and what the guards
@@ -20,11 +18,6 @@ export function boardContext(
   requestsLastMinute: number,
 ): Record<string, unknown> {
   const { request } = call;
-  let prompt = "";
-  for (const part of request.promptParts) {
-    if (prompt.length >= PROMPT_SCAN_CHARS_MAX) break;
-    prompt += `${part}\n`;
-  }
   return {
     model: request.model,
     provider: request.provider,
@@ -35,12 +28,40 @@ export function boardContext(
     promptLength: request.promptParts.reduce((sum, part) => sum + part.length, 0),
     messageCount: request.messageCount ?? 0,
     toolNames: request.toolNames ?? [],
-    prompt: prompt.slice(0, PROMPT_SCAN_CHARS_MAX),
+    prompt: promptWindow(request.promptParts, SCANNED_CHARS_MAX),
     policyWarnings: found.policy.softViolations,
     piiKinds: redacted ? [] : Object.keys(found.pii),
     injectionKinds: found.injection,
     requestsLastMinute,
   };
+}
+
+/**
+ * The text the directors read of a prompt (its parts one per line): all of it up to `charsMax`
+ * characters; past that, its first and its last half of `charsMax`. A conversation is re-sent whole
+ * on every call, so what is new in it (the latest turn) is at the end, and the system prompt at the
+ * start. Copies no more than `charsMax` characters, however long the prompt.
+ */
+export function promptWindow(parts: readonly string[], charsMax: number): string {
+  let total = Math.max(0, parts.length - 1);
+  for (const part of parts) total += part.length;
+  if (total <= charsMax) return parts.join("\n");
+  const headMax = Math.floor(charsMax / 2);
+  const tailMax = charsMax - headMax - 1;
+  const head: string[] = [];
+  for (let chars = 0, index = 0; chars < headMax && index < parts.length; index++) {
+    const piece = (parts[index] as string).slice(0, headMax - chars);
+    head.push(piece);
+    chars += piece.length + 1;
+  }
+  const tail: string[] = [];
+  for (let chars = 0, index = parts.length - 1; chars < tailMax && index >= 0; index--) {
+    const part = parts[index] as string;
+    const piece = part.slice(Math.max(0, part.length - (tailMax - chars)));
+    tail.push(piece);
+    chars += piece.length + 1;
+  }
+  return `${head.join("\n").slice(0, headMax)}\n${tail.reverse().join("\n").slice(-tailMax)}`;
 }
 
 /** The board's decision as the audit event records it: concerns and votes, never the prompt. */

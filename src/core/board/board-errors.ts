@@ -9,8 +9,12 @@ export class BoardBlockedError extends UsertrustError {
     super(
       "BOARD_BLOCKED",
       `The Board of Directors blocked this call: both directors vetoed it (${summarizeConcerns(review)}). ` +
-        "Change the request, or make the board less strict with a lower `board.vetoThreshold` in " +
-        'usertrust.config.json ("low" vetoes only critical concerns), or disable the board.',
+        (review.vetoThreshold === "low"
+          ? 'Change the request, or disable the board: at `board.vetoThreshold` "low", the least strict, ' +
+            "only critical concerns are vetoed."
+          : "Change the request, or make the board less strict with a lower `board.vetoThreshold` in " +
+            `usertrust.config.json (it is "${review.vetoThreshold}"; "low" vetoes only critical concerns), ` +
+            "or disable the board."),
     );
     this.review = review;
   }
@@ -24,8 +28,11 @@ export class BoardEscalatedError extends UsertrustError {
     super(
       "BOARD_ESCALATED",
       `The Board of Directors escalated this call (${review.reasoning} Concerns: ${summarizeConcerns(review)}) ` +
-        `and ${why}, so nothing was sent. Let an onEscalate callback decide, set the board's escalation ` +
-        'to "allow" to let escalated calls through and record them, or change `board.vetoThreshold`.',
+        `and ${why}, so nothing was sent. Let an onEscalate callback decide, or set the board's escalation ` +
+        'to "allow" to let escalated calls through and record them' +
+        (review.vetoThreshold === "low"
+          ? "."
+          : `, or lower \`board.vetoThreshold\` (it is "${review.vetoThreshold}"), so that fewer concerns escalate.`),
       options,
     );
     this.review = review;

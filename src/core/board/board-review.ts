@@ -26,6 +26,7 @@ export function reviewOperation(
     requiresHumanEscalation: decision === "escalated",
     reviews: [alpha, beta],
     concerns,
+    vetoThreshold,
     timestamp,
   };
 }

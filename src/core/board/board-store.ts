@@ -1,12 +1,26 @@
-import { appendFileSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import {
+  closeSync,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  type Stats,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
+import { join, resolve } from "node:path";
 import { z } from "zod";
 import { UsertrustError } from "../errors.ts";
+import { withFileLock } from "./board-lock.ts";
 import { type BoardHistoryEntry, type BoardStats, CONCERN_TYPES, type ConcernType } from "./board-types.ts";
 
 export const SESSION_FILE_NAME = "session.json";
 export const HISTORY_FILE_NAME = "history.jsonl";
-/** session.json is rewritten at most this often on the review path (plus on trim and flush). */
+export const LOCK_FILE_NAME = "board.lock";
+/** session.json is rewritten at most this often per process on the review path (plus on trim and flush). */
 export const SESSION_WRITE_INTERVAL_MS = 1_000;
 
 const count = z.number().int().nonnegative();
@@ -26,8 +40,14 @@ const sessionSchema = z.object({
   version: z.literal(1),
   startedAt: z.string(),
   lastReviewAt: z.string().nullable(),
-  /** The seq of the last review these stats include; later history lines are replayed on open. */
+  /** The seq of the last review these stats include; later history lines are counted on the next write. */
   lastSeq: count,
+  /**
+   * How far into history.jsonl (bytes) the stats have read, so the next write reads only what was
+   * appended since. A hint: if the file no longer fits it, the whole file is read, and the seq
+   * filter (lastSeq) keeps any line from being counted twice.
+   */
+  historyBytes: count.optional(),
   stats: statsSchema,
 });
 
@@ -43,99 +63,231 @@ const historyEntrySchema = z.object({
   concerns: z.array(z.object({ type: z.enum(CONCERN_TYPES as [ConcernType, ...ConcernType[]]), severity })),
 });
 
+/** What this process last saw of history.jsonl while holding the lock. */
+interface HistoryTail {
+  /** 0 when the file does not exist. */
+  ino: number;
+  size: number;
+  mtimeMs: number;
+  /** Non-empty lines in the file. */
+  lines: number;
+  /** The highest seq handed out on this vault: in the file, or in session.json once the file was emptied. */
+  lastSeq: number;
+  /** False when the file ends in a torn line (a writer died mid-append): the next line starts on a new one. */
+  endsWithNewline: boolean;
+}
+
 /**
- * The board's files in `<vault>/board/`:
+ * The board's files in `<vault>/board/`, shared by every board on the vault: boards of this process
+ * share one store (see acquireBoardStore), other processes open their own, and every write happens
+ * under the folder's lock file (`board.lock`, see board-lock.ts), so:
  *
- * - `history.jsonl`: one line per review, appended (one small O_APPEND write per review, no rewrite).
- *   It is capped at `maxHistory` entries without rewriting on every append: once it holds more than
- *   2 × maxHistory lines it is rewritten (temp file + rename) to the newest maxHistory, so the file
- *   never exceeds 2 × maxHistory lines and `history()` never returns more than maxHistory.
- * - `session.json`: the running stats since the session started, written atomically (temp file +
- *   rename). Rewriting it on every review would cost more than the whole review, so it is written
- *   at most once per SESSION_WRITE_INTERVAL_MS, before every history trim, and on flush(). It records
- *   the seq of the last review it counts; on open, history lines after that seq are replayed, so a
- *   crash loses no counts (the trim writes the session first, so no unreplayed line is ever dropped).
+ * - `history.jsonl`: one line per review, appended with the next seq of the vault (each review gets
+ *   its own, whichever process made it). Appending one line costs one small write; the file is
+ *   rewritten (temp file + rename) to its newest maxHistory lines only once it holds more than
+ *   2 × maxHistory, so it holds up to 2 × maxHistory lines and `history()` returns at most maxHistory.
+ *   The rewrite happens under the lock, so no line another process appends meanwhile is dropped.
+ * - `session.json`: the stats of every review since the session started, written atomically (temp
+ *   file + rename). Each write reads the session on disk and counts the history lines after its
+ *   lastSeq, so writers in several processes add up instead of overwriting one another. Rewriting it
+ *   on every review would cost more than the whole review, so a process writes it at most once per
+ *   SESSION_WRITE_INTERVAL_MS, and before every history trim, on open and on flush. `stats()` counts
+ *   the lines not yet written into it, so it is always complete.
  *
  * A corrupt session.json is kept as `session.json.corrupt-<time>` and the session starts fresh from
- * whatever the history still holds; unreadable history lines are skipped. One board per vault at a
- * time: two writers on one vault keep every history line but the last session write wins.
+ * whatever the history still holds; unreadable history lines are skipped.
  */
 export class BoardStore {
   readonly dir: string;
   readonly sessionPath: string;
   readonly historyPath: string;
-  readonly #maxHistory: number;
-  readonly #now: () => number;
-  #session: Session;
-  #historyLines: number;
-  #sessionWrittenAtMs = 0;
+  readonly lockPath: string;
+  #tail: HistoryTail | undefined;
+  #sessionWrittenAtMs = Number.NEGATIVE_INFINITY;
 
-  constructor(dir: string, maxHistory: number, now: () => number) {
+  constructor(dir: string) {
     this.dir = dir;
     this.sessionPath = join(dir, SESSION_FILE_NAME);
     this.historyPath = join(dir, HISTORY_FILE_NAME);
-    this.#maxHistory = maxHistory;
-    this.#now = now;
+    this.lockPath = join(dir, LOCK_FILE_NAME);
     mkdirSync(dir, { recursive: true });
-    this.#session = this.#loadSession();
-    const history = this.#readHistory();
-    this.#historyLines = history.lines;
-    for (const entry of history.entries) {
-      if (entry.seq > this.#session.lastSeq) this.#count(entry);
-    }
-    this.#writeSession();
   }
 
-  /** Appends one review to the history and counts it. Returns the entry as written. */
-  record(review: Omit<BoardHistoryEntry, "seq">): BoardHistoryEntry {
-    const entry: BoardHistoryEntry = { seq: this.#session.lastSeq + 1, ...review };
-    try {
-      appendFileSync(this.historyPath, `${JSON.stringify(entry)}\n`);
-    } catch (error) {
-      throw storeError(this.historyPath, error);
-    }
-    this.#count(entry);
-    this.#historyLines += 1;
-    if (this.#historyLines > 2 * this.#maxHistory) this.#trimHistory();
-    else if (this.#now() - this.#sessionWrittenAtMs >= SESSION_WRITE_INTERVAL_MS) this.#writeSession();
-    return entry;
+  /**
+   * Appends one review to the history with the vault's next seq and returns the entry as written.
+   * Trims the history once it passes 2 × `maxHistory` lines.
+   */
+  record(review: Omit<BoardHistoryEntry, "seq">, maxHistory: number, nowMs: number): BoardHistoryEntry {
+    return withFileLock(this.lockPath, () => {
+      const tail = this.#readTail();
+      const entry: BoardHistoryEntry = { seq: tail.lastSeq + 1, ...review };
+      const appended = this.#append(tail, entry);
+      if (appended.lines > 2 * maxHistory) this.#trim(maxHistory, nowMs);
+      else if (nowMs - this.#sessionWrittenAtMs >= SESSION_WRITE_INTERVAL_MS) this.#writeSession(nowMs);
+      return entry;
+    });
   }
 
-  stats(): BoardStats {
-    const { stats } = this.#session;
+  /** Every review since the session started, by any board on the vault. Writes nothing. */
+  stats(nowMs: number): BoardStats {
+    const session = withFileLock(this.lockPath, () => {
+      const current = this.#loadSession(nowMs, { keepCorruptAside: false });
+      this.#countNewLines(current);
+      return current;
+    });
+    const { stats } = session;
     return { ...stats, concernCounts: { ...stats.concernCounts } };
   }
 
-  /** The newest `limit` entries (at most maxHistory), oldest first. */
-  history(limit = this.#maxHistory): BoardHistoryEntry[] {
-    const keep = Math.min(Math.floor(limit), this.#maxHistory);
+  /** The newest `limit` entries, oldest first. The file is replaced whole on a trim, so no lock is needed. */
+  history(limit: number): BoardHistoryEntry[] {
+    const keep = Math.floor(limit);
     if (!(keep > 0)) return [];
-    return this.#readHistory().entries.slice(-keep);
+    return this.#readHistoryText()
+      .split("\n")
+      .map(parseEntry)
+      .filter((entry) => entry !== undefined)
+      .slice(-keep);
   }
 
-  /** Writes session.json now (call it when the board's owner shuts down). */
-  flush(): void {
-    this.#writeSession();
+  /** Writes session.json now, with every review up to the last history line. */
+  flush(nowMs: number): void {
+    withFileLock(this.lockPath, () => this.#writeSession(nowMs));
   }
 
-  #count(entry: BoardHistoryEntry): void {
-    const session = this.#session;
-    const { stats } = session;
-    stats.totalReviews += 1;
-    stats[entry.decision] += 1;
-    for (const concern of entry.concerns) {
-      stats.concernCounts[concern.type] = (stats.concernCounts[concern.type] ?? 0) + 1;
+  /** The history's end as it is now: read only what others appended since this process last looked. */
+  #readTail(): HistoryTail {
+    const known = this.#tail;
+    // While this process is the only writer, one stat shows the file is as it last left it.
+    if (known !== undefined && isUnchanged(known, this.#statHistory())) return known;
+    let fd: number;
+    try {
+      fd = openSync(this.historyPath, "r");
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw storeError(this.historyPath, error);
+      const lastSeq = this.#sessionLastSeq();
+      this.#tail = { ino: 0, size: 0, mtimeMs: 0, lines: 0, lastSeq, endsWithNewline: true };
+      return this.#tail;
     }
-    session.lastSeq = Math.max(session.lastSeq, entry.seq);
-    session.lastReviewAt = entry.timestamp;
+    try {
+      const { ino, size, mtimeMs } = fstatSync(fd);
+      // Same file, grown: others appended. Anything else (a trim replaced it, a first look): read it all.
+      const grown = known !== undefined && known.ino === ino && known.size < size;
+      const from = grown ? known.size : 0;
+      const bytes = readBytes(fd, from, size);
+      const tail: HistoryTail = grown
+        ? { ...known, size, mtimeMs }
+        : { ino, size, mtimeMs, lines: 0, lastSeq: this.#sessionLastSeq(), endsWithNewline: true };
+      for (const line of bytes.toString("utf8").split("\n")) {
+        if (line.trim() === "") continue;
+        tail.lines += 1;
+        tail.lastSeq = Math.max(tail.lastSeq, parseEntry(line)?.seq ?? 0);
+      }
+      if (bytes.length > 0) tail.endsWithNewline = bytes[bytes.length - 1] === NEWLINE;
+      this.#tail = tail;
+      return tail;
+    } catch (error) {
+      throw storeError(this.historyPath, error);
+    } finally {
+      closeSync(fd);
+    }
   }
 
-  #loadSession(): Session {
+  #statHistory(): Stats | undefined {
+    try {
+      return statSync(this.historyPath, { throwIfNoEntry: false });
+    } catch (error) {
+      throw storeError(this.historyPath, error);
+    }
+  }
+
+  #append(tail: HistoryTail, entry: BoardHistoryEntry): HistoryTail {
+    const line = `${tail.endsWithNewline ? "" : "\n"}${JSON.stringify(entry)}\n`;
+    try {
+      const fd = openSync(this.historyPath, "a");
+      try {
+        writeSync(fd, line);
+        const { ino, size, mtimeMs } = fstatSync(fd);
+        this.#tail = { ino, size, mtimeMs, lines: tail.lines + 1, lastSeq: entry.seq, endsWithNewline: true };
+        return this.#tail;
+      } finally {
+        closeSync(fd);
+      }
+    } catch (error) {
+      throw storeError(this.historyPath, error);
+    }
+  }
+
+  /**
+   * Keeps the newest maxHistory lines as they are; runs under the lock, so no other writer appends
+   * meanwhile. The session is written first and counts every line, so none that is dropped goes
+   * uncounted, even if the process dies between the two writes.
+   */
+  #trim(maxHistory: number, nowMs: number): void {
+    const session = this.#loadSession(nowMs, { keepCorruptAside: true });
+    this.#countNewLines(session);
+    const kept = this.#readHistoryText()
+      .split("\n")
+      .filter((line) => line.trim() !== "")
+      .slice(-maxHistory);
+    const content = kept.map((line) => `${line}\n`).join("");
+    session.historyBytes = Buffer.byteLength(content);
+    this.#saveSession(session, nowMs);
+    writeAtomically(this.historyPath, content);
+    const { ino, size, mtimeMs } = statSync(this.historyPath);
+    const lastSeq = this.#tail?.lastSeq ?? session.lastSeq;
+    this.#tail = { ino, size, mtimeMs, lines: kept.length, lastSeq, endsWithNewline: true };
+  }
+
+  #writeSession(nowMs: number): void {
+    const session = this.#loadSession(nowMs, { keepCorruptAside: true });
+    this.#countNewLines(session);
+    this.#saveSession(session, nowMs);
+  }
+
+  /** Counts the history lines after the session's lastSeq into it. */
+  #countNewLines(session: Session): void {
+    const { bytes, from } = this.#readHistoryAfter(session.historyBytes ?? 0);
+    const countedUpTo = session.lastSeq;
+    for (const line of bytes.toString("utf8").split("\n")) {
+      const entry = parseEntry(line);
+      if (entry !== undefined && entry.seq > countedUpTo) countEntry(session, entry);
+    }
+    // Up to the last full line: a line still being written is read again next time.
+    session.historyBytes = from + bytes.lastIndexOf(NEWLINE) + 1;
+  }
+
+  /** The history from byte `offset`, or the whole of it when `offset` is not the start of a line in it. */
+  #readHistoryAfter(offset: number): { bytes: Buffer; from: number } {
+    let fd: number;
+    try {
+      fd = openSync(this.historyPath, "r");
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return { bytes: Buffer.alloc(0), from: 0 };
+      throw storeError(this.historyPath, error);
+    }
+    try {
+      const { size } = fstatSync(fd);
+      const fits = offset === 0 || (offset <= size && readBytes(fd, offset - 1, offset)[0] === NEWLINE);
+      const from = fits ? offset : 0;
+      return { bytes: readBytes(fd, from, size), from };
+    } catch (error) {
+      throw storeError(this.historyPath, error);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  #sessionLastSeq(): number {
+    return this.#loadSession(0, { keepCorruptAside: false }).lastSeq;
+  }
+
+  #loadSession(nowMs: number, { keepCorruptAside }: { keepCorruptAside: boolean }): Session {
     let text: string;
     try {
       text = readFileSync(this.sessionPath, "utf8");
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "ENOENT") return this.#freshSession();
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return freshSession(nowMs);
       throw storeError(this.sessionPath, error);
     }
     const parsed = sessionSchema.safeParse(parseJson(text));
@@ -143,56 +295,20 @@ export class BoardStore {
       for (const type of CONCERN_TYPES) parsed.data.stats.concernCounts[type] ??= 0;
       return parsed.data;
     }
-    const stamp = new Date(this.#now()).toISOString().replaceAll(":", "-");
-    try {
-      renameSync(this.sessionPath, `${this.sessionPath}.corrupt-${stamp}`);
-    } catch (error) {
-      throw storeError(this.sessionPath, error);
+    if (keepCorruptAside) {
+      const stamp = new Date(nowMs).toISOString().replaceAll(":", "-");
+      try {
+        renameSync(this.sessionPath, `${this.sessionPath}.corrupt-${stamp}`);
+      } catch (error) {
+        throw storeError(this.sessionPath, error);
+      }
     }
-    return this.#freshSession();
+    return freshSession(nowMs);
   }
 
-  #freshSession(): Session {
-    const concernCounts: Record<string, number> = {};
-    for (const type of CONCERN_TYPES) concernCounts[type] = 0;
-    return {
-      version: 1,
-      startedAt: new Date(this.#now()).toISOString(),
-      lastReviewAt: null,
-      lastSeq: 0,
-      stats: { totalReviews: 0, approved: 0, blocked: 0, escalated: 0, concernCounts },
-    };
-  }
-
-  #writeSession(): void {
-    writeAtomically(this.sessionPath, `${JSON.stringify(this.#session, null, 2)}\n`);
-    this.#sessionWrittenAtMs = this.#now();
-  }
-
-  /**
-   * Keeps the newest maxHistory lines as they are (no parsing: this runs on the review path, once
-   * per maxHistory reviews). The session goes first, so no line it has not counted is dropped.
-   */
-  #trimHistory(): void {
-    this.#writeSession();
-    const kept = this.#readHistoryText()
-      .split("\n")
-      .filter((line) => line.trim() !== "")
-      .slice(-this.#maxHistory);
-    writeAtomically(this.historyPath, kept.map((line) => `${line}\n`).join(""));
-    this.#historyLines = kept.length;
-  }
-
-  #readHistory(): { entries: BoardHistoryEntry[]; lines: number } {
-    const entries: BoardHistoryEntry[] = [];
-    let lines = 0;
-    for (const line of this.#readHistoryText().split("\n")) {
-      if (line.trim() === "") continue;
-      lines += 1;
-      const parsed = historyEntrySchema.safeParse(parseJson(line));
-      if (parsed.success) entries.push(parsed.data);
-    }
-    return { entries, lines };
+  #saveSession(session: Session, nowMs: number): void {
+    writeAtomically(this.sessionPath, `${JSON.stringify(session, null, 2)}\n`);
+    this.#sessionWrittenAtMs = nowMs;
   }
 
   #readHistoryText(): string {
@@ -205,12 +321,90 @@ export class BoardStore {
   }
 }
 
+const storesByDir = new Map<string, { store: BoardStore; holders: number }>();
+
+/**
+ * The store of a board folder, shared by every board on it in this process (two trust() clients on
+ * one vault, say), so they keep one view of the history's end between reviews. Give it back once
+ * with releaseBoardStore; the last release writes the session.
+ */
+export function acquireBoardStore(dir: string): BoardStore {
+  const key = resolve(dir);
+  let shared = storesByDir.get(key);
+  if (shared === undefined) {
+    shared = { store: new BoardStore(key), holders: 0 };
+    storesByDir.set(key, shared);
+  }
+  shared.holders += 1;
+  return shared.store;
+}
+
+export function releaseBoardStore(store: BoardStore, nowMs: number): void {
+  const shared = storesByDir.get(store.dir);
+  if (shared?.store !== store) return;
+  shared.holders -= 1;
+  if (shared.holders > 0) return;
+  storesByDir.delete(store.dir);
+  store.flush(nowMs);
+}
+
+const NEWLINE = 0x0a;
+
+function isUnchanged(known: HistoryTail, now: Stats | undefined): boolean {
+  if (now === undefined) return known.ino === 0;
+  return now.ino === known.ino && now.size === known.size && now.mtimeMs === known.mtimeMs;
+}
+
+function freshSession(nowMs: number): Session {
+  const concernCounts: Record<string, number> = {};
+  for (const type of CONCERN_TYPES) concernCounts[type] = 0;
+  return {
+    version: 1,
+    startedAt: new Date(nowMs).toISOString(),
+    lastReviewAt: null,
+    lastSeq: 0,
+    historyBytes: 0,
+    stats: { totalReviews: 0, approved: 0, blocked: 0, escalated: 0, concernCounts },
+  };
+}
+
+function countEntry(session: Session, entry: BoardHistoryEntry): void {
+  const { stats } = session;
+  stats.totalReviews += 1;
+  stats[entry.decision] += 1;
+  for (const concern of entry.concerns) {
+    stats.concernCounts[concern.type] = (stats.concernCounts[concern.type] ?? 0) + 1;
+  }
+  if (entry.seq > session.lastSeq) {
+    session.lastSeq = entry.seq;
+    session.lastReviewAt = entry.timestamp;
+  }
+}
+
+function parseEntry(line: string): BoardHistoryEntry | undefined {
+  if (line.trim() === "") return undefined;
+  const parsed = historyEntrySchema.safeParse(parseJson(line));
+  return parsed.success ? parsed.data : undefined;
+}
+
 function parseJson(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch {
     return undefined;
   }
+}
+
+/** Bytes [from, to) of an open file. */
+function readBytes(fd: number, from: number, to: number): Buffer {
+  const bytes = Buffer.alloc(Math.max(0, to - from));
+  let read = 0;
+  while (read < bytes.length) {
+    const got = readSync(fd, bytes, read, bytes.length - read, from + read);
+    if (got === 0) break;
+    read += got;
+  }
+  return bytes.subarray(0, read);
 }
 
 function writeAtomically(path: string, content: string): void {

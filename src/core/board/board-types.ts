@@ -57,6 +57,8 @@ export interface BoardReviewResult {
   /** Alpha's review first, then Beta's. */
   reviews: DirectorReview[];
   concerns: DetectedConcern[];
+  /** How strict the directors were: what a refusal's advice and an onEscalate handler can go by. */
+  vetoThreshold: VetoThreshold;
   /** ISO 8601. */
   timestamp: string;
 }

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { UsertrustError } from "../errors.ts";
 import { reviewOperation } from "./board-review.ts";
-import { BoardStore } from "./board-store.ts";
+import { acquireBoardStore, releaseBoardStore } from "./board-store.ts";
 import type { BoardHistoryEntry, BoardReviewResult, BoardStats, VetoThreshold } from "./board-types.ts";
 
 export const DEFAULT_MAX_HISTORY = 100;
@@ -10,7 +10,7 @@ export const DEFAULT_VETO_THRESHOLD: VetoThreshold = "medium";
 const VETO_THRESHOLDS: readonly VetoThreshold[] = ["low", "medium", "high", "critical"];
 
 export interface BoardOptions {
-  /** History entries kept in `board/history.jsonl` (default 100). */
+  /** History entries kept in `board/history.jsonl` (default 100; the file holds up to twice that). */
   maxHistory?: number;
   /** How strict the directors are (default "medium"); see LEAST_VETOING_SEVERITY in directors.ts. */
   vetoThreshold?: VetoThreshold;
@@ -33,44 +33,73 @@ export interface Board {
   stats(): BoardStats;
   /** The newest `limit` reviews (default and at most maxHistory), oldest first. */
   history(limit?: number): BoardHistoryEntry[];
-  /** Writes the session state now; call it when the owner of the board shuts down. */
+  /** Writes the session state now. */
   flush(): void;
+  /**
+   * Lets go of the vault's board files; the last board of the vault in this process to close
+   * writes the session state. Call it when the owner of the board shuts down. Idempotent.
+   */
+  close(): void;
 }
 
 /**
  * The Board of Directors of one vault: two directors review every operation with six heuristic
  * detectors (no model calls), and the decision is kept in `<vaultPath>/board/`. `vaultPath` is the
- * `.usertrust` folder.
+ * `.usertrust` folder. Every board on a vault, in this process or another, adds to the same history
+ * and stats.
  */
 export function createBoard(vaultPath: string, options: BoardOptions = {}): Board {
   const maxHistory = options.maxHistory ?? DEFAULT_MAX_HISTORY;
   const vetoThreshold = options.vetoThreshold ?? DEFAULT_VETO_THRESHOLD;
   assertOptions(maxHistory, vetoThreshold);
   const now = options.now ?? Date.now;
-  const store = new BoardStore(join(vaultPath, "board"), maxHistory, now);
+  const store = acquireBoardStore(join(vaultPath, "board"));
+  let closed = false;
+  try {
+    // Counts what earlier sessions left unwritten (a crash) and sets aside a corrupt session.json.
+    store.flush(now());
+  } catch (error) {
+    releaseBoardStore(store, now());
+    throw error;
+  }
 
   return {
     vetoThreshold,
     maxHistory,
     reviewNow(kind, actor, description, reviewOptions = {}) {
+      if (closed) {
+        throw new UsertrustError(
+          "BOARD_CLOSED",
+          "This board was closed, so it records no more reviews. Create a new one with createBoard().",
+        );
+      }
       const review = reviewOperation(
         { kind, description, scope: reviewOptions.scope ?? [], context: reviewOptions.context ?? {} },
         vetoThreshold,
         new Date(now()).toISOString(),
       );
-      store.record({
-        timestamp: review.timestamp,
-        kind,
-        actor,
-        decision: review.decision,
-        votes: { alpha: review.reviews[0].vote, beta: review.reviews[1].vote },
-        concerns: review.concerns.map((concern) => ({ type: concern.type, severity: concern.severity })),
-      });
+      store.record(
+        {
+          timestamp: review.timestamp,
+          kind,
+          actor,
+          decision: review.decision,
+          votes: { alpha: review.reviews[0].vote, beta: review.reviews[1].vote },
+          concerns: review.concerns.map((concern) => ({ type: concern.type, severity: concern.severity })),
+        },
+        maxHistory,
+        now(),
+      );
       return review;
     },
-    stats: () => store.stats(),
-    history: (limit) => store.history(limit),
-    flush: () => store.flush(),
+    stats: () => store.stats(now()),
+    history: (limit = maxHistory) => store.history(Math.min(limit, maxHistory)),
+    flush: () => store.flush(now()),
+    close() {
+      if (closed) return;
+      closed = true;
+      releaseBoardStore(store, now());
+    },
   };
 }
 

@@ -21,13 +21,16 @@ export const DIRECTOR_FOCUS: Readonly<Record<DirectorName, readonly ConcernType[
  * an operation." So the threshold names how strict the board is, and maps to the least severe concern
  * that still draws a veto:
  *
- *   vetoThreshold "low"      → vetoes critical concerns only
- *   vetoThreshold "medium"   → vetoes high and critical
- *   vetoThreshold "high"     → vetoes medium and above
+ *   vetoThreshold "low"      → vetoes critical concerns only       (abstains on high)
+ *   vetoThreshold "medium"   → vetoes high and critical            (abstains on medium)
+ *   vetoThreshold "high"     → vetoes medium and above             (abstains on low)
  *   vetoThreshold "critical" → vetoes low and above
  *
- * A concern below that level makes its director abstain; an "info" concern is recorded but never
- * changes a vote (it is an observation, not an objection).
+ * A concern exactly one severity below the veto level makes its director abstain, so the call is
+ * escalated and a human (or `board.escalation`) decides. A concern further below is noted — it stays
+ * in the review's concerns, the audit event and the history — and the director approves: otherwise
+ * any concern at all would escalate, and under the default escalation "block" the threshold would
+ * not change what is refused. An "info" concern never changes a vote (an observation, not an objection).
  */
 export const LEAST_VETOING_SEVERITY: Readonly<Record<VetoThreshold, ConcernSeverity>> = {
   low: "critical",
@@ -50,28 +53,28 @@ export function reviewAsDirector(
   const focus = DIRECTOR_FOCUS[director];
   const concerns = allConcerns.filter((concern) => focus.includes(concern.type));
   const vetoRank = SEVERITY_RANK[LEAST_VETOING_SEVERITY[vetoThreshold]];
-  const vetoing = concerns.filter((concern) => SEVERITY_RANK[concern.severity] >= vetoRank);
-  const objecting = concerns.filter((concern) => SEVERITY_RANK[concern.severity] > SEVERITY_RANK.info);
+  const rank = (concern: DetectedConcern): number => SEVERITY_RANK[concern.severity];
+  const vetoing = concerns.filter((concern) => rank(concern) >= vetoRank);
+  const abstaining = concerns.filter(
+    (concern) => rank(concern) === vetoRank - 1 && rank(concern) > SEVERITY_RANK.info,
+  );
   const title = DIRECTOR_TITLE[director];
+  const level = `${LEAST_VETOING_SEVERITY[vetoThreshold]} and above at vetoThreshold "${vetoThreshold}"`;
 
   let vote: DirectorVote;
   let reasoning: string;
   if (vetoing.length > 0) {
     vote = "veto";
-    reasoning =
-      `${title} vetoes: ${listConcerns(vetoing)} reach the veto level ` +
-      `(${LEAST_VETOING_SEVERITY[vetoThreshold]} and above at vetoThreshold "${vetoThreshold}").`;
-  } else if (objecting.length > 0) {
+    reasoning = `${title} vetoes: ${listConcerns(vetoing)} reach the veto level (${level}).`;
+  } else if (abstaining.length > 0) {
     vote = "abstain";
-    reasoning =
-      `${title} abstains: ${listConcerns(objecting)} stay below the veto level ` +
-      `(${LEAST_VETOING_SEVERITY[vetoThreshold]} and above at vetoThreshold "${vetoThreshold}").`;
+    reasoning = `${title} abstains: ${listConcerns(abstaining)} are one step below the veto level (${level}).`;
   } else {
     vote = "approve";
     reasoning =
       concerns.length === 0
         ? `${title} approves: no ${focus.join(", ")} concerns.`
-        : `${title} approves: only informational notes (${listConcerns(concerns)}).`;
+        : `${title} approves, noting ${listConcerns(concerns)}: well below the veto level (${level}).`;
   }
   return { director, vote, concerns, reasoning };
 }

@@ -6,7 +6,10 @@
  * Anything missing or of the wrong type reads as absent: the board never throws on a context.
  */
 
-/** Text scanners read at most this much of the prompt, the tool arguments and the response. */
+/**
+ * Text scanners read at most this much of the prompt, the tool arguments and the response: all of a
+ * shorter text, else its first and last halves (what is new in a conversation is at its end).
+ */
 export const SCANNED_CHARS_MAX = 16_384;
 
 export interface ReviewInput {
@@ -21,11 +24,11 @@ export interface ReviewSubject {
   description: string;
   scope: readonly string[];
   context: Readonly<Record<string, unknown>>;
-  /** The first SCANNED_CHARS_MAX characters of `context.prompt` ("" when absent). */
+  /** `context.prompt`, cut to SCANNED_CHARS_MAX by scanWindow ("" when absent). */
   prompt: string;
-  /** The first SCANNED_CHARS_MAX characters of the tool call's arguments as JSON ("" when absent). */
+  /** The tool call's arguments as JSON, cut to SCANNED_CHARS_MAX by scanWindow ("" when absent). */
   toolArguments: string;
-  /** The first SCANNED_CHARS_MAX characters of `context.response` ("" when absent). */
+  /** `context.response`, cut to SCANNED_CHARS_MAX by scanWindow ("" when absent). */
   response: string;
   /** `context.toolNames` and `context.toolName` together. */
   tools: readonly string[];
@@ -40,9 +43,9 @@ export function readSubject(input: ReviewInput): ReviewSubject {
     description: input.description,
     scope: input.scope,
     context,
-    prompt: head(readString(context, "prompt")),
-    toolArguments: head(argumentsAsText(context.arguments)),
-    response: head(readString(context, "response")),
+    prompt: scanWindow(readString(context, "prompt")),
+    toolArguments: scanWindow(argumentsAsText(context.arguments)),
+    response: scanWindow(readString(context, "response")),
     tools: toolName === undefined || tools.includes(toolName) ? tools : [...tools, toolName],
   };
 }
@@ -63,9 +66,12 @@ export function readStrings(context: Readonly<Record<string, unknown>>, key: str
   return value.filter((item): item is string => typeof item === "string");
 }
 
-function head(text: string | undefined): string {
+/** All of `text` up to SCANNED_CHARS_MAX characters; past that, its first and last halves. */
+function scanWindow(text: string | undefined): string {
   if (text === undefined) return "";
-  return text.length > SCANNED_CHARS_MAX ? text.slice(0, SCANNED_CHARS_MAX) : text;
+  if (text.length <= SCANNED_CHARS_MAX) return text;
+  const headChars = Math.floor(SCANNED_CHARS_MAX / 2);
+  return `${text.slice(0, headChars)}\n${text.slice(text.length - (SCANNED_CHARS_MAX - headChars - 1))}`;
 }
 
 function argumentsAsText(value: unknown): string | undefined {

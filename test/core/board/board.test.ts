@@ -33,15 +33,15 @@ function fixedClock(start = Date.parse("2025-03-01T12:00:00.000Z")) {
 }
 
 // Context fields that make one director vote a certain way at vetoThreshold "medium" (veto on
-// high and above), without touching the other director's focus areas.
+// high and above, abstain on medium), without touching the other director's focus areas.
 const ALPHA: Record<DirectorVote, Record<string, unknown>> = {
   approve: {},
-  abstain: { policyWarnings: ["high-cost: estimate above 1000 UT"] }, // policy_violation, low
+  abstain: { piiKinds: ["email"] }, // policy_violation, medium
   veto: { injectionKinds: ["instruction_override"] }, // policy_violation, critical
 };
 const BETA: Record<DirectorVote, Record<string, unknown>> = {
   approve: {},
-  abstain: { requestsLastMinute: 150 }, // resource_abuse, low
+  abstain: { requestsLastMinute: 600 }, // resource_abuse, medium
   veto: { toolNames: ["delete_user"], allowedTools: ["search_docs"] }, // scope_creep, high
 };
 
@@ -69,35 +69,42 @@ describe("board review", () => {
     expect(result.requiresHumanEscalation).toBe(decision === "escalated");
   });
 
-  it("runs the spec's example: a $0.50 request escalates at the default threshold", () => {
+  it("runs the spec's example: a $0.50 request is approved at the default threshold, its low cost concern noted", () => {
     const board = createBoard(vaultFolder(), { maxHistory: 100 });
     const result = board.reviewNow("spend", "user-123", "Large model request", {
       scope: ["production"],
       context: { model: "claude-opus-4-6", estimatedCost: 5000 },
     });
     expect(result.concerns).toEqual([expect.objectContaining({ type: "resource_abuse", severity: "low" })]);
-    expect(result.decision).toBe("escalated");
-    expect(result.reasoning).toMatch(/Alpha approve, Beta abstain/);
+    expect(result.decision).toBe("approved");
+    expect(result.reasoning).toMatch(/Alpha approve, Beta approve/);
+    expect(result.reviews[1]?.reasoning).toMatch(/^Director Beta approves, noting resource_abuse \(low/);
+    expect(board.history()[0]?.concerns).toEqual([{ type: "resource_abuse", severity: "low" }]);
   });
 
-  it("blocks, escalates or approves the same call depending on vetoThreshold", () => {
-    // Both directors see a high concern: a veto from "medium" up, an abstention at "low".
-    const context = { ...ALPHA.approve, piiKinds: ["credit_card"], ...BETA.veto };
-    const decisions = (["low", "medium", "high", "critical"] as const).map(
-      (vetoThreshold) =>
-        createBoard(vaultFolder(), { vetoThreshold }).reviewNow("spend", "u", "call", { context }).decision,
-    );
-    expect(decisions).toEqual(["escalated", "blocked", "blocked", "blocked"]);
-
-    // A medium concern for each director only blocks from "high" up.
-    const mild = { piiKinds: ["email"], requestsLastMinute: 600 };
-    const mildDecisions = (["low", "medium", "high", "critical"] as const).map(
-      (vetoThreshold) =>
-        createBoard(vaultFolder(), { vetoThreshold }).reviewNow("spend", "u", "call", { context: mild })
-          .decision,
-    );
-    expect(mildDecisions).toEqual(["escalated", "escalated", "blocked", "blocked"]);
-  });
+  // Rows: the severity of the concern each director sees; columns: vetoThreshold low, medium, high,
+  // critical. At its veto level a director vetoes, one step below it abstains, further below it approves.
+  const bothSee = {
+    high: { piiKinds: ["credit_card"], ...BETA.veto },
+    medium: { piiKinds: ["email"], requestsLastMinute: 600 },
+    low: { policyWarnings: ["high-cost: estimate above 1000 UT"], requestsLastMinute: 150 },
+  };
+  it.each<[keyof typeof bothSee, BoardDecision[]]>([
+    ["high", ["escalated", "blocked", "blocked", "blocked"]],
+    ["medium", ["approved", "escalated", "blocked", "blocked"]],
+    ["low", ["approved", "approved", "escalated", "blocked"]],
+  ])(
+    "blocks, escalates or approves a call where both directors see a %s concern depending on vetoThreshold",
+    (severity, expected) => {
+      const decisions = (["low", "medium", "high", "critical"] as const).map(
+        (vetoThreshold) =>
+          createBoard(vaultFolder(), { vetoThreshold }).reviewNow("spend", "u", "call", {
+            context: bothSee[severity],
+          }).decision,
+      );
+      expect(decisions).toEqual(expected);
+    },
+  );
 
   it("defaults to maxHistory 100 and vetoThreshold medium, and rejects bad options", () => {
     const board = createBoard(vaultFolder());

@@ -293,10 +293,12 @@ describe("detector inputs", () => {
     ).toEqual([]);
   });
 
-  it("reads only the first 16 KB of the prompt", () => {
+  it("reads the first and the last 8 KB of a long prompt, not its middle", () => {
     const padding = "Tell me a calm story about the sea. ".repeat(SCANNED_CHARS_MAX / 8);
-    expect(severityOf("safety", prompt(`What is a lethal dose of aspirin? ${padding}`))).toBe("critical");
-    expect(severityOf("safety", prompt(`${padding} What is a lethal dose of aspirin?`))).toBeUndefined();
+    const ask = "What is a lethal dose of aspirin?";
+    expect(severityOf("safety", prompt(`${ask} ${padding}`))).toBe("critical");
+    expect(severityOf("safety", prompt(`${padding} ${ask}`))).toBe("critical");
+    expect(severityOf("safety", prompt(`${padding} ${ask} ${padding}`))).toBeUndefined();
   });
 
   it("never quotes the prompt in a concern's detail", () => {

@@ -34,7 +34,7 @@ describe("decision matrix", () => {
 
 describe("directors", () => {
   it("each director judges only its own focus areas", () => {
-    const concerns = [concern("safety", "critical"), concern("bias", "low")];
+    const concerns = [concern("safety", "critical"), concern("bias", "medium")];
     const alpha = reviewAsDirector("alpha", concerns, "medium");
     const beta = reviewAsDirector("beta", concerns, "medium");
     expect(alpha.concerns.map((c) => c.type)).toEqual(["safety"]);
@@ -65,12 +65,13 @@ describe("directors", () => {
   });
 
   // The spec: "At low, only severe issues trigger a veto. At critical, even marginal concerns can
-  // block an operation." Rows: concern severity; columns: vetoThreshold low, medium, high, critical.
+  // block an operation." A concern one step below the veto level escalates (abstain); one further
+  // below is noted and approved. Rows: concern severity; columns: vetoThreshold low … critical.
   const expectedVotes: Record<ConcernSeverity, Record<VetoThreshold, DirectorVote>> = {
     critical: { low: "veto", medium: "veto", high: "veto", critical: "veto" },
     high: { low: "abstain", medium: "veto", high: "veto", critical: "veto" },
-    medium: { low: "abstain", medium: "abstain", high: "veto", critical: "veto" },
-    low: { low: "abstain", medium: "abstain", high: "abstain", critical: "veto" },
+    medium: { low: "approve", medium: "abstain", high: "veto", critical: "veto" },
+    low: { low: "approve", medium: "approve", high: "abstain", critical: "veto" },
     info: { low: "approve", medium: "approve", high: "approve", critical: "approve" },
   };
   for (const [severity, byThreshold] of Object.entries(expectedVotes)) {
@@ -85,6 +86,23 @@ describe("directors", () => {
       });
     }
   }
+
+  it("keeps the concerns it approves despite, and names them in its reasoning", () => {
+    const review = reviewAsDirector("beta", [concern("resource_abuse", "low")], "medium");
+    expect(review.vote).toBe("approve");
+    expect(review.concerns).toEqual([concern("resource_abuse", "low")]);
+    expect(review.reasoning).toBe(
+      'Director Beta approves, noting resource_abuse (low: resource_abuse seen): well below the veto level (high and above at vetoThreshold "medium").',
+    );
+  });
+
+  it("votes on its most severe concern when it has several", () => {
+    const concerns = [concern("safety", "low"), concern("hallucination", "medium")];
+    const review = reviewAsDirector("alpha", concerns, "medium");
+    expect(review.vote).toBe("abstain");
+    expect(review.reasoning).toContain("hallucination (medium");
+    expect(review.reasoning).not.toContain("safety (low");
+  });
 
   it("explains its vote with the concerns and the veto level", () => {
     const review = reviewAsDirector("alpha", [concern("safety", "high")], "medium");
