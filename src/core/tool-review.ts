@@ -95,7 +95,8 @@ export async function reviewTool(
 
 /**
  * A refusal that enforcement "warn" or "log" lets through, recorded as a model call's is: in the
- * audit event's `wouldDeny` with the enforcement mode, and under "warn" in the warnings too.
+ * audit event's `wouldDeny` with the enforcement mode, and under "warn" in the warnings and on the
+ * console too.
  */
 function noteNotEnforced(
   wouldDeny: string,
@@ -106,7 +107,10 @@ function noteNotEnforced(
 ): void {
   audit.wouldDeny = [...((audit.wouldDeny as string[] | undefined) ?? []), wouldDeny];
   audit.enforcement = parts.enforcement;
-  if (parts.enforcement === "warn") warnings.push(`not enforced (enforcement: warn): ${warning}`);
+  if (parts.enforcement !== "warn") return;
+  const text = `not enforced (enforcement: warn): ${warning}`;
+  warnings.push(text);
+  console.warn(`usertrust: tool call: ${text}`);
 }
 
 /** What a tool review needs from the preflight: its enforcement mode, board and escalation. */

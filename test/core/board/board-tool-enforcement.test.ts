@@ -1,5 +1,5 @@
 import { writeFileSync } from "node:fs";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import type { TrustConfig } from "../../../src/core/config.ts";
 import { createEngine } from "../../../src/core/create-engine.ts";
 import { readAuditLog } from "../../support/audit-log.ts";
@@ -15,6 +15,7 @@ import { makeTempVault } from "../../support/temp-vault.ts";
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
+  vi.restoreAllMocks();
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
@@ -48,10 +49,14 @@ describe("a board refusal of a tool call under each enforcement mode", () => {
 
   it('"warn": lets the tool call through and says, in its warnings, what would have been refused', async () => {
     const { vault, engine } = await engineWith("warn");
+    const consoleWarn = vi.spyOn(console, "warn").mockImplementation(() => {});
     const decision = await engine.reviewToolCall(askLawyer);
     expect(decision.approved).toBe(true);
     expect(decision.audit).toMatchObject({ wouldDeny: ["board: escalated"], enforcement: "warn" });
     expect(decision.warnings).toEqual(["not enforced (enforcement: warn): board escalated"]);
+    expect(consoleWarn.mock.calls).toEqual([
+      ["usertrust: tool call: not enforced (enforcement: warn): board escalated"],
+    ]);
     const [event] = readAuditLog(vault.paths.auditLog);
     expect(event?.data).toMatchObject({
       approved: true,
@@ -63,9 +68,11 @@ describe("a board refusal of a tool call under each enforcement mode", () => {
 
   it('"log": lets the tool call through and only the audit event says what would have been refused', async () => {
     const { vault, engine } = await engineWith("log");
+    const consoleWarn = vi.spyOn(console, "warn").mockImplementation(() => {});
     const decision = await engine.reviewToolCall(askLawyer);
     expect(decision.approved).toBe(true);
     expect(decision.warnings).toEqual([]);
+    expect(consoleWarn).not.toHaveBeenCalled();
     const [event] = readAuditLog(vault.paths.auditLog);
     expect(event?.data).toMatchObject({
       approved: true,
