@@ -37,6 +37,8 @@ export interface CallContext {
   onReceipt: ((receipt: TrustReceipt) => void) | undefined;
   /** Scope, actor and metadata from trust()'s options, under any per-call context. */
   defaults: TrustContext;
+  /** The client's base URL origin when it is not the provider's own API (its circuit's name). */
+  endpoint?: string;
   /** Runs `hook` once the client has been destroyed; the returned function cancels that. */
   onDestroyed: (hook: () => void) => () => void;
   /**
@@ -71,9 +73,9 @@ export async function openCall(
 ): Promise<OpenCall> {
   let hold: Hold;
   try {
-    hold = await context
-      .engine()
-      .authorize(withCallerContext(translation.toGoverned(body), context.defaults));
+    const request = withCallerContext(translation.toGoverned(body), context.defaults);
+    if (context.endpoint !== undefined) request.endpoint = context.endpoint;
+    hold = await context.engine().authorize(request);
   } catch (error) {
     trail.record(Promise.reject(error));
     throw error;

@@ -5,6 +5,7 @@ import type { Engine } from "../core/engine.ts";
 import { ClientDestroyedError, UnsupportedClientError } from "../core/errors.ts";
 import type { TrustReceipt } from "../core/receipt.ts";
 import { messagesCreateTranslation } from "./anthropic/messages-create.ts";
+import { clientEndpoint } from "./client-endpoint.ts";
 import { overridePaths } from "./client-proxy.ts";
 import { governedChats, governedModels } from "./google/governed-models.ts";
 import type { CallContext, CallTranslation } from "./governed-call.ts";
@@ -166,8 +167,8 @@ export async function trust<T extends object, Shape extends ResponseShape = "spe
   const spec = opts.shape !== "native";
   const trusted =
     kind === "google"
-      ? trustGoogle(client, context, spec, destroy)
-      : governClone(cloneOf(client), STAINLESS_SURFACES[kind], context, spec, destroy);
+      ? trustGoogle(client, withEndpoint(context, kind, client), spec, destroy)
+      : governClone(cloneOf(client), kind, context, spec, destroy);
   return trusted as TrustedClient<T, Shape>;
 }
 
@@ -178,11 +179,13 @@ function cloneOf(client: object, options: object = {}): object {
 /** Governs a clone of the caller's client; `withOptions()` on the result governs the new clone too. */
 function governClone(
   clone: object,
-  surface: (typeof STAINLESS_SURFACES)["openai"],
-  context: CallContext,
+  kind: keyof typeof STAINLESS_SURFACES,
+  clientContext: CallContext,
   spec: boolean,
   destroy: () => Promise<void>,
 ): object {
+  const surface = STAINLESS_SURFACES[kind];
+  const context = withEndpoint(clientContext, kind, clone);
   const overrides = new Map<string, unknown>();
   for (const { path, translation } of surface.creates) {
     const owner = ownerOf(clone, path);
@@ -205,10 +208,16 @@ function governClone(
     if (owner !== undefined) owner.object[owner.name] = trailedMethod(owner.method.bind(owner.object));
   }
   overrides.set("withOptions", (options: object) =>
-    governClone(cloneOf(clone, options), surface, context, spec, destroy),
+    governClone(cloneOf(clone, options), kind, clientContext, spec, destroy),
   );
   overrides.set("destroy", destroy);
   return overridePaths(clone, overrides);
+}
+
+/** The context of one client (a clone may name another base URL): its endpoint, when it has one. */
+function withEndpoint(context: CallContext, kind: string, client: object): CallContext {
+  const endpoint = clientEndpoint(kind, client);
+  return endpoint === undefined ? context : { ...context, endpoint };
 }
 
 function trustGoogle(

@@ -18,9 +18,14 @@ export interface CircuitOptions {
   probeTimeoutMs?: number;
 }
 
-/** A call let through the breaker; report its outcome once with `CircuitBreaker.record`. */
-export interface Admission {
+/** Whose health a circuit tracks: a provider, or a provider at an endpoint of its own (a base URL). */
+export interface CircuitTarget {
   readonly provider: string;
+  readonly endpoint?: string | undefined;
+}
+
+/** A call let through the breaker; report its outcome once with `CircuitBreaker.record`. */
+export interface Admission extends CircuitTarget {
   /** This call is the single probe of a half-open circuit. */
   readonly probe: boolean;
   /** Which probe (a later one replaces a lost one): only the current probe's end frees the slot. */
@@ -30,6 +35,7 @@ export interface Admission {
 /** A state change, for the audit log. */
 export interface CircuitTransition {
   provider: string;
+  endpoint?: string;
   from: CircuitState;
   to: CircuitState;
   consecutiveFailures: number;
@@ -45,7 +51,7 @@ interface Circuit {
 }
 
 /**
- * One circuit per provider. Closed: every call passes; `failureThreshold` consecutive provider
+ * One circuit per provider (and endpoint, when a client names its own). Closed: every call passes; `failureThreshold` consecutive provider
  * faults open it. Open: calls are refused with CircuitOpenError (before any hold) until
  * `resetTimeoutMs` has passed. Half-open: exactly one probe passes; its success closes the
  * circuit, its fault opens it again, a neutral end (the caller's own 4xx, an abort) frees the
@@ -68,13 +74,15 @@ export class CircuitBreaker {
     this.#now = now;
   }
 
-  state(provider: string): CircuitState {
-    return this.#circuit(provider).state;
+  state(target: string | CircuitTarget): CircuitState {
+    return this.#circuit(targetOf(target)).state;
   }
 
   /** Lets a call through or throws CircuitOpenError. `onTransition` hears a state change this causes. */
-  admit(provider: string, onTransition = this.#onTransition): Admission {
-    const circuit = this.#circuit(provider);
+  admit(to: string | CircuitTarget, onTransition = this.#onTransition): Admission {
+    const target = targetOf(to);
+    const { provider, endpoint } = target;
+    const circuit = this.#circuit(target);
     if (circuit.state === "open") {
       const waited = this.#now() - circuit.openedAt;
       if (waited < this.#options.resetTimeoutMs) {
@@ -82,9 +90,10 @@ export class CircuitBreaker {
           provider,
           this.#options.resetTimeoutMs - waited,
           `${circuit.consecutiveFailures} calls in a row failed at the provider`,
+          endpoint,
         );
       }
-      this.#move(provider, circuit, "half_open", onTransition);
+      this.#move(target, circuit, "half_open", onTransition);
     }
     if (circuit.state === "half_open") {
       const now = this.#now();
@@ -95,26 +104,27 @@ export class CircuitBreaker {
           provider,
           Number.isFinite(probeTimeoutMs) ? probeTimeoutMs - probing : this.#options.resetTimeoutMs,
           "a probe call is testing whether the provider has recovered",
+          endpoint,
         );
       }
       // No probe, or one lost for longer than its hold lasts: this call is the probe.
       circuit.probeInFlight = true;
       circuit.probeAdmittedAt = now;
       circuit.probeNumber += 1;
-      return { provider, probe: true, probeNumber: circuit.probeNumber };
+      return { ...target, probe: true, probeNumber: circuit.probeNumber };
     }
-    return { provider, probe: false };
+    return { ...target, probe: false };
   }
 
   /** Reports how an admitted call ended. `onTransition` hears a state change this causes. */
   record(admission: Admission, outcome: CallOutcome, onTransition = this.#onTransition): void {
-    const circuit = this.#circuit(admission.provider);
+    const circuit = this.#circuit(admission);
     if (admission.probe && admission.probeNumber !== circuit.probeNumber) return; // a lost probe's late end
     if (admission.probe) circuit.probeInFlight = false;
     if (outcome === "neutral") return;
     if (outcome === "success") {
       circuit.consecutiveFailures = 0;
-      if (circuit.state !== "closed") this.#move(admission.provider, circuit, "closed", onTransition);
+      if (circuit.state !== "closed") this.#move(admission, circuit, "closed", onTransition);
       return;
     }
     circuit.consecutiveFailures += 1;
@@ -124,12 +134,13 @@ export class CircuitBreaker {
       (circuit.state === "closed" && circuit.consecutiveFailures >= this.#options.failureThreshold)
     ) {
       circuit.openedAt = this.#now();
-      this.#move(admission.provider, circuit, "open", onTransition);
+      this.#move(admission, circuit, "open", onTransition);
     }
   }
 
-  #circuit(provider: string): Circuit {
-    let circuit = this.#circuits.get(provider);
+  #circuit(target: CircuitTarget): Circuit {
+    const key = target.endpoint === undefined ? target.provider : `${target.provider} ${target.endpoint}`;
+    let circuit = this.#circuits.get(key);
     if (circuit === undefined) {
       circuit = {
         state: "closed",
@@ -139,21 +150,36 @@ export class CircuitBreaker {
         probeAdmittedAt: 0,
         probeNumber: 0,
       };
-      this.#circuits.set(provider, circuit);
+      this.#circuits.set(key, circuit);
     }
     return circuit;
   }
 
   #move(
-    provider: string,
+    { provider, endpoint }: CircuitTarget,
     circuit: Circuit,
     to: CircuitState,
     onTransition: (transition: CircuitTransition) => void,
   ): void {
     const from = circuit.state;
     circuit.state = to;
-    onTransition({ provider, from, to, consecutiveFailures: circuit.consecutiveFailures });
+    const { consecutiveFailures } = circuit;
+    onTransition({
+      provider,
+      ...(endpoint === undefined ? {} : { endpoint }),
+      from,
+      to,
+      consecutiveFailures,
+    });
   }
+}
+
+/** Just the provider and endpoint (a caller may pass a whole request). */
+function targetOf(target: string | CircuitTarget): CircuitTarget {
+  if (typeof target === "string") return { provider: target };
+  return target.endpoint === undefined
+    ? { provider: target.provider }
+    : { provider: target.provider, endpoint: target.endpoint };
 }
 
 const breakersByVault = new Map<string, CircuitBreaker>();

@@ -326,7 +326,7 @@ export class Engine implements HoldCloser {
   /** The provider's circuit lets the call through, or it is refused (and audited) before any hold. */
   #admit(request: GovernedRequest): Admission {
     try {
-      return this.#breaker.admit(request.provider, this.#onCircuit);
+      return this.#breaker.admit(request, this.#onCircuit);
     } catch (error) {
       if (error instanceof CircuitOpenError) {
         this.#recorder.recordDenial("circuit_open", request, {

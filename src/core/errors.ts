@@ -148,15 +148,19 @@ export class PolicyDeniedError extends UsertrustError {
 /** The provider's circuit is open after repeated failures; calls are refused until it is probed again. */
 export class CircuitOpenError extends UsertrustError {
   readonly provider: string;
+  /** The base URL origin of the paused circuit, when the client names its own endpoint. */
+  readonly endpoint: string | undefined;
   readonly retryAfterMs: number;
 
-  constructor(provider: string, retryAfterMs: number, detail: string) {
+  constructor(provider: string, retryAfterMs: number, detail: string, endpoint?: string) {
     super(
       "CIRCUIT_OPEN",
-      `Calls to ${provider} are paused: ${detail}. The circuit lets one probe call through in ` +
-        `${Math.ceil(retryAfterMs / 1000)} s; tune \`circuitBreaker\` in usertrust.config.json.`,
+      `Calls to ${provider}${endpoint === undefined ? "" : ` at ${endpoint}`} are paused: ${detail}. ` +
+        `The circuit lets one probe call through in ${Math.ceil(retryAfterMs / 1000)} s; tune ` +
+        "`circuitBreaker` in usertrust.config.json.",
     );
     this.provider = provider;
+    this.endpoint = endpoint;
     this.retryAfterMs = retryAfterMs;
   }
 }

@@ -5,12 +5,24 @@
 export interface GovernedRequest {
   /** "openai" | "anthropic" | "google" | …: selects the price table and the circuit. */
   provider: string;
+  /**
+   * Where the request goes when a client names its own base URL (an Azure deployment, a gateway, a
+   * self-hosted server): its origin. Each endpoint of a provider has its own circuit, so one
+   * service's outage does not pause calls to another.
+   */
+  endpoint?: string;
   model: string;
   /**
    * Every part of the prompt as text: system prompts, message contents, tool definitions, schemas.
    * The estimate and the audit's prompt hash are computed from these; they are never stored.
    */
   promptParts: readonly string[];
+  /**
+   * What the guards read, when the surface knows its request's shape; `promptParts` otherwise. The
+   * PII guard scans `conversation` (the strings redaction would rewrite, one per field), the
+   * injection guard also `definitions` (the strings of tool definitions and schemas).
+   */
+  guardTexts?: GuardTexts;
   /**
    * Input tokens for parts that are not text (images, documents, audio), sized by each provider's
    * documented rule in the adapter, since bytes / 3 says nothing about an image.
@@ -35,4 +47,16 @@ export interface GovernedRequest {
   toolNames?: readonly string[];
   /** Messages (or contents) in the request. */
   messageCount?: number;
+}
+
+/**
+ * A request's texts as the guards read them. `promptParts` may hold tool data as JSON (which hides
+ * `"password":"…"` behind escaped quotes) and cannot be redacted; these are the decoded strings
+ * that redaction rewrites, so warn, block and redact judge the same text.
+ */
+export interface GuardTexts {
+  /** Conversation strings: message text, every tool-call argument and tool-result field. */
+  conversation: readonly string[];
+  /** Strings of tool definitions and output schemas: sent as written, read by the injection guard only. */
+  definitions: readonly string[];
 }

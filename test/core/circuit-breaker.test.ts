@@ -43,6 +43,17 @@ describe("circuit breaker", () => {
     expect(circuit.admit("anthropic").probe).toBe(false);
   });
 
+  it("keeps endpoints of one provider apart, and names the endpoint in refusals and transitions", () => {
+    const { circuit, transitions } = breaker(1);
+    const azure = { provider: "openai", endpoint: "https://acme.openai.azure.com" };
+    circuit.record(circuit.admit(azure), "provider_fault");
+    expect(() => circuit.admit(azure)).toThrow(
+      expect.objectContaining({ provider: "openai", endpoint: azure.endpoint }),
+    );
+    expect(circuit.admit("openai").probe).toBe(false);
+    expect(transitions).toEqual([{ ...azure, from: "closed", to: "open", consecutiveFailures: 1 }]);
+  });
+
   it("a success resets the count of consecutive faults", () => {
     const { circuit } = breaker(3);
     fail(circuit, 2);
