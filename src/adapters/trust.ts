@@ -173,7 +173,23 @@ export async function trust<T extends object, Shape extends ResponseShape = "spe
 }
 
 function cloneOf(client: object, options: object = {}): object {
-  return (client as { withOptions(options: object): object }).withOptions(options);
+  const clone = (client as { withOptions(options: object): object }).withOptions(options);
+  keepTimeoutUnset(client, clone, options);
+  return clone;
+}
+
+/**
+ * withOptions() writes the client's default timeout into the clone's options, as if the caller had
+ * chosen it; @anthropic-ai/sdk then skips its refusal of non-streaming calls that may outlast 10
+ * minutes ("Streaming is required…"). A clone of a client that set no timeout keeps none.
+ */
+function keepTimeoutUnset(client: object, clone: object, options: object): void {
+  const original = (client as { _options?: { timeout?: unknown } })._options;
+  const cloned = clone as { _options?: { timeout?: unknown } };
+  if ("timeout" in options || original === undefined || original.timeout !== undefined) return;
+  if (cloned._options !== undefined && cloned._options.timeout !== undefined) {
+    cloned._options = { ...cloned._options, timeout: undefined };
+  }
 }
 
 /** Governs a clone of the caller's client; `withOptions()` on the result governs the new clone too. */

@@ -126,7 +126,8 @@ describe("trust() over the Anthropic SDK: messages.create", () => {
       compaction: { inputTokens: 180_000, outputTokens: 3_500 },
     });
     const request = { model: "claude-sonnet-4-6", max_tokens: 100_000, messages };
-    const whole = await client.messages.create(request);
+    // A non-streaming call this long needs a timeout of the caller's (the SDK refuses it otherwise).
+    const whole = await client.messages.create(request, { timeout: 1_200_000 });
     expect(whole.receipt).toMatchObject({
       cost: 6_765,
       usage: { inputTokens: 203_000, outputTokens: 4_500 },
