@@ -1,4 +1,4 @@
-import { existsSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { AuditEvent } from "../../src/core/audit/audit-event.ts";
 import { verifyChain } from "../../src/core/audit/verify-chain.ts";
@@ -511,6 +511,7 @@ describe("an audit log the disk refuses to grow", () => {
   /** A vault whose events.jsonl is /dev/full: every write to it fails with ENOSPC. */
   function fullDiskVault() {
     const made = vault();
+    rmSync(made.paths.auditLog, { force: true }); // the empty chain `init` made
     symlinkSync("/dev/full", made.paths.auditLog);
     return made;
   }
