@@ -26,10 +26,15 @@ export function redactCall(body: unknown, redactor: Redactor, restore: boolean):
   return {
     sent,
     restoreResponse: (response) => {
-      mapTextsInPlace(response, (text) => redactor.restore(text));
+      mapTextsInPlace(response, (text, _path, inJson) => redactor.restore(text, withinOf(inJson)));
     },
     chunkRestorer: () => streamRestorer(redactor),
   };
+}
+
+/** Values restored into JSON source (tool-call arguments) are escaped, so the arguments still parse. */
+function withinOf(inJson: boolean): "text" | "json-string" {
+  return inJson ? "json-string" : "text";
 }
 
 /** What a stream's consumer must not see yet, and how to finish: see `meterStream`'s restore control. */
@@ -61,8 +66,9 @@ function streamRestorer(redactor: Redactor): ChunkRestorer {
       const index =
         (chunk as { index?: unknown; output_index?: unknown; content_index?: unknown } | null) ?? {};
       const position = `${String(index.index ?? "")}:${String(index.output_index ?? "")}:${String(index.content_index ?? "")}`;
-      mapTextsInPlace(chunk, (text, path) => {
-        if (!path.includes("delta") && !path.startsWith(".candidates")) return redactor.restore(text);
+      mapTextsInPlace(chunk, (text, path, inJson) => {
+        const within = withinOf(inJson);
+        if (!path.includes("delta") && !path.startsWith(".candidates")) return redactor.restore(text, within);
         const key = `${position}${path}`;
         const state = positions.get(key) ?? { tail: "", chunk, path };
         const joined = state.tail + text;
@@ -74,7 +80,7 @@ function streamRestorer(redactor: Redactor): ChunkRestorer {
             ? joined.slice(start)
             : "";
         positions.set(key, { tail, chunk, path });
-        return redactor.restore(joined.slice(0, joined.length - tail.length));
+        return redactor.restore(joined.slice(0, joined.length - tail.length), within);
       });
     },
     pending() {

@@ -18,7 +18,7 @@ export function checkPii(
 ): PiiCounts {
   const mode = piiMode(config);
   if (mode.mode === "off") return {};
-  const counts = scanPii(request.promptParts);
+  const counts = scanPii(request.guardTexts?.conversation ?? request.promptParts);
   const found = Object.entries(counts);
   if (found.length === 0) return counts;
   clearance.audit.pii = counts;
@@ -45,7 +45,9 @@ export function checkInjection(
 ): InjectionKind[] {
   if (config.injection === "off") return [];
   const kinds = new Set<InjectionKind>();
-  for (const part of request.promptParts) for (const finding of findInjection(part)) kinds.add(finding.kind);
+  const texts = request.guardTexts ?? { conversation: request.promptParts, definitions: [] };
+  for (const part of [...texts.conversation, ...texts.definitions])
+    for (const finding of findInjection(part)) kinds.add(finding.kind);
   if (kinds.size === 0) return [];
   const found = [...kinds];
   clearance.audit.injection = found;

@@ -1,5 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { copyWithTexts, mapTextsInPlace } from "../../src/adapters/text-fields.ts";
+import {
+  conversationTexts,
+  copyWithTexts,
+  definitionTexts,
+  mapTextsInPlace,
+} from "../../src/adapters/text-fields.ts";
 
 const upper = (text: string) => text.toUpperCase();
 
@@ -32,7 +37,8 @@ describe("conversation text in provider shapes", () => {
       { type: "text", text: "HELLO" },
       { type: "image_url", image_url: { url: "data:image/png;base64,abc" } },
     ]);
-    expect(JSON.stringify(copy.messages[2])).toContain('"arguments":"{\\"Q\\":\\"X\\"}"');
+    // Arguments are JSON: their values are mapped, their keys and syntax kept.
+    expect(JSON.stringify(copy.messages[2])).toContain('"arguments":"{\\"q\\":\\"X\\"}"');
     expect(copy.messages[3]?.content).toBe("RESULT");
   });
 
@@ -96,5 +102,103 @@ describe("conversation text in provider shapes", () => {
     expect(chat.choices[0]?.delta.content).toBe("A");
     expect(responses.delta).toBe("B");
     expect(anthropic.delta.text).toBe("C");
+  });
+});
+
+describe("tool data and definitions", () => {
+  it("maps every value of an AI SDK tool-call input and JSON tool result, whatever its key, but not the ids", () => {
+    const prompt = [
+      {
+        role: "assistant",
+        content: [
+          {
+            type: "tool-call",
+            toolCallId: "c1",
+            toolName: "send",
+            input: { name: "n", url: "u", data: ["d"] },
+          },
+        ],
+      },
+      {
+        role: "tool",
+        content: [
+          {
+            type: "tool-result",
+            toolCallId: "c1",
+            toolName: "send",
+            output: { type: "json", value: { data: { email: "e", id: 7 } } },
+          },
+        ],
+      },
+    ];
+    const copy = copyWithTexts(prompt, upper);
+    expect(copy).toEqual([
+      {
+        role: "assistant",
+        content: [
+          {
+            type: "tool-call",
+            toolCallId: "c1",
+            toolName: "send",
+            input: { name: "N", url: "U", data: ["D"] },
+          },
+        ],
+      },
+      {
+        role: "tool",
+        content: [
+          {
+            type: "tool-result",
+            toolCallId: "c1",
+            toolName: "send",
+            output: { type: "json", value: { data: { email: "E", id: 7 } } },
+          },
+        ],
+      },
+    ]);
+  });
+
+  it("reads each tool-data value after its key, and numbers as their digits", () => {
+    const body = {
+      messages: [
+        {
+          role: "assistant",
+          content: [{ type: "tool_use", id: "t", name: "pay", input: { card: 42, to: "x" } }],
+        },
+        {
+          role: "assistant",
+          tool_calls: [{ function: { name: "f", arguments: '{"password":"p1","list":["a"]}' } }],
+        },
+      ],
+    };
+    expect(conversationTexts(body)).toEqual(["card: 42", "to: x", "password: p1", "a"]);
+  });
+
+  it("leaves tool definitions and output schemas alone; definitionTexts lists their strings", () => {
+    const body = {
+      model: "gpt-4o",
+      input: "hi",
+      text: { format: { type: "json_schema", name: "answer", schema: { description: "the answer" } } },
+      tools: [
+        {
+          type: "function",
+          name: "f",
+          description: "mail ops@acme.com",
+          parameters: { properties: { text: { description: "t" } } },
+        },
+      ],
+      response_format: { type: "json_schema", json_schema: { description: "d" } },
+    };
+    const copy = copyWithTexts(body, upper);
+    expect(copy).toEqual({ ...body, input: "HI" });
+    expect(definitionTexts([body.tools, body.text])).toEqual([
+      "function",
+      "f",
+      "mail ops@acme.com",
+      "t",
+      "json_schema",
+      "answer",
+      "the answer",
+    ]);
   });
 });

@@ -7,6 +7,7 @@ import {
   requestWithModel,
   toolNamesOf,
 } from "../request-fields.ts";
+import { guardTextsOf } from "../text-fields.ts";
 
 /** The parts of a messages.create body usertrust reads; everything else is forwarded untouched. */
 interface MessagesBody {
@@ -32,6 +33,7 @@ export function messagesRequestToGoverned(body: unknown): GovernedRequest {
     provider: "anthropic",
     model: params.model,
     promptParts: prompt.parts,
+    guardTexts: guardTextsOf(body, [params.tools]),
     maxOutputTokens: positiveInteger(params.max_tokens),
   };
   if (prompt.mediaTokens > 0) request.mediaTokens = prompt.mediaTokens;

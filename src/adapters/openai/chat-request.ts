@@ -7,6 +7,7 @@ import {
   requestWithModel,
   toolNamesOf,
 } from "../request-fields.ts";
+import { guardTextsOf } from "../text-fields.ts";
 
 /** The parts of a chat-completions body usertrust reads; everything else is forwarded untouched. */
 interface ChatBody {
@@ -36,6 +37,7 @@ export function chatRequestToGoverned(body: unknown): GovernedRequest {
     provider: "openai",
     model: chat.model,
     promptParts,
+    guardTexts: guardTextsOf(body, [chat.tools, chat.functions, chat.response_format]),
     maxOutputTokens: maxOutput(chat),
   };
   if (choices !== undefined && choices > 1) request.outputChoices = choices;

@@ -7,6 +7,7 @@ import {
   requestWithModel,
   toolNamesOf,
 } from "../request-fields.ts";
+import { guardTextsOf } from "../text-fields.ts";
 
 /** The parts of a responses.create body usertrust reads; everything else is forwarded untouched. */
 interface ResponsesBody {
@@ -38,6 +39,7 @@ export function responsesRequestToGoverned(body: unknown): GovernedRequest {
     provider: "openai",
     model: params.model,
     promptParts: prompt.parts,
+    guardTexts: guardTextsOf(body, [params.tools, params.text]),
     maxOutputTokens: positiveInteger(params.max_output_tokens),
   };
   if (prompt.mediaTokens > 0) request.mediaTokens = prompt.mediaTokens;

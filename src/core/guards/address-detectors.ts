@@ -18,18 +18,31 @@ const URL_USERINFO_BEFORE = /[A-Za-z][A-Za-z0-9+.-]*:\/\/[^\s/?#@]*:$/;
 const DOT = 46;
 const COLON = 58;
 
+/**
+ * RFC 5322 `atext` symbols a local part may hold besides `. _ % + -` (`sean.o'brien@…`). `/ = ? &`
+ * and the backtick are left out: before an "@" they are far more often a URL path, a query string
+ * (`?email=jane@…`) or a code span than part of an address.
+ */
+const LOCAL_PART_SYMBOLS = "'!#$*^{|}~";
+
 function isLocalPartChar(text: string, index: number): boolean {
   const code = text.charCodeAt(index);
   if (isAlphanumericCode(code)) return true;
   if (code === DOT || code === 95 || code === 37 || code === 43 || code === 45) return true; // . _ % + -
-  return code > 127 && NON_ASCII_LETTER_OR_DIGIT.test(text.charAt(index));
+  if (code < 128) return LOCAL_PART_SYMBOLS.includes(text.charAt(index));
+  return NON_ASCII_LETTER_OR_DIGIT.test(text.charAt(index));
+}
+
+/** A local part starts with neither a dot nor a symbol: `'jane@…'` quotes the address, it is not in it. */
+function isLocalPartLead(code: number): boolean {
+  return code !== DOT && !LOCAL_PART_SYMBOLS.includes(String.fromCharCode(code));
 }
 
 function emailAround(text: string, at: number): PiiFinding | undefined {
   let start = at;
   while (start > 0 && at - start <= LOCAL_PART_CHARS_MAX && isLocalPartChar(text, start - 1)) start--;
   if (at - start > LOCAL_PART_CHARS_MAX) return undefined;
-  while (start < at && text.charCodeAt(start) === DOT) start++;
+  while (start < at && !isLocalPartLead(text.charCodeAt(start))) start++;
   if (start === at || text.charCodeAt(at - 1) === DOT) return undefined;
   EMAIL_DOMAIN.lastIndex = at + 1;
   const domain = EMAIL_DOMAIN.exec(text);

@@ -101,10 +101,12 @@ export const detectBearerTokens = labelledValueDetector(
  * `password=…`, `"client_secret": "…"`, `api_key: …`, `my password is …`: the value after a label
  * that names a credential. Quoted values must not look like a word or an identifier ("changeme",
  * "YOUR_API_KEY"); bare values must mix letters and digits, which keeps code such as
- * `password = getPassword()` and `token: process.env.TOKEN` out.
+ * `password = getPassword()` and `token: process.env.TOKEN` out. A value never ends on a
+ * backslash, so in JSON source (`\"password=abc123\"`) it stops before an escaped quote and a
+ * placeholder never splits an escape sequence.
  */
 const LABELLED_SECRET =
-  /(?:password|passwd|passphrase|pwd|secret|api[_-]?key|apikey|access[_-]?key|auth[_-]?token|access[_-]?token|refresh[_-]?token|client[_-]?secret)[A-Za-z0-9_-]{0,40}["']?[^\S\r\n]{0,3}(?::=|=>|:|=|[^\S\r\n]+is:?)[^\S\r\n]{0,3}(?:"([^"\s]{6,200})"|'([^'\s]{6,200})'|([^\s"'`,;(){}[\]<>]{6,200}))(?=$|[\s"'`,;)}\]])/dgi;
+  /(?:password|passwd|passphrase|pwd|secret|api[_-]?key|apikey|access[_-]?key|auth[_-]?token|access[_-]?token|refresh[_-]?token|client[_-]?secret)[A-Za-z0-9_-]{0,40}["']?[^\S\r\n]{0,3}(?::=|=>|:|=|[^\S\r\n]+is:?)[^\S\r\n]{0,3}(?:"([^"\s]{5,199}[^"\s\\])"|'([^'\s]{5,199}[^'\s\\])'|([^\s"'`,;(){}[\]<>]{5,199}[^\s"'`,;(){}[\]<>\\]))(?=$|[\s"'`,;)}\]]|\\["'])/dgi;
 /** A value that is itself one of our placeholders was redacted already. */
 const PLACEHOLDER_LIKE = /^\[[A-Z0-9_]+_\d+\]$/;
 

@@ -1,5 +1,6 @@
 import { Buffer } from "node:buffer";
 import { memoByContent } from "./content-memo.ts";
+import { normalizedCopyOf } from "./normalized-copy.ts";
 
 /**
  * Heuristics for prompt-injection attempts in prompt text (typically user input, retrieved documents
@@ -64,6 +65,24 @@ function namesOwnPrompt(match: RegExpExecArray): boolean {
   return isModelPrompt && (yours || aboveOrGiven || EXTRACTION_VERB.test(lead));
 }
 
+/**
+ * "Disable your filters", "bypass the safety guidelines", "override the system instructions". A
+ * device or a network has system restrictions and system policies too ("disable the system
+ * restrictions on USB drives"), so "system" points at the model only with a noun that only a model
+ * has.
+ */
+function pointsAtModelSafeguards(match: RegExpExecArray): boolean {
+  const { qualifier = "", noun = "" } = match.groups ?? {};
+  if (/\b(?:your|safety|ethical)\b/i.test(qualifier) || /^system\s/i.test(noun)) return true;
+  return /\bsystem\b/i.test(qualifier) && /^(?:instructions|guidelines|guardrails|programming)$/i.test(noun);
+}
+
+/** "DAN" (Do Anything Now) is the jailbreak only in capitals: "Dan" is a name, also a persona's. */
+function isCapitalDan(match: RegExpExecArray): boolean {
+  const { dan } = match.groups ?? {};
+  return dan === undefined || dan === "DAN";
+}
+
 /** A chat-template heading counts only at the start of a line. */
 function startsLine(match: RegExpExecArray, text: string): boolean {
   let index = match.index;
@@ -81,8 +100,8 @@ const RULES: readonly Rule[] = [
   {
     kind: "instruction_override",
     pattern:
-      /\b(?:override|bypass|circumvent|disable|turn\s+off)\s+(?<qualifier>(?:(?:all|any|of|the|your|system|safety|content|security|previous|prior|existing|ethical)\s+){1,5})(?:instructions|guidelines|guardrails|safeguards|filters|restrictions|system\s+prompt|programming|polic(?:y|ies))\b/i,
-    accept: (match) => /\b(?:your|system|safety|ethical)\b/i.test(match[0]),
+      /\b(?:override|bypass|circumvent|disable|turn\s+off)\s+(?<qualifier>(?:(?:all|any|of|the|your|system|safety|content|security|previous|prior|existing|ethical)\s+){1,5})(?<noun>instructions|guidelines|guardrails|safeguards|filters|restrictions|system\s+prompt|programming|polic(?:y|ies))\b/i,
+    accept: pointsAtModelSafeguards,
   },
   {
     kind: "instruction_override",
@@ -97,11 +116,13 @@ const RULES: readonly Rule[] = [
   {
     kind: "role_hijack",
     pattern:
-      /\byou\s+are\s+now\s+(?:(?:a|an|the|in|my)\s+)?(?:DAN\b|(?:jail-?broken|unrestricted|unfiltered|uncensored|unlocked|evil|rogue)\b|developer\s+mode\b|no\s+longer\s+(?:bound|restricted|an?\s+(?:AI|assistant|language\s+model))\b)/i,
+      /\byou\s+are\s+now\s+(?:(?:a|an|the|in|my)\s+)?(?:(?<dan>DAN)\b|(?:jail-?broken|unrestricted|unfiltered|uncensored|unlocked|evil|rogue)\b|developer\s+mode\b|no\s+longer\s+(?:bound|restricted|an?\s+(?:AI|assistant|language\s+model))\b)/i,
+    accept: isCapitalDan,
   },
   {
     kind: "role_hijack",
-    pattern: /\b(?:DAN|jailbreak)\s+mode\b/i,
+    pattern: /\b(?:(?<dan>DAN)|jailbreak)\s+mode\b/i,
+    accept: isCapitalDan,
   },
   {
     kind: "role_hijack",
@@ -111,7 +132,8 @@ const RULES: readonly Rule[] = [
   {
     kind: "role_hijack",
     pattern:
-      /\b(?:act|behave|respond|answer|roleplay)\s+as\s+(?:if\s+you\s+(?:are|were)\s+)?(?:DAN\b|an?\s+(?:unrestricted|unfiltered|uncensored|jail-?broken|evil|amoral)\s+(?:AI|model|assistant|chatbot|version\s+of\s+yourself)\b)/i,
+      /\b(?:act|behave|respond|answer|roleplay)\s+as\s+(?:if\s+you\s+(?:are|were)\s+)?(?:(?<dan>DAN)\b|an?\s+(?:unrestricted|unfiltered|uncensored|jail-?broken|evil|amoral)\s+(?:AI|model|assistant|chatbot|version\s+of\s+yourself)\b)/i,
+    accept: isCapitalDan,
   },
   {
     kind: "role_hijack",
@@ -263,7 +285,7 @@ function decodesToInjection(encoded: string): boolean {
   for (const decoded of texts) {
     if (!containsText(decoded)) continue;
     const inner: InjectionFinding[] = [];
-    findPlain(decoded, inner);
+    findPlain(normalizedCopyOf(decoded)?.text ?? decoded, inner);
     if (inner.length > 0) return true;
   }
   return false;
@@ -297,11 +319,23 @@ function findEncoded(text: string, found: InjectionFinding[]): void {
   }
 }
 
-/** Injection findings in `text`, sorted by start; overlapping matches of one kind are reported once. */
+/**
+ * Injection findings in `text`, sorted by start; overlapping matches of one kind are reported once.
+ * The rules read the text's normalised copy (see normalized-copy.ts), so invisible characters and
+ * full-width letters do not hide a phrase; offsets are the original text's.
+ */
 export const findInjection: (text: string) => InjectionFinding[] = memoByContent((text) => {
   const found: InjectionFinding[] = [];
-  findPlain(text, found);
-  findEncoded(text, found);
+  const copy = normalizedCopyOf(text);
+  const scanned = copy?.text ?? text;
+  findPlain(scanned, found);
+  findEncoded(scanned, found);
+  if (copy !== undefined) {
+    for (const finding of found) {
+      finding.start = copy.originalStart(finding.start);
+      finding.end = copy.originalEnd(finding.end);
+    }
+  }
   found.sort((a, b) => a.start - b.start || b.end - a.end);
   const lastEndByKind = new Map<InjectionKind, number>();
   return found.filter((finding) => {

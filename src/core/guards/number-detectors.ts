@@ -29,8 +29,10 @@ const PHONE_DIGITS = /(?<![\w+]|\d[ ./-])\+?\d(?:[ ./-]?\d){6,14}(?![\w]|[ ./-]?
 const PHONE_LABEL =
   /\b(?:tel(?:ephone)?|phone|mobile|cell(?:phone)?|fax|whatsapp)(?:[^\S\r\n]*(?:number|no\.?|nr\.?|#))?[^\S\r\n]*[:.=]?[^\S\r\n]*$/i;
 
-const CARD = /(?<![\w]|\d[ -])\d(?:[ -]?\d){12,18}(?![\w]|[ -]\d)/g;
-const SSN = /(?<![\w-]|\d )\d{3}([- ])\d{2}\1\d{4}(?![\w]|[- ]\d)/g;
+/** Not after or before `digit.`: the fraction digits of a float (`0.2296890672016048`) are no card. */
+const CARD = /(?<![\w]|\d[ -]|\d\.)\d(?:[ -]?\d){12,18}(?![\w]|[ -]\d|\.\d)/g;
+/** A date after the number (`123-45-6789 04/12/1985`) does not make it part of a longer one. */
+const SSN = /(?<![\w-]|\d )\d{3}([- ])\d{2}\1\d{4}(?![\w]|-\d|[ ]\d(?!\d{0,3}[/.-]\d))/g;
 const SSN_DIGITS = /(?<![\w-])\d{9}(?![\w-])/g;
 const SSN_LABEL =
   /\b(?:ssn|social[^\S\r\n]+security(?:[^\S\r\n]+(?:number|no\.?|#))?)[^\S\r\n]*(?:is|:|#|=)?[^\S\r\n]*$/i;
@@ -57,34 +59,81 @@ function isNationalPhone(value: string): boolean {
   return !value.includes(".") || /^0\d(?:\.\d\d){4}$/.test(value);
 }
 
+/**
+ * The card number a CARD candidate starts with, as its length (0: none). When the whole candidate
+ * fails, its leading groups are tried, longest first, since an expiry date or CVV often follows the
+ * number ("4111 1111 1111 1111 12/26", "4111111111111111 123") and the candidate takes it in.
+ */
+function cardLength(value: string, start: number, text: string): number {
+  if (value.includes("-") && insideUuid(text, start, start + value.length)) return 0;
+  for (let end = value.length; end > 0; end = lastSeparatorBefore(value, end)) {
+    if (isCardNumber(value.slice(0, end))) return end;
+  }
+  return 0;
+}
+
+function lastSeparatorBefore(value: string, end: number): number {
+  return Math.max(value.lastIndexOf(" ", end - 1), value.lastIndexOf("-", end - 1));
+}
+
+const UUID = /^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$/;
+const UUID_CHARS = 36;
+
+/**
+ * Whether a dash-grouped number is part of a UUID (`36419984-5845-4752-a1b2-c3d4e5f6a7b8`), whose
+ * leading groups are decimal often enough to pass Luhn and an issuer prefix now and then.
+ */
+function insideUuid(text: string, start: number, end: number): boolean {
+  let from = start;
+  while (start - from < UUID_CHARS && isHexOrDash(text.charCodeAt(from - 1))) from--;
+  let to = end;
+  while (to - from < UUID_CHARS && isHexOrDash(text.charCodeAt(to))) to++;
+  return to - from === UUID_CHARS && UUID.test(text.slice(from, to));
+}
+
+function isHexOrDash(code: number): boolean {
+  return (
+    (code >= 48 && code <= 57) || (code >= 65 && code <= 70) || (code >= 97 && code <= 102) || code === 45
+  );
+}
+
 interface NumberRule {
   kind: PiiKind;
   pattern: RegExp;
-  /** `start` is the value's offset in `text`, the whole text being scanned. */
-  accept: (value: string, start: number, text: string) => boolean;
+  /**
+   * How much of `value` (from its start) is a finding, 0 for none. `start` is the value's offset in
+   * `text`, the whole text being scanned.
+   */
+  accept: (value: string, start: number, text: string) => number;
+}
+
+/** A rule that takes its candidate whole or not at all. */
+function whole(test: (value: string, start: number, text: string) => boolean): NumberRule["accept"] {
+  return (value, start, text) => (test(value, start, text) ? value.length : 0);
 }
 
 const NUMBER_RULES: readonly NumberRule[] = [
-  { kind: "credit_card", pattern: CARD, accept: isCardNumber },
-  { kind: "us_ssn", pattern: SSN, accept: isUsSsn },
+  { kind: "credit_card", pattern: CARD, accept: cardLength },
+  { kind: "us_ssn", pattern: SSN, accept: whole(isUsSsn) },
   {
     kind: "us_ssn",
     pattern: SSN_DIGITS,
-    accept: (value, start, text) =>
-      isUsSsn(value) && labelBefore(text, start, SSN_LABEL, LABEL_CONTEXT_CHARS),
+    accept: whole(
+      (value, start, text) => isUsSsn(value) && labelBefore(text, start, SSN_LABEL, LABEL_CONTEXT_CHARS),
+    ),
   },
   {
     kind: "ipv4",
     pattern: IPV4,
-    accept: (value, start, text) => isIpv4(value) && !labelBefore(text, start, VERSION_LABEL, 12),
+    accept: whole((value, start, text) => isIpv4(value) && !labelBefore(text, start, VERSION_LABEL, 12)),
   },
-  { kind: "phone", pattern: PHONE_INTERNATIONAL, accept: isInternationalPhone },
-  { kind: "phone", pattern: PHONE_NANP, accept: isNanpPhone },
-  { kind: "phone", pattern: PHONE_NATIONAL, accept: isNationalPhone },
+  { kind: "phone", pattern: PHONE_INTERNATIONAL, accept: whole(isInternationalPhone) },
+  { kind: "phone", pattern: PHONE_NANP, accept: whole(isNanpPhone) },
+  { kind: "phone", pattern: PHONE_NATIONAL, accept: whole(isNationalPhone) },
   {
     kind: "phone",
     pattern: PHONE_DIGITS,
-    accept: (_value, start, text) => labelBefore(text, start, PHONE_LABEL, LABEL_CONTEXT_CHARS),
+    accept: whole((_value, start, text) => labelBefore(text, start, PHONE_LABEL, LABEL_CONTEXT_CHARS)),
   },
 ];
 
@@ -96,8 +145,8 @@ export const detectNumbers: Detector = (text, found) =>
     for (const rule of NUMBER_RULES) {
       eachMatch(rule.pattern, window, (match) => {
         const start = from + match.index;
-        if (rule.accept(match[0], start, text))
-          found.push({ kind: rule.kind, start, end: start + match[0].length });
+        const length = rule.accept(match[0], start, text);
+        if (length > 0) found.push({ kind: rule.kind, start, end: start + length });
       });
     }
   });

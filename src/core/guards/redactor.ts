@@ -51,13 +51,19 @@ export class Redactor {
     return { ...this.#countsByKind };
   }
 
-  /** `text` with every placeholder this Redactor issued replaced by its original value. */
-  restore(text: string): string {
+  /**
+   * `text` with every placeholder this Redactor issued replaced by its original value. With
+   * `within: "json-string"`, `text` is JSON source (a tool call's arguments, whole or a streamed
+   * piece), where a placeholder stands inside a string literal, so its value goes in escaped: a
+   * restored key with newlines keeps the arguments parseable.
+   */
+  restore(text: string, within: "text" | "json-string" = "text"): string {
     if (this.#valueByPlaceholder.size === 0 || !text.includes("[")) return text;
-    return text.replace(
-      PLACEHOLDER,
-      (placeholder) => this.#valueByPlaceholder.get(placeholder) ?? placeholder,
-    );
+    return text.replace(PLACEHOLDER, (placeholder) => {
+      const value = this.#valueByPlaceholder.get(placeholder);
+      if (value === undefined) return placeholder;
+      return within === "json-string" ? JSON.stringify(value).slice(1, -1) : value;
+    });
   }
 
   /**

@@ -7,6 +7,7 @@ import {
   pdfTokens,
 } from "../../adapters/media-tokens.ts";
 import { toolNamesOf } from "../../adapters/request-fields.ts";
+import { guardTextsOf } from "../../adapters/text-fields.ts";
 import type { GovernedRequest } from "../../core/governed-request.ts";
 
 /** "openai.chat", "anthropic.messages", "google.generative-ai" → the price table's provider. */
@@ -32,6 +33,8 @@ export function callToGoverned(
     provider,
     model: modelId,
     promptParts: prompt.parts,
+    // Redaction rewrites the prompt only (see middleware.ts), so the PII guard reads the prompt only.
+    guardTexts: guardTextsOf(params.prompt, [params.tools, params.responseFormat]),
     maxOutputTokens: params.maxOutputTokens,
     messageCount: params.prompt.length,
   };
