@@ -75,6 +75,8 @@ type Reading = "skip" | "text" | "free" | "inherit";
 
 /** Blocks and parts whose `input` is a tool call's arguments (Anthropic, AI SDK). */
 const TOOL_USE_TYPES = new Set(["tool_use", "server_tool_use", "mcp_tool_use", "tool-call"]);
+/** LangChain's tool calls on an AI message, whose `args` are the call's arguments. */
+const LANGCHAIN_TOOL_CALL_TYPES = new Set(["tool_call", "invalid_tool_call"]);
 /** AI SDK tool-result outputs whose `value` is the tool's JSON result. */
 const JSON_OUTPUT_TYPES = new Set(["json", "error-json"]);
 
@@ -85,6 +87,8 @@ function readingOf(parent: Record<string, unknown>, parentKey: string, key: stri
   if (key === "value" && parentKey === "output" && JSON_OUTPUT_TYPES.has(parent.type as string))
     return "free";
   if (key === "args" && (parentKey === "functionCall" || parentKey === "function_call")) return "free";
+  // LangChain message tool calls: `{ name, args, id, type: "tool_call" }` (args a string when invalid).
+  if (key === "args" && LANGCHAIN_TOOL_CALL_TYPES.has(parent.type as string)) return "free";
   if (key === "response" && (parentKey === "functionResponse" || parentKey === "function_response"))
     return "free";
   // An Anthropic plain-text document: its `data` is the text itself.

@@ -1,6 +1,7 @@
 import type { GovernedRequest } from "../../core/governed-request.ts";
 import { GEMINI_IMAGE_TOKENS, geminiInlineTokens } from "../media-tokens.ts";
 import { messageCountOf, positiveInteger, requestWithModel, toolNamesOf } from "../request-fields.ts";
+import { guardTextsOf } from "../text-fields.ts";
 
 interface GenerateParams {
   model?: unknown;
@@ -43,6 +44,8 @@ export function geminiRequestToGoverned(params: unknown, method: string): Govern
     model: geminiModelId(model),
     promptParts: prompt.parts,
     maxOutputTokens: positiveInteger(config?.maxOutputTokens),
+    // What redaction rewrites is the whole body sent (redactCall): the PII guard reads the same.
+    guardTexts: guardTextsOf(params, [config?.tools, config?.responseSchema, config?.responseJsonSchema]),
   };
   if (candidates !== undefined && candidates > 1) request.outputChoices = candidates;
   if (prompt.mediaTokens > 0) request.mediaTokens = prompt.mediaTokens;

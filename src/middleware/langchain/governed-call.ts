@@ -7,7 +7,13 @@ import type { Engine } from "../../core/engine.ts";
 import type { Hold } from "../../core/hold.ts";
 import { estimateOutputTokens } from "../../core/hold-sizing.ts";
 import type { TrustReceipt } from "../../core/receipt.ts";
-import { type ModelIdentity, messagesToGoverned, usageOfMessage } from "./messages-request.ts";
+import {
+  conversationOf,
+  type MessageConversation,
+  type ModelIdentity,
+  messagesToGoverned,
+  usageOfMessage,
+} from "./messages-request.ts";
 
 /** One LangChain model call under governance: its hold and, in redact mode, the messages to send. */
 export interface LangChainCall {
@@ -43,7 +49,7 @@ export async function openLangChainCall(
   if (redaction === undefined) return { hold, messages, restore: undefined };
   const { redactor, restore } = redaction;
   for (const message of messages)
-    copyWithTexts({ content: message.content }, (text) => {
+    copyWithTexts(conversationOf(message), (text) => {
       redactor.reserve(text);
       return text;
     });
@@ -58,15 +64,19 @@ export async function openLangChainCall(
   };
 }
 
-/** A copy of a message (same class, same fields) whose content texts are mapped. */
+/** A copy of a message (same class, same fields) whose conversation (conversationOf) is mapped. */
 function withContent(message: BaseMessage, map: (text: string) => string): BaseMessage {
-  const content = (copyWithTexts({ content: message.content }, map) as { content: BaseMessage["content"] })
-    .content;
+  const mapped = copyWithTexts(conversationOf(message), map) as MessageConversation;
+  const fields = { ...(message as unknown as { lc_kwargs: Record<string, unknown> }).lc_kwargs };
+  fields.content = mapped.content;
+  if (mapped.tool_calls !== undefined) fields.tool_calls = mapped.tool_calls;
+  if (mapped.invalid_tool_calls !== undefined) fields.invalid_tool_calls = mapped.invalid_tool_calls;
+  if (mapped.provider_tool_calls !== undefined) {
+    const kwargs = (fields.additional_kwargs ?? {}) as Record<string, unknown>;
+    fields.additional_kwargs = { ...kwargs, tool_calls: mapped.provider_tool_calls };
+  }
   const Message = message.constructor as new (fields: Record<string, unknown>) => BaseMessage;
-  return new Message({
-    ...(message as unknown as { lc_kwargs: Record<string, unknown> }).lc_kwargs,
-    content,
-  });
+  return new Message(fields);
 }
 
 /**

@@ -6,6 +6,7 @@ import {
   openAIImageTokens,
 } from "../../adapters/media-tokens.ts";
 import { toolNamesOf } from "../../adapters/request-fields.ts";
+import { guardTextsOf } from "../../adapters/text-fields.ts";
 import type { GovernedRequest } from "../../core/governed-request.ts";
 import { makeUsage, type Usage } from "../../core/usage.ts";
 
@@ -79,11 +80,42 @@ export function messagesToGoverned(
     promptParts: parts,
     maxOutputTokens: identity.maxOutputTokens,
     messageCount: messages.length,
+    guardTexts: guardTextsOf(messages.map(conversationOf), [tools]),
   };
   if (mediaTokens > 0) request.mediaTokens = mediaTokens;
   const toolNames = toolNamesOf(tools);
   if (toolNames.length > 0) request.toolNames = toolNames;
   return request;
+}
+
+/**
+ * What of a message is conversation, for the guards and for redaction alike: its content and its
+ * tool calls (LangChain's own, and a provider's copy in `additional_kwargs`).
+ */
+export function conversationOf(message: BaseMessage): MessageConversation {
+  const view: MessageConversation = { content: message.content };
+  const { tool_calls, invalid_tool_calls, additional_kwargs } = message as MessageToolCalls;
+  if (Array.isArray(tool_calls) && tool_calls.length > 0) view.tool_calls = tool_calls;
+  if (Array.isArray(invalid_tool_calls) && invalid_tool_calls.length > 0)
+    view.invalid_tool_calls = invalid_tool_calls;
+  const providerCalls = additional_kwargs?.tool_calls;
+  if (Array.isArray(providerCalls) && providerCalls.length > 0) view.provider_tool_calls = providerCalls;
+  return view;
+}
+
+/** A message's conversation as conversationOf reads it; redaction maps it and puts it back. */
+export interface MessageConversation {
+  content: BaseMessage["content"];
+  tool_calls?: unknown[];
+  invalid_tool_calls?: unknown[];
+  /** `additional_kwargs.tool_calls`, in the provider's shape (OpenAI `function.arguments`). */
+  provider_tool_calls?: unknown[];
+}
+
+interface MessageToolCalls {
+  tool_calls?: unknown;
+  invalid_tool_calls?: unknown;
+  additional_kwargs?: { tool_calls?: unknown };
 }
 
 function imageTokens(provider: string): number {
