@@ -39,6 +39,8 @@ export const RECEIPT_KEY = "usertrust";
 interface PreparedCall {
   hold: Hold;
   restore: ((content: LanguageModelV4Content[]) => void) | undefined;
+  /** Puts original values back into a tool call's input (JSON, so they are escaped): the tool runs on them. */
+  restoreToolInput?: ((part: { input: string }) => void) | undefined;
   streamRestorer: (() => ChunkRestorer) | undefined;
 }
 
@@ -105,9 +107,15 @@ export function usertrustMiddleware(
           redacted.restoreResponse === undefined
             ? undefined
             : (content) => {
-                for (const part of content)
+                for (const part of content) {
                   if (part.type === "text" || part.type === "reasoning") redacted.restoreResponse?.(part);
+                  else if (part.type === "tool-call") restoreToolInput(part, redacted.restoreResponse);
+                }
               },
+        restoreToolInput:
+          redacted.restoreResponse === undefined
+            ? undefined
+            : (part) => restoreToolInput(part, redacted.restoreResponse),
         streamRestorer: redacted.chunkRestorer,
       });
       return sent;
@@ -225,12 +233,23 @@ function meteredParts(call: PreparedCall): MeteredParts {
           controller.terminate();
           return;
         }
+        if (part.type === "tool-input-delta") {
+          // The deltas show the input as it is written; the tool runs on the tool-call part's.
+          emit(controller, part);
+          return;
+        }
         if (part.type === "text-delta" && restorer !== undefined) {
           const copy = { ...part };
           restorer.chunk(copy);
           emit(controller, copy);
           return;
         }
+      }
+      if (part.type === "tool-call" && call.restoreToolInput !== undefined) {
+        const copy = { ...part };
+        call.restoreToolInput(copy);
+        emit(controller, copy);
+        return;
       }
       emit(controller, part);
     },
@@ -333,4 +352,14 @@ function contentBytes(content: readonly LanguageModelV4Content[]): number {
     else if (part.type === "tool-call") bytes += Buffer.byteLength(part.input, "utf8");
   }
   return bytes;
+}
+
+/** A tool call's input is JSON source: restored as OpenAI `arguments` are, values escaped. */
+function restoreToolInput(
+  part: { input: string },
+  restoreResponse: ((response: unknown) => void) | undefined,
+): void {
+  const holder = { arguments: part.input };
+  restoreResponse?.(holder);
+  part.input = holder.arguments;
 }
