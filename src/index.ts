@@ -8,7 +8,6 @@ export {
   type TrustOpts,
   trust,
 } from "./adapters/trust.ts";
-export { type TrustContext, withTrustContext } from "./adapters/trust-context.ts";
 export type { TrustedClient, TrustedResponse } from "./adapters/trusted-client.ts";
 export { type AuditEvent, type AuditEventKind, GENESIS_HASH, hashEvent } from "./core/audit/audit-event.ts";
 export {
@@ -83,5 +82,6 @@ export type {
 } from "./core/policy/policy-rule.ts";
 export { costUsertokens, type ModelRates, PriceBook } from "./core/price-book.ts";
 export type { TrustReceipt } from "./core/receipt.ts";
+export { type TrustContext, withTrustContext } from "./core/surface/trust-context.ts";
 export type { StreamUsage, Usage, UsageSource } from "./core/usage.ts";
 export { initVault, resolveVault, type VaultPaths } from "./core/vault.ts";

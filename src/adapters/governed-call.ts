@@ -4,10 +4,10 @@ import type { GovernedRequest } from "../core/governed-request.ts";
 import type { Hold } from "../core/hold.ts";
 import { estimateOutputTokens } from "../core/hold-sizing.ts";
 import type { TrustReceipt } from "../core/receipt.ts";
+import { type ChunkRestorer, redactCall } from "../core/surface/redaction.ts";
+import { type TrustContext, withCallerContext } from "../core/surface/trust-context.ts";
 import type { Usage } from "../core/usage.ts";
 import type { ReceiptTrail } from "./receipt-trail.ts";
-import { type ChunkRestorer, redactCall } from "./redaction.ts";
-import { type TrustContext, withCallerContext } from "./trust-context.ts";
 
 /** What a provider adapter tells the stream meter about each chunk. */
 export interface StreamMeter<Chunk> {

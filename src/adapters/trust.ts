@@ -4,6 +4,7 @@ import { createEngine } from "../core/create-engine.ts";
 import type { Engine } from "../core/engine.ts";
 import { ClientDestroyedError, UnsupportedClientError } from "../core/errors.ts";
 import type { TrustReceipt } from "../core/receipt.ts";
+import type { TrustContext } from "../core/surface/trust-context.ts";
 import { messagesCreateTranslation } from "./anthropic/messages-create.ts";
 import { clientEndpoint } from "./client-endpoint.ts";
 import { overridePaths } from "./client-proxy.ts";
@@ -15,7 +16,6 @@ import { embeddingsTranslation } from "./openai/embeddings.ts";
 import { responsesTranslation } from "./openai/responses.ts";
 import { receiptOf, receiptOnceEnded, shareTrail, trailedMethod } from "./receipt-trail.ts";
 import { governStainlessCreate, type RawCreate } from "./stainless/governed-create.ts";
-import type { TrustContext } from "./trust-context.ts";
 import type { TrustedClient } from "./trusted-client.ts";
 
 export type ResponseShape = "spec" | "native";

@@ -17,8 +17,6 @@ import {
 } from "ai";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { sharedEngine } from "../../src/adapters/shared-engine.ts";
-import { withTrustContext } from "../../src/adapters/trust-context.ts";
 import type { AuditEvent } from "../../src/core/audit/audit-event.ts";
 import { verifyChain } from "../../src/core/audit/verify-chain.ts";
 import type { TrustConfig } from "../../src/core/config.ts";
@@ -27,6 +25,8 @@ import type { Engine } from "../../src/core/engine.ts";
 import { BudgetExceededError, PolicyDeniedError } from "../../src/core/errors.ts";
 import { SqliteLedger } from "../../src/core/ledger/sqlite-ledger.ts";
 import type { TrustReceipt } from "../../src/core/receipt.ts";
+import { sharedEngine } from "../../src/core/surface/shared-engine.ts";
+import { withTrustContext } from "../../src/core/surface/trust-context.ts";
 import {
   governModel,
   governProvider,

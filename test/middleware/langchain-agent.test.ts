@@ -306,7 +306,7 @@ describe("usertrustAgentMiddleware: vault options instead of an engine", () => {
     const { messages } = await agent.invoke(ask("Hello"));
     // 1M input tokens × $0.15/M = 1,500 UT.
     expect(runTotal(messages)).toMatchObject({ cost: 1_500, calls: 1 });
-    const { sharedEngine } = await import("../../src/adapters/shared-engine.ts");
+    const { sharedEngine } = await import("../../src/core/surface/shared-engine.ts");
     await (await sharedEngine({ vaultBase: vault.base })).close();
     const ledger = new SqliteLedger({ path: vault.paths.ledger, budgetUsertokens: 100_000 });
     expect(await ledger.balance()).toMatchObject({ postedUsertokens: 1_500, pendingUsertokens: 0 });

@@ -1,6 +1,7 @@
+import { usageFromAnthropic } from "../../core/surface/anthropic-usage.ts";
 import type { CallTranslation } from "../governed-call.ts";
 import { messagesRequestToGoverned } from "./messages-request.ts";
-import { MessagesStreamMeter, messageOutputBytes, usageFromAnthropic } from "./messages-usage.ts";
+import { MessagesStreamMeter, messageOutputBytes } from "./messages-usage.ts";
 
 /** messages.create, plain and `stream: true` (Anthropic always reports usage in the stream). */
 export const messagesCreateTranslation: CallTranslation = {

@@ -1,7 +1,12 @@
 import type { GovernedRequest } from "../../core/governed-request.ts";
-import { GEMINI_IMAGE_TOKENS, geminiInlineTokens } from "../media-tokens.ts";
-import { messageCountOf, positiveInteger, requestWithModel, toolNamesOf } from "../request-fields.ts";
-import { guardTextsOf } from "../text-fields.ts";
+import { GEMINI_IMAGE_TOKENS, geminiInlineTokens } from "../../core/surface/media-tokens.ts";
+import {
+  messageCountOf,
+  positiveInteger,
+  requestWithModel,
+  toolNamesOf,
+} from "../../core/surface/request-fields.ts";
+import { guardTextsOf } from "../../core/surface/text-fields.ts";
 
 interface GenerateParams {
   model?: unknown;

@@ -1,13 +1,13 @@
 import type { GovernedRequest } from "../../core/governed-request.ts";
-import { openAIImageTokens, PDF_PAGE_TOKENS, pdfTokens } from "../media-tokens.ts";
+import { openAIImageTokens, PDF_PAGE_TOKENS, pdfTokens } from "../../core/surface/media-tokens.ts";
 import {
   messageCountOf,
   nonEmptyString,
   positiveInteger,
   requestWithModel,
   toolNamesOf,
-} from "../request-fields.ts";
-import { guardTextsOf } from "../text-fields.ts";
+} from "../../core/surface/request-fields.ts";
+import { guardTextsOf } from "../../core/surface/text-fields.ts";
 
 /** The parts of a chat-completions body usertrust reads; everything else is forwarded untouched. */
 interface ChatBody {

@@ -6,8 +6,15 @@ import type {
   SharedV4ProviderMetadata,
 } from "@ai-sdk/provider";
 import type { LanguageModelMiddleware } from "ai";
-import { usageFromAnthropic } from "../../adapters/anthropic/messages-usage.ts";
-import { type ChunkRestorer, redactCall } from "../../adapters/redaction.ts";
+import { outcomeOfError } from "../../core/circuit-breaker.ts";
+import type { Engine } from "../../core/engine.ts";
+import { UsertrustError } from "../../core/errors.ts";
+import type { Hold } from "../../core/hold.ts";
+import { estimateOutputTokens } from "../../core/hold-sizing.ts";
+import { costUsertokens } from "../../core/price-book.ts";
+import type { TrustReceipt } from "../../core/receipt.ts";
+import { usageFromAnthropic } from "../../core/surface/anthropic-usage.ts";
+import { type ChunkRestorer, redactCall } from "../../core/surface/redaction.ts";
 import {
   overlayContext,
   parseContext,
@@ -17,15 +24,8 @@ import {
   surfaceContext,
   surfaceEngine,
   surfaceSettings,
-} from "../../adapters/shared-engine.ts";
-import { withCallerContext } from "../../adapters/trust-context.ts";
-import { outcomeOfError } from "../../core/circuit-breaker.ts";
-import type { Engine } from "../../core/engine.ts";
-import { UsertrustError } from "../../core/errors.ts";
-import type { Hold } from "../../core/hold.ts";
-import { estimateOutputTokens } from "../../core/hold-sizing.ts";
-import { costUsertokens } from "../../core/price-book.ts";
-import type { TrustReceipt } from "../../core/receipt.ts";
+} from "../../core/surface/shared-engine.ts";
+import { withCallerContext } from "../../core/surface/trust-context.ts";
 import { makeUsage, type Usage } from "../../core/usage.ts";
 import { usageFromV4 } from "./call-usage.ts";
 import { callToGoverned, providerOf } from "./prompt-request.ts";

@@ -1,14 +1,14 @@
 import type { LanguageModelV4CallOptions, LanguageModelV4Prompt } from "@ai-sdk/provider";
+import type { GovernedRequest } from "../../core/governed-request.ts";
 import {
   ANTHROPIC_IMAGE_TOKENS,
   GEMINI_IMAGE_TOKENS,
   openAIImageTokens,
   PDF_PAGE_TOKENS,
   pdfTokens,
-} from "../../adapters/media-tokens.ts";
-import { toolNamesOf } from "../../adapters/request-fields.ts";
-import { guardTextsOf } from "../../adapters/text-fields.ts";
-import type { GovernedRequest } from "../../core/governed-request.ts";
+} from "../../core/surface/media-tokens.ts";
+import { toolNamesOf } from "../../core/surface/request-fields.ts";
+import { guardTextsOf } from "../../core/surface/text-fields.ts";
 
 /** "openai.chat", "anthropic.messages", "google.generative-ai" → the price table's provider. */
 export function providerOf(modelProvider: string): string {

@@ -1,12 +1,12 @@
 import type { ToolApprovalStatus } from "ai";
+import type { Engine } from "../../core/engine.ts";
 import {
   surfaceCallOptions,
   surfaceContext,
   surfaceEngine,
   surfaceSettings,
-} from "../../adapters/shared-engine.ts";
-import { callerContext } from "../../adapters/trust-context.ts";
-import type { Engine } from "../../core/engine.ts";
+} from "../../core/surface/shared-engine.ts";
+import { callerContext } from "../../core/surface/trust-context.ts";
 import type { UsertrustMiddlewareOptions } from "./middleware.ts";
 
 /**

@@ -1,15 +1,15 @@
 import { AIMessage, type BaseMessage, ToolMessage } from "@langchain/core/messages";
 import type { AgentMiddleware } from "langchain";
+import type { Engine } from "../../core/engine.ts";
+import { ToolDeniedError } from "../../core/errors.ts";
 import {
   receiptJson,
   type SurfaceOptions,
   surfaceContext,
   surfaceEngine,
   surfaceSettings,
-} from "../../adapters/shared-engine.ts";
-import { callerContext } from "../../adapters/trust-context.ts";
-import type { Engine } from "../../core/engine.ts";
-import { ToolDeniedError } from "../../core/errors.ts";
+} from "../../core/surface/shared-engine.ts";
+import { callerContext } from "../../core/surface/trust-context.ts";
 import { openLangChainCall, releaseCall, settleMessage } from "./governed-call.ts";
 import { RECEIPT_KEY } from "./governed-chat-model.ts";
 import { identify } from "./messages-request.ts";

@@ -3,6 +3,10 @@ import { BaseCallbackHandler } from "@langchain/core/callbacks/base";
 import type { Serialized } from "@langchain/core/load/serializable";
 import type { BaseMessage } from "@langchain/core/messages";
 import type { LLMResult } from "@langchain/core/outputs";
+import type { Engine } from "../../core/engine.ts";
+import { ToolDeniedError } from "../../core/errors.ts";
+import type { Hold } from "../../core/hold.ts";
+import type { TrustReceipt } from "../../core/receipt.ts";
 import {
   parseContext,
   receiptJson,
@@ -10,12 +14,8 @@ import {
   surfaceContext,
   surfaceEngine,
   surfaceSettings,
-} from "../../adapters/shared-engine.ts";
-import { callerContext } from "../../adapters/trust-context.ts";
-import type { Engine } from "../../core/engine.ts";
-import { ToolDeniedError } from "../../core/errors.ts";
-import type { Hold } from "../../core/hold.ts";
-import type { TrustReceipt } from "../../core/receipt.ts";
+} from "../../core/surface/shared-engine.ts";
+import { callerContext } from "../../core/surface/trust-context.ts";
 import { openLangChainCall, releaseCall, settleMessage } from "./governed-call.ts";
 import { RECEIPT_KEY } from "./governed-chat-model.ts";
 

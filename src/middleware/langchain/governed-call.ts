@@ -1,12 +1,12 @@
 import type { BaseMessage } from "@langchain/core/messages";
-import { overlayContext, parseContext, type SurfaceOptions } from "../../adapters/shared-engine.ts";
-import { copyWithTexts, mapTextsInPlace } from "../../adapters/text-fields.ts";
-import { type TrustContext, withCallerContext } from "../../adapters/trust-context.ts";
 import { outcomeOfError } from "../../core/circuit-breaker.ts";
 import type { Engine } from "../../core/engine.ts";
 import type { Hold } from "../../core/hold.ts";
 import { estimateOutputTokens } from "../../core/hold-sizing.ts";
 import type { TrustReceipt } from "../../core/receipt.ts";
+import { overlayContext, parseContext, type SurfaceOptions } from "../../core/surface/shared-engine.ts";
+import { copyWithTexts, mapTextsInPlace } from "../../core/surface/text-fields.ts";
+import { type TrustContext, withCallerContext } from "../../core/surface/trust-context.ts";
 import {
   conversationOf,
   type MessageConversation,

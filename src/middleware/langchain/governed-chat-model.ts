@@ -7,14 +7,14 @@ import {
 import { AIMessage, AIMessageChunk, type BaseMessage } from "@langchain/core/messages";
 import { ChatGenerationChunk, type ChatResult } from "@langchain/core/outputs";
 import type { Runnable } from "@langchain/core/runnables";
+import type { Engine } from "../../core/engine.ts";
 import {
   receiptJson,
   type SurfaceOptions,
   surfaceContext,
   surfaceEngine,
   surfaceSettings,
-} from "../../adapters/shared-engine.ts";
-import type { Engine } from "../../core/engine.ts";
+} from "../../core/surface/shared-engine.ts";
 import { openLangChainCall, releaseCall, settleMessage } from "./governed-call.ts";
 import { AnthropicStreamOutput, identify, type ModelIdentity } from "./messages-request.ts";
 

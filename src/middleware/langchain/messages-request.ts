@@ -1,13 +1,13 @@
 import type { BaseMessage } from "@langchain/core/messages";
-import { usageFromAnthropic } from "../../adapters/anthropic/messages-usage.ts";
+import type { GovernedRequest } from "../../core/governed-request.ts";
+import { usageFromAnthropic } from "../../core/surface/anthropic-usage.ts";
 import {
   ANTHROPIC_IMAGE_TOKENS,
   GEMINI_IMAGE_TOKENS,
   openAIImageTokens,
-} from "../../adapters/media-tokens.ts";
-import { toolNamesOf } from "../../adapters/request-fields.ts";
-import { guardTextsOf } from "../../adapters/text-fields.ts";
-import type { GovernedRequest } from "../../core/governed-request.ts";
+} from "../../core/surface/media-tokens.ts";
+import { toolNamesOf } from "../../core/surface/request-fields.ts";
+import { guardTextsOf } from "../../core/surface/text-fields.ts";
 import { makeUsage, type Usage } from "../../core/usage.ts";
 
 /** What usertrust reads of a LangChain chat model: its provider, model name and output cap. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { redactCall } from "../../src/adapters/redaction.ts";
-import { Redactor } from "../../src/core/guards/redactor.ts";
+import { Redactor } from "../../../src/core/guards/redactor.ts";
+import { redactCall } from "../../../src/core/surface/redaction.ts";
 
 /*
  * OpenAI tool-call `arguments` (and Anthropic `partial_json`) are JSON documents in a string.

@@ -1,8 +1,8 @@
-import { createEngine, type EngineOptions } from "../core/create-engine.ts";
-import { type CallOptions, Engine } from "../core/engine.ts";
-import type { GovernedRequest } from "../core/governed-request.ts";
-import type { TrustReceipt } from "../core/receipt.ts";
-import { resolveVault } from "../core/vault.ts";
+import { createEngine, type EngineOptions } from "../create-engine.ts";
+import { type CallOptions, Engine } from "../engine.ts";
+import type { GovernedRequest } from "../governed-request.ts";
+import type { TrustReceipt } from "../receipt.ts";
+import { resolveVault } from "../vault.ts";
 import type { TrustContext } from "./trust-context.ts";
 
 const engines = new Map<string, Promise<Engine>>();

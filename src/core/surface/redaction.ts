@@ -1,4 +1,4 @@
-import type { Redactor } from "../core/guards/redactor.ts";
+import type { Redactor } from "../guards/redactor.ts";
 import { copyWithTexts, mapTextsInPlace } from "./text-fields.ts";
 
 /**

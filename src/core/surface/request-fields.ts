@@ -1,4 +1,4 @@
-import { UsertrustError } from "../core/errors.ts";
+import { UsertrustError } from "../errors.ts";
 
 /** The request object of an SDK method and its model id, or a typed error naming the method. */
 export function requestWithModel<Body extends { model?: unknown }>(

@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from "node:async_hooks";
-import type { GovernedRequest } from "../core/governed-request.ts";
+import type { GovernedRequest } from "../governed-request.ts";
 
 /** Who is calling and from where, for policies, the board and the audit log. */
 export interface TrustContext {

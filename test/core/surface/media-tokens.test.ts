@@ -1,6 +1,6 @@
 import { Buffer } from "node:buffer";
 import { describe, expect, it } from "vitest";
-import { geminiInlineTokens, openAIImageTokens, pdfTokens } from "../../src/adapters/media-tokens.ts";
+import { geminiInlineTokens, openAIImageTokens, pdfTokens } from "../../../src/core/surface/media-tokens.ts";
 
 /** A minimal PDF body: a page tree and `pages` page objects, as base64. */
 function pdf(pages: number): string {

@@ -4,7 +4,7 @@ import {
   copyWithTexts,
   definitionTexts,
   mapTextsInPlace,
-} from "../../src/adapters/text-fields.ts";
+} from "../../../src/core/surface/text-fields.ts";
 
 const upper = (text: string) => text.toUpperCase();
 

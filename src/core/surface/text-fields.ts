@@ -1,4 +1,4 @@
-import type { GuardTexts } from "../core/governed-request.ts";
+import type { GuardTexts } from "../governed-request.ts";
 
 /**
  * The strings of a provider request or response that are conversation text, found by key across
