@@ -4,6 +4,7 @@ import type { GovernedRequest } from "../core/governed-request.ts";
 import type { Hold } from "../core/hold.ts";
 import { estimateOutputTokens } from "../core/hold-sizing.ts";
 import type { TrustReceipt } from "../core/receipt.ts";
+import { reportReceipt } from "../core/surface/receipt-callback.ts";
 import { type ChunkRestorer, redactCall } from "../core/surface/redaction.ts";
 import { type TrustContext, withCallerContext } from "../core/surface/trust-context.ts";
 import type { Usage } from "../core/usage.ts";
@@ -81,12 +82,7 @@ export async function openCall(
     throw error;
   }
   trail.record(hold.receipt);
-  const { onReceipt } = context;
-  if (onReceipt !== undefined)
-    hold.receipt.then(
-      (receipt) => deliver(onReceipt, receipt),
-      () => {},
-    );
+  reportReceipt(hold, context.onReceipt);
   const stream = translation.isStream(body);
   const request = stream ? translation.streamRequest(body) : { sent: body, meter: undefined };
   const redaction = hold.terms.redaction;
@@ -100,15 +96,6 @@ export async function openCall(
     restoreResponse: redacted?.restoreResponse,
     chunkRestorer: redacted?.chunkRestorer,
   };
-}
-
-/** A throwing onReceipt callback must not break the call it reports on; it becomes a process warning. */
-function deliver(onReceipt: (receipt: TrustReceipt) => void, receipt: TrustReceipt): void {
-  try {
-    onReceipt(receipt);
-  } catch (error) {
-    process.emitWarning(`usertrust: the onReceipt callback threw: ${String(error)}`, "UsertrustWarning");
-  }
 }
 
 /** Settles a whole (non-stream) response at its reported usage, or on an estimate when it has none. */

@@ -316,7 +316,9 @@ function lineOfPath(text: string, path: readonly string[]): number | undefined {
     const offset = offsetOfKey(document, path.slice(0, depth));
     if (offset !== undefined) return lineCounter.linePos(offset).line;
   }
-  return undefined;
+  // A missing top-level field belongs to the whole object: the line it opens on.
+  const root = document.contents?.range?.[0];
+  return root === undefined ? undefined : lineCounter.linePos(root).line;
 }
 
 function offsetOfKey(document: Document, path: readonly string[]): number | undefined {

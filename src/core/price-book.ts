@@ -99,10 +99,22 @@ function rateAt(schedule: RateSchedule, totalInputTokens: number): number {
   return rate;
 }
 
-function doubled(rates: RateSchedule): RateSchedule {
+/**
+ * A cache-write rate a price does not give, from its input rate: Anthropic bills 5-minute writes at
+ * 1.25× input (other providers bill what they cache as plain input), and 1-hour writes at 2×.
+ */
+function cacheWriteFactor(provider: string): number {
+  return provider === "anthropic" ? 1.25 : 1;
+}
+const CACHE_WRITE_1H_FACTOR = 2;
+
+function scaled(rates: RateSchedule, factor: number): RateSchedule {
   return {
-    baseMicroUsdPerMTok: 2 * rates.baseMicroUsdPerMTok,
-    tiers: rates.tiers.map((tier) => ({ ...tier, microUsdPerMTok: 2 * tier.microUsdPerMTok })),
+    baseMicroUsdPerMTok: Math.ceil(factor * rates.baseMicroUsdPerMTok),
+    tiers: rates.tiers.map((tier) => ({
+      ...tier,
+      microUsdPerMTok: Math.ceil(factor * tier.microUsdPerMTok),
+    })),
   };
 }
 
@@ -131,8 +143,14 @@ function ratesFromOverride(
     input: flat(price.inputPerMTok),
     output: flat(price.outputPerMTok),
     cacheRead: flat(price.cacheReadPerMTok ?? price.inputPerMTok),
-    cacheWrite: flat(price.cacheWritePerMTok ?? price.inputPerMTok),
-    cacheWrite1h: flat(price.cacheWrite1hPerMTok ?? 2 * price.inputPerMTok),
+    cacheWrite:
+      price.cacheWritePerMTok === undefined
+        ? scaled(flat(price.inputPerMTok), cacheWriteFactor(provider))
+        : flat(price.cacheWritePerMTok),
+    cacheWrite1h:
+      price.cacheWrite1hPerMTok === undefined
+        ? scaled(flat(price.inputPerMTok), CACHE_WRITE_1H_FACTOR)
+        : flat(price.cacheWrite1hPerMTok),
     warning,
   };
 }
@@ -145,10 +163,10 @@ function ratesFromTable(provider: string, pricedAs: string, price: ModelPrice): 
     source: "genai-prices",
     input,
     output: schedule(price.output_mtok) ?? flat(0),
-    // A model without a cache price bills cached tokens as plain input; never as free.
+    // A model without a cache-read price bills cached tokens as plain input; never as free.
     cacheRead: schedule(price.cache_read_mtok) ?? input,
-    cacheWrite: schedule(price.cache_write_mtok) ?? input,
-    cacheWrite1h: schedule(price.cache_write_1h_mtok) ?? doubled(input),
+    cacheWrite: schedule(price.cache_write_mtok) ?? scaled(input, cacheWriteFactor(provider)),
+    cacheWrite1h: schedule(price.cache_write_1h_mtok) ?? scaled(input, CACHE_WRITE_1H_FACTOR),
     warning: undefined,
   };
 }

@@ -14,6 +14,7 @@ import { estimateOutputTokens } from "../../core/hold-sizing.ts";
 import { costUsertokens } from "../../core/price-book.ts";
 import type { TrustReceipt } from "../../core/receipt.ts";
 import { usageFromAnthropic } from "../../core/surface/anthropic-usage.ts";
+import { reportReceipt } from "../../core/surface/receipt-callback.ts";
 import { type ChunkRestorer, redactCall } from "../../core/surface/redaction.ts";
 import {
   overlayContext,
@@ -85,12 +86,7 @@ export function usertrustMiddleware(
         parseContext(usertrust),
       );
       const hold = await (await engine()).authorize(request, callOptions);
-      const { onReceipt } = settings;
-      if (onReceipt !== undefined)
-        hold.receipt.then(
-          (receipt) => onReceipt(receipt),
-          () => {},
-        );
+      reportReceipt(hold, settings.onReceipt);
       const redaction = hold.terms.redaction;
       if (redaction === undefined) {
         prepared.set(stripped, { hold, restore: undefined, streamRestorer: undefined });

@@ -4,6 +4,7 @@ import type { Engine } from "../../core/engine.ts";
 import type { Hold } from "../../core/hold.ts";
 import { estimateOutputTokens } from "../../core/hold-sizing.ts";
 import type { TrustReceipt } from "../../core/receipt.ts";
+import { reportReceipt } from "../../core/surface/receipt-callback.ts";
 import { overlayContext, parseContext, type SurfaceOptions } from "../../core/surface/shared-engine.ts";
 import { copyWithTexts, mapTextsInPlace } from "../../core/surface/text-fields.ts";
 import { type TrustContext, withCallerContext } from "../../core/surface/trust-context.ts";
@@ -39,12 +40,7 @@ export async function openLangChainCall(
     parseContext(callContext),
   );
   const hold = await engine.authorize(request);
-  const { onReceipt } = settings;
-  if (onReceipt !== undefined)
-    hold.receipt.then(
-      (receipt) => onReceipt(receipt),
-      () => {},
-    );
+  reportReceipt(hold, settings.onReceipt);
   const redaction = hold.terms.redaction;
   if (redaction === undefined) return { hold, messages, restore: undefined };
   const { redactor, restore } = redaction;
