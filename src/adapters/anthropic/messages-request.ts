@@ -1,5 +1,5 @@
 import type { GovernedRequest } from "../../core/governed-request.ts";
-import { ANTHROPIC_IMAGE_TOKENS, PDF_PAGE_TOKENS, pdfTokens } from "../../core/surface/media-tokens.ts";
+import { anthropicImageTokens, PDF_PAGE_TOKENS, pdfTokens } from "../../core/surface/media-tokens.ts";
 import {
   messageCountOf,
   nonEmptyString,
@@ -22,7 +22,7 @@ interface MessagesBody {
 /** Translates an Anthropic messages.create body into the engine's neutral request. */
 export function messagesRequestToGoverned(body: unknown): GovernedRequest {
   const params = requestWithModel<MessagesBody>(body, "messages.create", "messages");
-  const prompt: Prompt = { parts: [], mediaTokens: 0 };
+  const prompt: Prompt = { parts: [], mediaTokens: 0, model: params.model };
   collectContent(params.system, prompt);
   if (Array.isArray(params.messages)) {
     for (const message of params.messages)
@@ -50,6 +50,8 @@ export function messagesRequestToGoverned(body: unknown): GovernedRequest {
 interface Prompt {
   parts: string[];
   mediaTokens: number;
+  /** Images are sized by the model that reads them. */
+  model: string;
 }
 
 /** Content is a string or an array of blocks: text, tool use (its input), tool results, images, documents. */
@@ -64,7 +66,7 @@ function collectContent(content: unknown, into: Prompt): void {
     if (typeof text === "string") into.parts.push(text);
     else if (type === "tool_use" && input !== undefined) into.parts.push(JSON.stringify(input));
     else if (type === "tool_result") collectContent(nested, into);
-    else if (type === "image") into.mediaTokens += ANTHROPIC_IMAGE_TOKENS;
+    else if (type === "image") into.mediaTokens += anthropicImageTokens(into.model);
     else if (type === "document") collectDocument(source, into);
   }
 }

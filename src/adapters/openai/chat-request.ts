@@ -26,7 +26,7 @@ interface ChatBody {
 export function chatRequestToGoverned(body: unknown): GovernedRequest {
   const chat = requestWithModel<ChatBody>(body, "chat.completions.create", "messages");
   const promptParts: string[] = [];
-  const media = { tokens: 0 };
+  const media = { tokens: 0, model: chat.model };
   if (Array.isArray(chat.messages))
     for (const message of chat.messages) collectMessageText(message, promptParts, media);
   for (const extra of [chat.tools, chat.functions, chat.response_format]) {
@@ -55,7 +55,11 @@ function maxOutput(chat: ChatBody): number | undefined {
   return positiveInteger(chat.max_completion_tokens) ?? positiveInteger(chat.max_tokens);
 }
 
-function collectMessageText(message: unknown, into: string[], media: { tokens: number }): void {
+function collectMessageText(
+  message: unknown,
+  into: string[],
+  media: { tokens: number; model: string },
+): void {
   if (typeof message !== "object" || message === null) return;
   const {
     content,
@@ -65,7 +69,7 @@ function collectMessageText(message: unknown, into: string[], media: { tokens: n
   } = message as Record<string, unknown>;
   if (typeof content === "string") into.push(content);
   else if (Array.isArray(content)) {
-    for (const part of content) media.tokens += collectContentPart(part, into);
+    for (const part of content) media.tokens += collectContentPart(part, into, media.model);
   }
   if (typeof name === "string") into.push(name);
   if (toolCalls !== undefined && toolCalls !== null) into.push(JSON.stringify(toolCalls));
@@ -73,10 +77,11 @@ function collectMessageText(message: unknown, into: string[], media: { tokens: n
 }
 
 /** One part of a message's content array: text, an image, a file, or audio; returns its media tokens. */
-function collectContentPart(part: unknown, into: string[]): number {
+function collectContentPart(part: unknown, into: string[], model: string): number {
   const { type, text, image_url: image, file, input_audio: audio } = (part ?? {}) as Record<string, unknown>;
   if (typeof text === "string") into.push(text);
-  else if (type === "image_url") return openAIImageTokens((image as { detail?: unknown } | null)?.detail);
+  else if (type === "image_url")
+    return openAIImageTokens((image as { detail?: unknown } | null)?.detail, model);
   else if (type === "file") {
     const data = (file as { file_data?: unknown } | null)?.file_data;
     if (typeof data === "string") return pdfTokens(data, PDF_PAGE_TOKENS.openai);

@@ -28,7 +28,7 @@ interface ResponsesBody {
  */
 export function responsesRequestToGoverned(body: unknown): GovernedRequest {
   const params = requestWithModel<ResponsesBody>(body, "responses.create", "input");
-  const prompt: Prompt = { parts: [], mediaTokens: 0 };
+  const prompt: Prompt = { parts: [], mediaTokens: 0, model: params.model };
   if (typeof params.instructions === "string") prompt.parts.push(params.instructions);
   if (typeof params.input === "string") prompt.parts.push(params.input);
   else if (Array.isArray(params.input)) for (const item of params.input) collectItem(item, prompt);
@@ -54,6 +54,8 @@ export function responsesRequestToGoverned(body: unknown): GovernedRequest {
 interface Prompt {
   parts: string[];
   mediaTokens: number;
+  /** Images are sized by the model that reads them. */
+  model: string;
 }
 
 /** An input item: a message (string or content parts), or any other item (tool calls, outputs) as JSON. */
@@ -68,7 +70,7 @@ function collectItem(item: unknown, into: Prompt): void {
 function collectPart(part: unknown, into: Prompt): void {
   const { type, text, detail, file_data: fileData } = (part ?? {}) as Record<string, unknown>;
   if (typeof text === "string") into.parts.push(text);
-  else if (type === "input_image") into.mediaTokens += openAIImageTokens(detail);
+  else if (type === "input_image") into.mediaTokens += openAIImageTokens(detail, into.model);
   else if (type === "input_file" && typeof fileData === "string") {
     into.mediaTokens += pdfTokens(fileData, PDF_PAGE_TOKENS.openai);
   }

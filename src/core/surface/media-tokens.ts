@@ -7,13 +7,42 @@ import { Buffer } from "node:buffer";
  * reference (OpenAI file ids, Gemini file URIs) are not visible to us and add nothing.
  */
 
-/** OpenAI: "low" detail is a flat 85; otherwise up to 85 + 170 per 512px tile, capped at 1,536 patches. */
-export function openAIImageTokens(detail: unknown): number {
-  return detail === "low" ? 85 : 1536;
+/**
+ * OpenAI sizes images differently per model, and prices the tokens at the model's rate:
+ * - gpt-4o and most models: "low" 85; otherwise 85 + 170 per 512px tile, at most 8 tiles (1,536
+ *   covers it, and the 1,536-patch cap of patch-sized models).
+ * - gpt-4o-mini: 2,833 + 5,667 per tile (33×, at a 33× lower rate): "low" 2,833, at most 48,169.
+ * - patch-sized small models multiply the 1,536-patch cap: gpt-4.1-mini 1.62×, o4-mini 1.72×,
+ *   gpt-4.1-nano 2.46×; other "mini" / "nano" models are held at the largest of these.
+ */
+export function openAIImageTokens(detail: unknown, model = ""): number {
+  const low = detail === "low";
+  if (model.startsWith("gpt-4o-mini")) return low ? 2_833 : 2_833 + 8 * 5_667;
+  const patchScale = OPENAI_PATCH_SCALES.find(([prefix]) => model.startsWith(prefix))?.[1];
+  if (patchScale !== undefined) return Math.ceil(OPENAI_PATCHES_MAX * patchScale);
+  if (/-(mini|nano)\b/.test(model)) return Math.ceil(OPENAI_PATCHES_MAX * OPENAI_PATCH_SCALE_MAX);
+  return low ? 85 : OPENAI_PATCHES_MAX;
 }
 
-/** Anthropic: width × height / 750, and images are resized to at most ~1.15 megapixels: about 1,600. */
-export const ANTHROPIC_IMAGE_TOKENS = 1600;
+const OPENAI_PATCHES_MAX = 1_536;
+const OPENAI_PATCH_SCALES: ReadonlyArray<readonly [string, number]> = [
+  ["gpt-4.1-mini", 1.62],
+  ["gpt-4.1-nano", 2.46],
+  ["o4-mini", 1.72],
+];
+const OPENAI_PATCH_SCALE_MAX = 2.46;
+
+/**
+ * Anthropic: about width × height / 750 tokens. Images are resized to at most ~1.15 megapixels
+ * (about 1,600 tokens); Claude Opus 4.7 and later read up to ~3.75 megapixels (2,576 px on the long
+ * edge: 92 × 52 patches of 28 px = 4,784 tokens for 2576×1456), held at 5,000.
+ */
+export function anthropicImageTokens(model = ""): number {
+  return HIGH_RESOLUTION_CLAUDE.test(model) ? 5_000 : 1_600;
+}
+
+/** claude-opus-4-7, -4-8, -4-9, and any Claude of a major version 5 or later. */
+const HIGH_RESOLUTION_CLAUDE = /^claude-(opus-4-[7-9]|[a-z]+-([5-9]|\d{2,})(\b|-))/;
 
 /** Gemini 3 at the highest media resolution: 1,120 tokens per image (older models: 258 per 768px tile). */
 export const GEMINI_IMAGE_TOKENS = 1120;

@@ -1,7 +1,7 @@
 import type { LanguageModelV4CallOptions, LanguageModelV4Prompt } from "@ai-sdk/provider";
 import type { GovernedRequest } from "../../core/governed-request.ts";
 import {
-  ANTHROPIC_IMAGE_TOKENS,
+  anthropicImageTokens,
   GEMINI_IMAGE_TOKENS,
   openAIImageTokens,
   PDF_PAGE_TOKENS,
@@ -23,7 +23,7 @@ export function callToGoverned(
   provider: string,
   modelId: string,
 ): GovernedRequest {
-  const prompt = { parts: [] as string[], mediaTokens: 0 };
+  const prompt = { parts: [] as string[], mediaTokens: 0, model: modelId };
   collectPrompt(params.prompt, provider, prompt);
   if (params.tools !== undefined && params.tools.length > 0) prompt.parts.push(JSON.stringify(params.tools));
   if (params.responseFormat?.type === "json" && params.responseFormat.schema !== undefined) {
@@ -47,7 +47,7 @@ export function callToGoverned(
 function collectPrompt(
   messages: LanguageModelV4Prompt,
   provider: string,
-  into: { parts: string[]; mediaTokens: number },
+  into: { parts: string[]; mediaTokens: number; model: string },
 ): void {
   for (const message of messages) {
     if (typeof message.content === "string") {
@@ -67,7 +67,7 @@ function collectPrompt(
           into.parts.push(JSON.stringify(part.output));
           break;
         case "file":
-          into.mediaTokens += fileTokens(part.mediaType, part.data, provider);
+          into.mediaTokens += fileTokens(part.mediaType, part.data, provider, into.model);
           break;
         default:
           into.parts.push(JSON.stringify(part));
@@ -77,11 +77,11 @@ function collectPrompt(
 }
 
 /** Images and PDFs by the provider's documented rule (see media-tokens.ts); other files by bytes / 3. */
-function fileTokens(mediaType: string, data: unknown, provider: string): number {
+function fileTokens(mediaType: string, data: unknown, provider: string, model: string): number {
   if (mediaType.startsWith("image/")) {
-    if (provider === "anthropic") return ANTHROPIC_IMAGE_TOKENS;
+    if (provider === "anthropic") return anthropicImageTokens(model);
     if (provider === "google") return GEMINI_IMAGE_TOKENS;
-    return openAIImageTokens(undefined);
+    return openAIImageTokens(undefined, model);
   }
   const base64 =
     typeof data === "string" ? data : data instanceof Uint8Array ? Buffer.from(data).toString("base64") : "";

@@ -2,7 +2,7 @@ import type { BaseMessage } from "@langchain/core/messages";
 import type { GovernedRequest } from "../../core/governed-request.ts";
 import { usageFromAnthropic } from "../../core/surface/anthropic-usage.ts";
 import {
-  ANTHROPIC_IMAGE_TOKENS,
+  anthropicImageTokens,
   GEMINI_IMAGE_TOKENS,
   openAIImageTokens,
 } from "../../core/surface/media-tokens.ts";
@@ -66,7 +66,7 @@ export function messagesToGoverned(
       for (const block of content as unknown as Array<Record<string, unknown>>) {
         if (typeof block.text === "string") parts.push(block.text);
         else if (block.type === "image_url" || block.type === "image")
-          mediaTokens += imageTokens(identity.provider);
+          mediaTokens += imageTokens(identity.provider, identity.model);
         else parts.push(JSON.stringify(block));
       }
     }
@@ -118,10 +118,10 @@ interface MessageToolCalls {
   additional_kwargs?: { tool_calls?: unknown };
 }
 
-function imageTokens(provider: string): number {
-  if (provider === "anthropic") return ANTHROPIC_IMAGE_TOKENS;
+function imageTokens(provider: string, model: string): number {
+  if (provider === "anthropic") return anthropicImageTokens(model);
   if (provider === "google") return GEMINI_IMAGE_TOKENS;
-  return openAIImageTokens(undefined);
+  return openAIImageTokens(undefined, model);
 }
 
 interface UsageMetadata {

@@ -1,6 +1,11 @@
 import { Buffer } from "node:buffer";
 import { describe, expect, it } from "vitest";
-import { geminiInlineTokens, openAIImageTokens, pdfTokens } from "../../../src/core/surface/media-tokens.ts";
+import {
+  anthropicImageTokens,
+  geminiInlineTokens,
+  openAIImageTokens,
+  pdfTokens,
+} from "../../../src/core/surface/media-tokens.ts";
 
 /** A minimal PDF body: a page tree and `pages` page objects, as base64. */
 function pdf(pages: number): string {
@@ -24,6 +29,23 @@ describe("media sizing for holds", () => {
     expect(openAIImageTokens("low")).toBe(85);
     expect(openAIImageTokens("high")).toBeGreaterThan(1000);
     expect(openAIImageTokens(undefined)).toBe(openAIImageTokens("auto"));
+  });
+
+  it("sizes OpenAI images by the model that reads them", () => {
+    expect(openAIImageTokens("high", "gpt-4o")).toBe(1536);
+    expect(openAIImageTokens("low", "gpt-4o-mini-2024-07-18")).toBe(2833);
+    expect(openAIImageTokens("high", "gpt-4o-mini")).toBe(2833 + 8 * 5667);
+    expect(openAIImageTokens("low", "gpt-4.1-nano"), "patch models have no low detail").toBe(3779);
+    expect(openAIImageTokens("auto", "o4-mini")).toBe(2642);
+    expect(openAIImageTokens("auto", "gpt-9-mini"), "an unknown small model: the largest scale").toBe(3779);
+  });
+
+  it("holds Anthropic images at ~1.15 MP, and at ~3.75 MP for Claude Opus 4.7 and later", () => {
+    expect(anthropicImageTokens("claude-sonnet-4-6")).toBe(1600);
+    expect(anthropicImageTokens("claude-opus-4-1")).toBe(1600);
+    expect(anthropicImageTokens("claude-opus-4-7")).toBe(5000);
+    expect(anthropicImageTokens("claude-opus-4-8-20261001")).toBe(5000);
+    expect(anthropicImageTokens("claude-sonnet-5")).toBe(5000);
   });
 
   it("sizes Gemini inline data by MIME type", () => {
