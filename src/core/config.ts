@@ -184,8 +184,25 @@ export type ModelPriceOverride = z.output<typeof modelPriceSchema>;
 /** Config fields as written (defaults may be left out), for overrides passed in code. */
 export type TrustConfigInput = z.input<typeof configSchema>;
 
-/** Sections an override replaces as a whole: a ledger of another kind has other fields. */
-const SECTIONS_REPLACED_WHOLE: ReadonlySet<string> = new Set(["ledger"]);
+/**
+ * Values an override replaces as a whole rather than field by field: a ledger of another kind has
+ * other fields, and a price (a model's, or the unknown-model rate) is one price, never half the
+ * file's. `*` stands for any key.
+ */
+const REPLACED_WHOLE: readonly (readonly string[])[] = [["ledger"], ["unknownModel"], ["pricing", "*"]];
+
+function replacedWhole(path: readonly string[]): boolean {
+  return REPLACED_WHOLE.some(
+    (pattern) =>
+      pattern.length === path.length && pattern.every((key, index) => key === "*" || key === path[index]),
+  );
+}
+
+/** Shorthands a section may be written in, expanded when an override gives the section as an object. */
+const SHORTHANDS: Readonly<Record<string, (value: string) => Record<string, unknown>>> = {
+  // `"pii": "redact"` is `{ mode: "redact", restore: false }`: `{ restore: true }` over it keeps redacting.
+  pii: (mode) => ({ mode, restore: false }),
+};
 
 /**
  * The file's config with fields passed in code on top (trust(), the middleware factories,
@@ -197,7 +214,7 @@ export function withOverrides(
   overrides: Partial<TrustConfigInput>,
   source: string,
 ): TrustConfig {
-  const merged = mergeValue(config, overrides, SECTIONS_REPLACED_WHOLE);
+  const merged = mergeValue(config, overrides, []);
   const result = configSchema.safeParse(merged);
   if (result.success) return result.data;
   const report = reportIssue(result.error.issues, merged);
@@ -210,16 +227,17 @@ export function withOverrides(
  * (a list, a string, a number) replaces. The recursion only descends where the validated base has an
  * object, which is at most three levels deep, so it ends whatever the override holds.
  */
-function mergeValue(
-  base: unknown,
-  override: unknown,
-  replacedWhole: ReadonlySet<string> = new Set(),
-): unknown {
+function mergeValue(base: unknown, override: unknown, path: readonly string[]): unknown {
   if (!isPlainObject(base) || !isPlainObject(override)) return override;
   const merged = new Map(Object.entries(base));
   for (const [key, value] of Object.entries(override)) {
     if (value === undefined) continue;
-    merged.set(key, replacedWhole.has(key) ? value : mergeValue(merged.get(key), value));
+    const at = [...path, key];
+    let current = merged.get(key);
+    const expand = path.length === 0 && Object.hasOwn(SHORTHANDS, key) ? SHORTHANDS[key] : undefined;
+    if (typeof current === "string" && isPlainObject(value) && expand !== undefined)
+      current = expand(current);
+    merged.set(key, replacedWhole(at) ? value : mergeValue(current, value, at));
   }
   // fromEntries defines a "__proto__" key as an own field, so the schema sees it and refuses it.
   return Object.fromEntries(merged);
@@ -321,19 +339,26 @@ function lineOfPath(text: string, path: readonly string[]): number | undefined {
   return root === undefined ? undefined : lineCounter.linePos(root).line;
 }
 
+/** Where the key at `path` starts. JSON.parse keeps the last of duplicated keys, so at every level this does too. */
 function offsetOfKey(document: Document, path: readonly string[]): number | undefined {
-  const last = path[path.length - 1];
-  const parent = path.length === 1 ? document.contents : document.getIn(path.slice(0, -1), true);
-  if (isMap(parent)) {
-    // JSON.parse keeps the last of duplicated keys, so point at the last one too.
-    const pair = parent.items.findLast((item) => isScalar(item.key) && String(item.key.value) === last);
-    return isScalar(pair?.key) ? pair.key.range?.[0] : undefined;
+  let node: unknown = document.contents;
+  let offset: number | undefined;
+  for (const key of path) {
+    if (isMap(node)) {
+      const pair = node.items.findLast((item) => isScalar(item.key) && String(item.key.value) === key);
+      if (pair === undefined || !isScalar(pair.key)) return undefined;
+      offset = pair.key.range?.[0];
+      node = pair.value;
+    } else if (isSeq(node)) {
+      const item = node.items[Number(key)];
+      if (!(isScalar(item) || isMap(item) || isSeq(item))) return undefined;
+      offset = item.range?.[0];
+      node = item;
+    } else {
+      return undefined;
+    }
   }
-  if (isSeq(parent)) {
-    const item = parent.items[Number(last)];
-    return isScalar(item) || isMap(item) || isSeq(item) ? item.range?.[0] : undefined;
-  }
-  return undefined;
+  return offset;
 }
 
 /**

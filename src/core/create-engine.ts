@@ -39,6 +39,8 @@ export interface EngineOptions {
  * defaults when missing; an explicit `configPath` must name an existing file.
  */
 export async function createEngine(options: EngineOptions = {}): Promise<Engine> {
+  // A bad USERTRUST_DRY_RUN is refused before anything is created.
+  const dryRunByEnv = options.dryRun === undefined ? dryRunFromEnv(process.env.USERTRUST_DRY_RUN) : false;
   const paths = resolveVault(options);
   if (!existsSync(paths.config)) {
     // A mistyped path would otherwise get a fresh default budget next to the user's real vault.
@@ -46,8 +48,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
     initVault(paths);
   }
   const config = engineConfig(paths.config, options);
-  const dryRun =
-    options.dryRun ?? (dryRunFromEnv(process.env.USERTRUST_DRY_RUN) || config.ledger.kind === "memory");
+  const dryRun = options.dryRun ?? (dryRunByEnv || config.ledger.kind === "memory");
   const clock = options.clock;
   // One connection to ledger.db serves the ledger and the audit chain's head (also in dry-run,
   // so every process on the vault serializes its audit appends on the same lock).

@@ -27,7 +27,7 @@ export function resolveVault(options: {
   vaultBase?: string | undefined;
   configPath?: string | undefined;
 }): VaultPaths {
-  const configFile = options.configPath ? configFilePath(options.configPath) : undefined;
+  const configFile = options.configPath === undefined ? undefined : configFilePath(options.configPath);
   const root = configFile
     ? dirname(configFile)
     : join(resolve(options.vaultBase ?? process.cwd()), VAULT_DIR_NAME);
@@ -45,6 +45,12 @@ export function resolveVault(options: {
 }
 
 function configFilePath(configPath: string): string {
+  if (configPath === "") {
+    throw new ConfigError(
+      "configPath",
+      "is empty; pass the config file's path, or leave configPath out to use <vaultBase>/.usertrust/",
+    );
+  }
   const file = resolve(configPath);
   if (statSync(file, { throwIfNoEntry: false })?.isDirectory()) {
     throw new ConfigError(
