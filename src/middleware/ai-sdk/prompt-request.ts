@@ -83,11 +83,26 @@ function fileTokens(mediaType: string, data: unknown, provider: string, model: s
     if (provider === "google") return GEMINI_IMAGE_TOKENS;
     return openAIImageTokens(undefined, model);
   }
-  const base64 =
-    typeof data === "string" ? data : data instanceof Uint8Array ? Buffer.from(data).toString("base64") : "";
+  const base64 = base64Of(data);
   if (mediaType === "application/pdf" && base64 !== "") {
     const perPage = provider === "google" ? PDF_PAGE_TOKENS.google : PDF_PAGE_TOKENS.anthropic;
     return pdfTokens(base64, perPage);
   }
   return Math.ceil((base64.length * 3) / 4 / 3);
+}
+
+/**
+ * A file part's bytes as base64. In LanguageModelV4 `data` is tagged: `{ type: "data", data }`
+ * (base64 or bytes), `{ type: "text", text }`, or `{ type: "url", url }` (not visible to us: 0, as
+ * for files sent by reference elsewhere); a bare string or Uint8Array is read as it is.
+ */
+function base64Of(data: unknown): string {
+  if (typeof data === "string") return data;
+  if (data instanceof Uint8Array) return Buffer.from(data).toString("base64");
+  if (typeof data !== "object" || data === null) return "";
+  const tagged = data as { type?: unknown; data?: unknown; text?: unknown };
+  if (tagged.type === "data") return base64Of(tagged.data);
+  if (tagged.type === "text" && typeof tagged.text === "string")
+    return Buffer.from(tagged.text, "utf8").toString("base64");
+  return "";
 }
