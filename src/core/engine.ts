@@ -354,11 +354,22 @@ export class Engine implements HoldCloser {
     await Promise.allSettled(
       open.map((hold) => hold.void("the client was destroyed before the call settled", "hold_voided")),
     );
-    this.#preflight.close();
-    await this.#recorder.flush();
-    await this.ledger.close();
-    this.#recorder.close();
-    this.#database.close();
+    // Each part is closed even if one before it fails (a board that cannot write its session, a
+    // full disk), so none is left open; the first failure is rethrown once all are done.
+    const failures: unknown[] = [];
+    const closeStep = async (step: () => unknown): Promise<void> => {
+      try {
+        await step();
+      } catch (error) {
+        failures.push(error);
+      }
+    };
+    await closeStep(() => this.#preflight.close());
+    await closeStep(() => this.#recorder.flush());
+    await closeStep(() => this.ledger.close());
+    await closeStep(() => this.#recorder.close());
+    await closeStep(() => this.#database.close());
+    if (failures.length > 0) throw failures[0];
   }
 }
 

@@ -65,10 +65,13 @@ const historyEntrySchema = z.object({
 
 /** What this process last saw of history.jsonl while holding the lock. */
 interface HistoryTail {
-  /** 0 when the file does not exist. */
   ino: number;
   size: number;
-  mtimeMs: number;
+  /**
+   * The file's last bytes, from the start of its last line: still there at `size - lastLine.length`
+   * only while the file is the one seen (inode numbers are reused once another process trims).
+   */
+  lastLine: Buffer;
   /** Non-empty lines in the file. */
   lines: number;
   /** The highest seq handed out on this vault: in the file, or in session.json once the file was emptied. */
@@ -119,10 +122,8 @@ export class BoardStore {
    */
   record(review: Omit<BoardHistoryEntry, "seq">, maxHistory: number, nowMs: number): BoardHistoryEntry {
     return withFileLock(this.lockPath, () => {
-      const tail = this.#readTail();
-      const entry: BoardHistoryEntry = { seq: tail.lastSeq + 1, ...review };
-      const appended = this.#append(tail, entry);
-      if (appended.lines > 2 * maxHistory) this.#trim(maxHistory, nowMs);
+      const { entry, lines } = this.#appendNext(review);
+      if (lines > 2 * maxHistory) this.#trim(maxHistory, nowMs);
       else if (nowMs - this.#sessionWrittenAtMs >= SESSION_WRITE_INTERVAL_MS) this.#writeSession(nowMs);
       return entry;
     });
@@ -155,67 +156,69 @@ export class BoardStore {
     withFileLock(this.lockPath, () => this.#writeSession(nowMs));
   }
 
-  /** The history's end as it is now: read only what others appended since this process last looked. */
-  #readTail(): HistoryTail {
-    const known = this.#tail;
-    // While this process is the only writer, one stat shows the file is as it last left it.
-    if (known !== undefined && isUnchanged(known, this.#statHistory())) return known;
+  /**
+   * Appends `review` with the vault's next seq and returns it with the file's line count, through
+   * one open file (for reading and appending).
+   */
+  #appendNext(review: Omit<BoardHistoryEntry, "seq">): { entry: BoardHistoryEntry; lines: number } {
     let fd: number;
     try {
-      fd = openSync(this.historyPath, "r");
+      fd = openSync(this.historyPath, "a+");
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw storeError(this.historyPath, error);
-      const lastSeq = this.#sessionLastSeq();
-      this.#tail = { ino: 0, size: 0, mtimeMs: 0, lines: 0, lastSeq, endsWithNewline: true };
-      return this.#tail;
+      throw storeError(this.historyPath, error);
     }
     try {
-      const { ino, size, mtimeMs } = fstatSync(fd);
-      // Same file, grown: others appended. Anything else (a trim replaced it, a first look): read it all.
-      const grown = known !== undefined && known.ino === ino && known.size < size;
-      const from = grown ? known.size : 0;
-      const bytes = readBytes(fd, from, size);
-      const tail: HistoryTail = grown
-        ? { ...known, size, mtimeMs }
-        : { ino, size, mtimeMs, lines: 0, lastSeq: this.#sessionLastSeq(), endsWithNewline: true };
-      for (const line of bytes.toString("utf8").split("\n")) {
-        if (line.trim() === "") continue;
-        tail.lines += 1;
-        tail.lastSeq = Math.max(tail.lastSeq, parseEntry(line)?.seq ?? 0);
-      }
-      if (bytes.length > 0) tail.endsWithNewline = bytes[bytes.length - 1] === NEWLINE;
-      this.#tail = tail;
-      return tail;
+      const tail = this.#readTail(fd);
+      const entry: BoardHistoryEntry = { seq: tail.lastSeq + 1, ...review };
+      const line = Buffer.from(`${tail.endsWithNewline ? "" : "\n"}${JSON.stringify(entry)}\n`);
+      const written = writeSync(fd, line);
+      // A torn line left by a short write is found and skipped by the next read.
+      if (written !== line.length)
+        throw new Error(`wrote ${written} of ${line.length} bytes (is the disk full?)`);
+      // No other writer appends while we hold the lock, so the file now ends with our line.
+      this.#tail = {
+        ino: tail.ino,
+        size: tail.size + written,
+        lastLine: line.subarray(tail.endsWithNewline ? 0 : 1),
+        lines: tail.lines + 1,
+        lastSeq: entry.seq,
+        endsWithNewline: true,
+      };
+      return { entry, lines: this.#tail.lines };
     } catch (error) {
+      if (error instanceof UsertrustError) throw error;
       throw storeError(this.historyPath, error);
     } finally {
       closeSync(fd);
     }
   }
 
-  #statHistory(): Stats | undefined {
-    try {
-      return statSync(this.historyPath, { throwIfNoEntry: false });
-    } catch (error) {
-      throw storeError(this.historyPath, error);
+  /**
+   * The history's end as it is now. When the file is the one this process last saw (its last line
+   * still where it was), only what others appended since is read; a file a trim replaced is read
+   * whole, even where it got the old inode number back and has grown past the old size.
+   */
+  #readTail(fd: number): HistoryTail {
+    const known = this.#tail;
+    const { ino, size } = fstatSync(fd);
+    const same = known !== undefined && known.ino === ino && known.size <= size && endsWith(fd, known);
+    if (same && known.size === size) return known;
+    const from = same ? known.size : 0;
+    const bytes = readBytes(fd, from, size);
+    const tail: HistoryTail = same
+      ? { ...known, size }
+      : { ino, size, lastLine: EMPTY, lines: 0, lastSeq: this.#sessionLastSeq(), endsWithNewline: true };
+    for (const line of bytes.toString("utf8").split("\n")) {
+      if (line.trim() === "") continue;
+      tail.lines += 1;
+      tail.lastSeq = Math.max(tail.lastSeq, parseEntry(line)?.seq ?? 0);
     }
-  }
-
-  #append(tail: HistoryTail, entry: BoardHistoryEntry): HistoryTail {
-    const line = `${tail.endsWithNewline ? "" : "\n"}${JSON.stringify(entry)}\n`;
-    try {
-      const fd = openSync(this.historyPath, "a");
-      try {
-        writeSync(fd, line);
-        const { ino, size, mtimeMs } = fstatSync(fd);
-        this.#tail = { ino, size, mtimeMs, lines: tail.lines + 1, lastSeq: entry.seq, endsWithNewline: true };
-        return this.#tail;
-      } finally {
-        closeSync(fd);
-      }
-    } catch (error) {
-      throw storeError(this.historyPath, error);
+    if (bytes.length > 0) {
+      tail.lastLine = lastLineOf(bytes, tail.lastLine);
+      tail.endsWithNewline = bytes[bytes.length - 1] === NEWLINE;
     }
+    this.#tail = tail;
+    return tail;
   }
 
   /**
@@ -234,9 +237,10 @@ export class BoardStore {
     session.historyBytes = Buffer.byteLength(content);
     this.#saveSession(session, nowMs);
     writeAtomically(this.historyPath, content);
-    const { ino, size, mtimeMs } = statSync(this.historyPath);
+    const { ino, size } = statHistory(this.historyPath);
     const lastSeq = this.#tail?.lastSeq ?? session.lastSeq;
-    this.#tail = { ino, size, mtimeMs, lines: kept.length, lastSeq, endsWithNewline: true };
+    const lastLine = kept.length === 0 ? EMPTY : Buffer.from(`${kept[kept.length - 1]}\n`);
+    this.#tail = { ino, size, lastLine, lines: kept.length, lastSeq, endsWithNewline: true };
   }
 
   #writeSession(nowMs: number): void {
@@ -349,10 +353,32 @@ export function releaseBoardStore(store: BoardStore, nowMs: number): void {
 }
 
 const NEWLINE = 0x0a;
+const EMPTY = Buffer.alloc(0);
 
-function isUnchanged(known: HistoryTail, now: Stats | undefined): boolean {
-  if (now === undefined) return known.ino === 0;
-  return now.ino === known.ino && now.size === known.size && now.mtimeMs === known.mtimeMs;
+/** Whether the open file still ends, at the size seen, with the last line seen. */
+function endsWith(fd: number, known: HistoryTail): boolean {
+  const { lastLine, size } = known;
+  return readBytes(fd, size - lastLine.length, size).equals(lastLine);
+}
+
+/**
+ * The last line (with its newline) of a file whose bytes end with `bytes`; `before` is the last line
+ * of what precedes them, which a torn line continued at the start of `bytes` belongs to.
+ */
+function lastLineOf(bytes: Buffer, before: Buffer): Buffer {
+  const end = bytes[bytes.length - 1] === NEWLINE ? bytes.length - 1 : bytes.length;
+  const start = end === 0 ? 0 : bytes.lastIndexOf(NEWLINE, end - 1) + 1;
+  const continuesTornLine = start === 0 && before.length > 0 && before[before.length - 1] !== NEWLINE;
+  // A copy, so the tail does not keep the whole read alive.
+  return continuesTornLine ? Buffer.concat([before, bytes]) : Buffer.from(bytes.subarray(start));
+}
+
+function statHistory(path: string): Stats {
+  try {
+    return statSync(path);
+  } catch (error) {
+    throw storeError(path, error);
+  }
 }
 
 function freshSession(nowMs: number): Session {
@@ -397,7 +423,8 @@ function parseJson(text: string): unknown {
 
 /** Bytes [from, to) of an open file. */
 function readBytes(fd: number, from: number, to: number): Buffer {
-  const bytes = Buffer.alloc(Math.max(0, to - from));
+  // Unzeroed (and pooled when small): only the bytes read are returned.
+  const bytes = Buffer.allocUnsafe(Math.max(0, to - from));
   let read = 0;
   while (read < bytes.length) {
     const got = readSync(fd, bytes, read, bytes.length - read, from + read);

@@ -28,16 +28,21 @@ export interface ReviewOptions {
 export interface Board {
   readonly vetoThreshold: VetoThreshold;
   readonly maxHistory: number;
-  /** Reviews an operation now, records it in the history and the stats, and returns the decision. */
+  /**
+   * Reviews an operation now, records it in the history and the stats, and returns the decision.
+   * Throws BOARD_CLOSED once the board is closed.
+   */
   reviewNow(kind: string, actor: string, description: string, options?: ReviewOptions): BoardReviewResult;
+  /** Every review on the vault since the session started. Throws BOARD_CLOSED once the board is closed. */
   stats(): BoardStats;
-  /** The newest `limit` reviews (default and at most maxHistory), oldest first. */
+  /** The newest `limit` reviews (default and at most maxHistory), oldest first. Reads only. */
   history(limit?: number): BoardHistoryEntry[];
-  /** Writes the session state now. */
+  /** Writes the session state now; does nothing once the board is closed. */
   flush(): void;
   /**
    * Lets go of the vault's board files; the last board of the vault in this process to close
-   * writes the session state. Call it when the owner of the board shuts down. Idempotent.
+   * writes the session state. Call it when the owner of the board shuts down. Idempotent. A closed
+   * board writes nothing more, so it never recreates a vault folder deleted after it closed.
    */
   close(): void;
 }
@@ -67,12 +72,7 @@ export function createBoard(vaultPath: string, options: BoardOptions = {}): Boar
     vetoThreshold,
     maxHistory,
     reviewNow(kind, actor, description, reviewOptions = {}) {
-      if (closed) {
-        throw new UsertrustError(
-          "BOARD_CLOSED",
-          "This board was closed, so it records no more reviews. Create a new one with createBoard().",
-        );
-      }
+      if (closed) throw closedError("records no more reviews");
       const review = reviewOperation(
         { kind, description, scope: reviewOptions.scope ?? [], context: reviewOptions.context ?? {} },
         vetoThreshold,
@@ -92,15 +92,27 @@ export function createBoard(vaultPath: string, options: BoardOptions = {}): Boar
       );
       return review;
     },
-    stats: () => store.stats(now()),
+    stats() {
+      if (closed) throw closedError("reads no more stats");
+      return store.stats(now());
+    },
     history: (limit = maxHistory) => store.history(Math.min(limit, maxHistory)),
-    flush: () => store.flush(now()),
+    flush() {
+      if (!closed) store.flush(now());
+    },
     close() {
       if (closed) return;
       closed = true;
       releaseBoardStore(store, now());
     },
   };
+}
+
+function closedError(what: string): UsertrustError {
+  return new UsertrustError(
+    "BOARD_CLOSED",
+    `This board was closed, so it ${what}. Create a new one with createBoard().`,
+  );
 }
 
 function assertOptions(maxHistory: number, vetoThreshold: VetoThreshold): void {

@@ -1,9 +1,22 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
-import { hostname, tmpdir } from "node:os";
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { LOCK_STALE_MS, withFileLock } from "../../../src/core/board/board-lock.ts";
+import {
+  BREAK_LOCK_STALE_MS,
+  BREAK_LOCK_SUFFIX,
+  LOCK_STALE_MS,
+  withFileLock,
+} from "../../../src/core/board/board-lock.ts";
 
 const folders: string[] = [];
 afterEach(() => {
@@ -22,6 +35,12 @@ function deadPid(): number {
     encoding: "utf8",
   });
   return Number(child.stdout);
+}
+
+/** What a process of this machine and pid namespace that has exited left in the lock at `path`. */
+function nameOfDeadHolder(path: string): string {
+  const ours = withFileLock(path, () => readFileSync(path, "utf8"));
+  return ours.replace(/^\d+/, String(deadPid()));
 }
 
 describe("the board's lock file", () => {
@@ -44,11 +63,32 @@ describe("the board's lock file", () => {
 
   it("breaks a lock left by a process of this machine that has exited", () => {
     const path = lockPath();
-    withFileLock(path, () => undefined);
-    writeFileSync(path, `${deadPid()}@${hostname()} 0.1`);
+    writeFileSync(path, nameOfDeadHolder(path));
     const started = Date.now();
     expect(withFileLock(path, () => "ran")).toBe("ran");
     expect(Date.now() - started).toBeLessThan(LOCK_STALE_MS);
+    expect(readdirSync(join(path, ".."))).toEqual([]);
+  });
+
+  it("breaks the lock at once when a waiter died while breaking it, leaving board.lock.break", () => {
+    const path = lockPath();
+    const dead = nameOfDeadHolder(path);
+    writeFileSync(path, dead);
+    writeFileSync(`${path}${BREAK_LOCK_SUFFIX}`, dead);
+    const started = Date.now();
+    expect(withFileLock(path, () => "ran")).toBe("ran");
+    expect(Date.now() - started).toBeLessThan(BREAK_LOCK_STALE_MS);
+    expect(readdirSync(join(path, ".."))).toEqual([]);
+  });
+
+  it(`breaks a board.lock.break of another machine once it is older than ${BREAK_LOCK_STALE_MS} ms`, () => {
+    const path = lockPath();
+    writeFileSync(path, nameOfDeadHolder(path));
+    const breakPath = `${path}${BREAK_LOCK_SUFFIX}`;
+    writeFileSync(breakPath, "1@some-other-host pid:[1] 0.1");
+    const old = new Date(Date.now() - BREAK_LOCK_STALE_MS - 1_000);
+    utimesSync(breakPath, old, old);
+    expect(withFileLock(path, () => "ran")).toBe("ran");
     expect(readdirSync(join(path, ".."))).toEqual([]);
   });
 
