@@ -1,3 +1,4 @@
+import { endsUrlUserinfo } from "./credential-detectors.ts";
 import type { PiiFinding } from "./pii-detector.ts";
 import { isIpv6 } from "./pii-validators.ts";
 import { type Detector, isAlphanumericCode, isWordCode } from "./text-scan.ts";
@@ -13,8 +14,6 @@ const EMAIL_DOMAIN = /(?:[\p{L}\p{N}](?:[\p{L}\p{N}-]{0,61}[\p{L}\p{N}])?\.)+\p{
 const NON_ASCII_LETTER_OR_DIGIT = /[\p{L}\p{N}]/u;
 /** Retina asset names (`icon@2x.png`) are shaped like addresses. */
 const ASSET_DOMAIN = /^\d(?:\.\d)?x\.(?:png|jpe?g|gif|webp|svg|avif)$/i;
-/** `scheme://user:` right before the local part: a URL password, which the `secret` detector reports. */
-const URL_USERINFO_BEFORE = /[A-Za-z][A-Za-z0-9+.-]*:\/\/[^\s/?#@]*:$/;
 const DOT = 46;
 const COLON = 58;
 
@@ -50,12 +49,8 @@ function emailAround(text: string, at: number): PiiFinding | undefined {
   const end = at + 1 + domain[0].length;
   // `git@github.com:org/repo.git` is an SSH remote, not a person.
   if (text.charCodeAt(end) === COLON && text.slice(start, at) === "git") return undefined;
-  if (
-    text.charCodeAt(start - 1) === COLON &&
-    URL_USERINFO_BEFORE.test(text.slice(Math.max(0, start - 256), start))
-  ) {
-    return undefined;
-  }
+  // `scheme://user:password@host`: the local part is (the tail of) a password, reported as a secret.
+  if (endsUrlUserinfo(text, at)) return undefined;
   return { kind: "email", start, end };
 }
 

@@ -85,8 +85,24 @@ function labelledValueDetector(
 
 /** `scheme://user:password@host`: only the password is reported. */
 const URL_PASSWORD = /:\/\/[^\s/?#@:]{0,128}:([^\s/?#@]{1,256})@/dg;
+const URL_USERINFO = new RegExp(URL_PASSWORD.source, "y");
+/** From `://` to the `@` of the longest `user:password@` URL_PASSWORD reads. */
+const URL_USERINFO_CHARS_MAX = 3 + 128 + 1 + 256;
 
 export const detectUrlPasswords = labelledValueDetector("secret", URL_PASSWORD, () => true);
+
+/**
+ * Whether the "@" at `at` ends the `user:password@` of a URL, whose password detectUrlPasswords
+ * reports: then it does not start a host of an email address (`app:S3cret;Key9@db.example.com`).
+ */
+export function endsUrlUserinfo(text: string, at: number): boolean {
+  const windowStart = Math.max(0, at - URL_USERINFO_CHARS_MAX);
+  const scheme = text.slice(windowStart, at).lastIndexOf("://");
+  if (scheme === -1) return false;
+  URL_USERINFO.lastIndex = windowStart + scheme;
+  const match = URL_USERINFO.exec(text);
+  return match !== null && match.index + match[0].length === at + 1;
+}
 
 /** `Authorization: Bearer <opaque token>`, as pasted from curl commands and HTTP logs. */
 const BEARER_TOKEN = /\b[Bb]earer[ \t]+([A-Za-z0-9._~+/-]{16,}=*)/dg;
@@ -109,9 +125,15 @@ const LABELLED_SECRET =
   /(?:password|passwd|passphrase|pwd|secret|api[_-]?key|apikey|access[_-]?key|auth[_-]?token|access[_-]?token|refresh[_-]?token|client[_-]?secret)[A-Za-z0-9_-]{0,40}["']?[^\S\r\n]{0,3}(?::=|=>|:|=|[^\S\r\n]+is:?)[^\S\r\n]{0,3}(?:"([^"\s]{5,199}[^"\s\\])"|'([^'\s]{5,199}[^'\s\\])'|([^\s"'`,;(){}[\]<>]{5,199}[^\s"'`,;(){}[\]<>\\]))(?=$|[\s"'`,;)}\]]|\\["'])/dgi;
 /** A value that is itself one of our placeholders was redacted already. */
 const PLACEHOLDER_LIKE = /^\[[A-Z0-9_]+_\d+\]$/;
+/**
+ * Where a secret is kept, not the secret (`"password_reset_url": "https://…/reset"`): a URL without
+ * a password (detectUrlPasswords reads one that has it) or a file path.
+ */
+const LOCATION = /^(?:[A-Za-z][A-Za-z0-9+.-]*:\/\/[^\s@]*|~?\.{0,2}\/[\w./-]*)$/;
 
 function isSecretValue(value: string, match: RegExpExecArray): boolean {
   if (/^[$%<{]/.test(value) || /^(.)\1+$/.test(value) || PLACEHOLDER_LIKE.test(value)) return false;
+  if (LOCATION.test(value)) return false;
   const quoted = match[3] === undefined;
   if (quoted) return !/^[A-Za-z_.-]+$/.test(value);
   return /\d/.test(value) && /[A-Za-z]/.test(value);

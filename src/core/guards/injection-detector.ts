@@ -1,6 +1,7 @@
 import { Buffer } from "node:buffer";
 import { memoByContent } from "./content-memo.ts";
 import { normalizedCopyOf } from "./normalized-copy.ts";
+import { eachRecord } from "./text-scan.ts";
 
 /**
  * Heuristics for prompt-injection attempts in prompt text (typically user input, retrieved documents
@@ -322,26 +323,29 @@ function findEncoded(text: string, found: InjectionFinding[]): void {
 /**
  * Injection findings in `text`, sorted by start; overlapping matches of one kind are reported once.
  * The rules read the text's normalised copy (see normalized-copy.ts), so invisible characters and
- * full-width letters do not hide a phrase; offsets are the original text's.
+ * full-width letters do not hide a phrase; offsets are the original text's. Each record of a text
+ * (the values of one piece of tool data, see RECORD_SEPARATOR) is read on its own.
  */
-export const findInjection: (text: string) => InjectionFinding[] = memoByContent((text) => {
-  const found: InjectionFinding[] = [];
-  const copy = normalizedCopyOf(text);
-  const scanned = copy?.text ?? text;
-  findPlain(scanned, found);
-  findEncoded(scanned, found);
-  if (copy !== undefined) {
-    for (const finding of found) {
-      finding.start = copy.originalStart(finding.start);
-      finding.end = copy.originalEnd(finding.end);
+export const findInjection: (text: string) => InjectionFinding[] = memoByContent(
+  eachRecord((text) => {
+    const found: InjectionFinding[] = [];
+    const copy = normalizedCopyOf(text);
+    const scanned = copy?.text ?? text;
+    findPlain(scanned, found);
+    findEncoded(scanned, found);
+    if (copy !== undefined) {
+      for (const finding of found) {
+        finding.start = copy.originalStart(finding.start);
+        finding.end = copy.originalEnd(finding.end);
+      }
     }
-  }
-  found.sort((a, b) => a.start - b.start || b.end - a.end);
-  const lastEndByKind = new Map<InjectionKind, number>();
-  return found.filter((finding) => {
-    const lastEnd = lastEndByKind.get(finding.kind) ?? -1;
-    if (finding.start < lastEnd) return false;
-    lastEndByKind.set(finding.kind, finding.end);
-    return true;
-  });
-});
+    found.sort((a, b) => a.start - b.start || b.end - a.end);
+    const lastEndByKind = new Map<InjectionKind, number>();
+    return found.filter((finding) => {
+      const lastEnd = lastEndByKind.get(finding.kind) ?? -1;
+      if (finding.start < lastEnd) return false;
+      lastEndByKind.set(finding.kind, finding.end);
+      return true;
+    });
+  }),
+);

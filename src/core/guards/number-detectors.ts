@@ -26,8 +26,9 @@ const PHONE_NATIONAL =
   /(?<![\w+./-]|\d[ ])(?:\(0[1-9]\d{0,3}\)|0[1-9]\d{0,3})(?:[ ./-]\d{2,8}){1,4}(?![\w:]|[ ./-]\d)/g;
 /** Digits without the separators above count as a phone number only after a label that says so. */
 const PHONE_DIGITS = /(?<![\w+]|\d[ ./-])\+?\d(?:[ ./-]?\d){6,14}(?![\w]|[ ./-]?\d)/g;
+/** Labels may be quoted, as JSON keys and tool data are (`"phone": "4155552671"`). */
 const PHONE_LABEL =
-  /\b(?:tel(?:ephone)?|phone|mobile|cell(?:phone)?|fax|whatsapp)(?:[^\S\r\n]*(?:number|no\.?|nr\.?|#))?[^\S\r\n]*[:.=]?[^\S\r\n]*$/i;
+  /\b(?:tel(?:ephone)?|phone|mobile|cell(?:phone)?|fax|whatsapp)(?:[^\S\r\n]*(?:number|no\.?|nr\.?|#))?["']?[^\S\r\n]*[:.=]?[^\S\r\n]*["']?$/i;
 
 /** Not after or before `digit.`: the fraction digits of a float (`0.2296890672016048`) are no card. */
 const CARD = /(?<![\w]|\d[ -]|\d\.)\d(?:[ -]?\d){12,18}(?![\w]|[ -]\d|\.\d)/g;
@@ -35,11 +36,11 @@ const CARD = /(?<![\w]|\d[ -]|\d\.)\d(?:[ -]?\d){12,18}(?![\w]|[ -]\d|\.\d)/g;
 const SSN = /(?<![\w-]|\d )\d{3}([- ])\d{2}\1\d{4}(?![\w]|-\d|[ ]\d(?!\d{0,3}[/.-]\d))/g;
 const SSN_DIGITS = /(?<![\w-])\d{9}(?![\w-])/g;
 const SSN_LABEL =
-  /\b(?:ssn|social[^\S\r\n]+security(?:[^\S\r\n]+(?:number|no\.?|#))?)[^\S\r\n]*(?:is|:|#|=)?[^\S\r\n]*$/i;
+  /\b(?:ssn|social[^\S\r\n]+security(?:[^\S\r\n]+(?:number|no\.?|#))?)["']?[^\S\r\n]*(?:is|:|#|=)?[^\S\r\n]*["']?$/i;
 
 const IPV4 = /(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?![\w]|\.\d)/g;
 /** "version 1.2.3.4" is a version, not a host. */
-const VERSION_LABEL = /\b(?:version|ver\.?|release|build)\s*$/i;
+const VERSION_LABEL = /\b(?:version|ver\.?|release|build)["']?\s*[:=]?\s*["']?$/i;
 
 function isInternationalPhone(value: string): boolean {
   const digits = digitsOf(value).length - (value.includes("(0)") ? 1 : 0);

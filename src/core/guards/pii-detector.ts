@@ -9,7 +9,7 @@ import {
   detectUrlPasswords,
 } from "./credential-detectors.ts";
 import { detectIbans, detectNumbers } from "./number-detectors.ts";
-import type { Detector } from "./text-scan.ts";
+import { type Detector, eachRecord } from "./text-scan.ts";
 
 /**
  * Finds personal data and credentials in one prompt text. Each detector is a cheap candidate scan
@@ -114,12 +114,14 @@ function resolveOverlaps(candidates: PiiFinding[]): PiiFinding[] {
   return picked;
 }
 
-/** Every finding in `text`, sorted by start, none overlapping. */
-export const findPii: (text: string) => PiiFinding[] = memoByContent((text) => {
-  const candidates: PiiFinding[] = [];
-  for (const detect of DETECTORS) detect(text, candidates);
-  return resolveOverlaps(candidates);
-});
+/** Every finding in `text`, sorted by start, none overlapping and none across a record separator. */
+export const findPii: (text: string) => PiiFinding[] = memoByContent(
+  eachRecord((text) => {
+    const candidates: PiiFinding[] = [];
+    for (const detect of DETECTORS) detect(text, candidates);
+    return resolveOverlaps(candidates);
+  }),
+);
 
 /**
  * How many distinct values of each kind the texts contain, for `warn` and `block` modes and the

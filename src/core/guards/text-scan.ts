@@ -12,6 +12,33 @@ export function eachMatch(pattern: RegExp, text: string, visit: (match: RegExpEx
   for (let match = pattern.exec(text); match !== null; match = pattern.exec(text)) visit(match);
 }
 
+/**
+ * Separates the texts of one piece of tool data (each value after its key) joined into one text,
+ * so that a long tool result re-sent every turn is remembered by content as a whole (see
+ * content-memo.ts). Scanners read each record of such a text on its own: no finding crosses one.
+ */
+export const RECORD_SEPARATOR = "\u001e";
+
+/** A scanner that reads each record of a text (see RECORD_SEPARATOR) on its own, findings in text offsets. */
+export function eachRecord<T extends { start: number; end: number }>(
+  scan: (text: string) => T[],
+): (text: string) => T[] {
+  return (text) => {
+    if (!text.includes(RECORD_SEPARATOR)) return scan(text);
+    const found: T[] = [];
+    let offset = 0;
+    for (const record of text.split(RECORD_SEPARATOR)) {
+      for (const finding of scan(record)) {
+        finding.start += offset;
+        finding.end += offset;
+        found.push(finding);
+      }
+      offset += record.length + RECORD_SEPARATOR.length;
+    }
+    return found;
+  };
+}
+
 /** ASCII letter or digit; false for NaN, so it is safe one past either end of a string. */
 export function isAlphanumericCode(code: number): boolean {
   return (code >= 48 && code <= 57) || (code >= 65 && code <= 90) || (code >= 97 && code <= 122);

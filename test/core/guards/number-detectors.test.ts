@@ -53,3 +53,16 @@ describe("credit_card / us_ssn next to the number that usually follows them", ()
     expect(found("ref 123-45-6789-1234")).toEqual([]);
   });
 });
+
+describe("labels in quotes, as JSON keys and tool data carry them", () => {
+  it("reads a bare phone number or SSN after a quoted label", () => {
+    expect(found('{"phone": "4155552671"}')).toEqual(["phone: 4155552671"]);
+    expect(found('phone: "4155552671"')).toEqual(["phone: 4155552671"]);
+    expect(found('ssn: "536221234"')).toEqual(["us_ssn: 536221234"]);
+  });
+
+  it("reads a dotted version after a quoted label as a version, not an IPv4 address", () => {
+    expect(found('version: "1.2.3.4"')).toEqual([]);
+    expect(found('{"version": "1.2.3.4"}')).toEqual([]);
+  });
+});
