@@ -1,3 +1,5 @@
+import type { Modality } from "./usage.ts";
+
 /**
  * A model call as the engine sees it, whatever SDK or framework it came from. Surfaces translate
  * their own request shapes into this; the engine never looks at provider objects.
@@ -33,6 +35,22 @@ export interface GovernedRequest {
    * above the input rate (5-minute writes 1.25×, 1-hour writes 2×): the hold prices the prompt so.
    */
   promptCacheWrite?: "5m" | "1h";
+  /**
+   * What the request lets the model produce besides text (OpenAI `modalities`, Gemini
+   * `responseModalities`); [] for text only. When absent, whatever the model can produce: the hold
+   * prices the output cap at the dearest output rate the model has among these and text.
+   */
+  outputModalities?: readonly Modality[];
+  /**
+   * The most searches the provider's own web search tool may run (Anthropic `max_uses`, OpenAI
+   * `max_tool_calls`, or an assumed number when the request sets none): each is held at its fee.
+   */
+  webSearchesMax?: number;
+  /**
+   * The request asks to be billed at this percentage of the standard rates (Anthropic
+   * `speed: "fast"`, `inference_geo: "us"`); absent means 100. The hold prices every token at it.
+   */
+  tokenRatePercent?: number;
   /** The request's own cap on output tokens per choice; the config default applies when absent. */
   maxOutputTokens: number | undefined;
   /** How many completions the call asks for (OpenAI's `n`); each may use the whole output cap. */

@@ -1,8 +1,8 @@
 import { Buffer } from "node:buffer";
 import type { GovernedRequest } from "./governed-request.ts";
 import type { HoldTerms } from "./hold.ts";
-import { costUsertokens, type ModelRates } from "./price-book.ts";
-import { makeUsage, type Usage } from "./usage.ts";
+import { costUsertokens, type ModelRates, rateAt } from "./price-book.ts";
+import { MODALITIES, MODALITY_FIELDS, type Modality, makeUsage, type Usage } from "./usage.ts";
 
 /**
  * Token estimates for holds. A hold must not be smaller than the call will cost, and it must be
@@ -25,19 +25,53 @@ export function estimateInputTokens(promptParts: readonly string[]): number {
   return tokens;
 }
 
+/** What a hold prices besides the prompt and the output cap, all read from the request (and its rates). */
+export interface HoldExtras {
+  /** The prompt may be written to the cache: it is held as written, at the write rate, above the input rate. */
+  promptCacheWrite?: "5m" | "1h";
+  /** The output cap is held at this modality's output rate, the dearest the request allows. */
+  outputModality?: Modality;
+  /** Web searches held at the model's per-search fee. */
+  webSearchRequests?: number;
+  tokenRatePercent?: number;
+}
+
 /** The worst case a hold covers: the whole prompt as uncached input and every allowed output token. */
-export function holdUsage(
-  inputTokens: number,
-  maxOutputTokens: number,
-  promptCacheWrite?: "5m" | "1h",
-): Usage {
-  if (promptCacheWrite === undefined) return makeUsage({ inputTokens, outputTokens: maxOutputTokens });
-  // A prompt that may be written to the cache is held as written at the write rate, which is above the input rate.
+export function holdUsage(inputTokens: number, maxOutputTokens: number, extras: HoldExtras = {}): Usage {
+  const { promptCacheWrite, outputModality } = extras;
   return makeUsage({
+    ...(promptCacheWrite === undefined
+      ? { inputTokens }
+      : {
+          cacheWriteTokens: inputTokens,
+          cacheWrite1hTokens: promptCacheWrite === "1h" ? inputTokens : 0,
+        }),
     outputTokens: maxOutputTokens,
-    cacheWriteTokens: inputTokens,
-    cacheWrite1hTokens: promptCacheWrite === "1h" ? inputTokens : 0,
+    ...(outputModality === undefined ? {} : { [MODALITY_FIELDS[outputModality].output]: maxOutputTokens }),
+    webSearchRequests: extras.webSearchRequests,
+    tokenRatePercent: extras.tokenRatePercent,
   });
+}
+
+/**
+ * The hold's extras for a request at these rates. Output may be audio, images or video only when
+ * the request allows it (or, when it does not say, when the model has such an output price): the
+ * cap is held at the dearest output rate among what may come, since any of it may be the whole cap.
+ */
+export function holdExtras(request: GovernedRequest, rates: ModelRates, inputTokens: number): HoldExtras {
+  const extras: HoldExtras = {};
+  if (request.promptCacheWrite !== undefined) extras.promptCacheWrite = request.promptCacheWrite;
+  if (request.webSearchesMax !== undefined) extras.webSearchRequests = request.webSearchesMax;
+  if (request.tokenRatePercent !== undefined) extras.tokenRatePercent = request.tokenRatePercent;
+  let dearest = rateAt(rates.output, inputTokens);
+  for (const modality of request.outputModalities ?? MODALITIES) {
+    const rate = rateAt(rates.media[modality].output, inputTokens);
+    if (rate > dearest) {
+      dearest = rate;
+      extras.outputModality = modality;
+    }
+  }
+  return extras;
 }
 
 /** Output tokens for UTF-8 bytes received, when the provider did not count them. */
@@ -45,14 +79,18 @@ export function estimateOutputTokens(outputBytes: number): number {
   return Math.ceil(outputBytes / BYTES_PER_TOKEN);
 }
 
-/** Usage to settle at when the provider reported none: the prompt estimate and what was received. */
-export function estimatedUsage(inputTokens: number, outputBytes: number): Usage {
-  return makeUsage({ inputTokens, outputTokens: estimateOutputTokens(outputBytes) });
+/**
+ * Usage to settle at when the provider reported none: the prompt estimate and what was received,
+ * at the rate the request asked for. Searches cannot be seen without usage and are not assumed.
+ */
+export function estimatedUsage(inputTokens: number, outputBytes: number, tokenRatePercent?: number): Usage {
+  return makeUsage({ inputTokens, outputTokens: estimateOutputTokens(outputBytes), tokenRatePercent });
 }
 
 /**
  * A call's hold: the prompt estimate (every part, plus media) and every allowed output token of
- * every choice, priced at `rates`; `ids` are the call's transfer id and prompt hash.
+ * every choice, with the request's extras (web searches, rate), priced at `rates`; `ids` are the
+ * call's transfer id and prompt hash.
  */
 export function holdTerms(
   request: GovernedRequest,
@@ -63,9 +101,10 @@ export function holdTerms(
   const inputTokensEstimate = estimateInputTokens(request.promptParts) + (request.mediaTokens ?? 0);
   // Every one of the call's choices may use the whole output cap.
   const maxOutputTokens = (request.maxOutputTokens ?? defaultMaxOutputTokens) * (request.outputChoices ?? 1);
-  const holdUsertokens = costUsertokens(
-    rates,
-    holdUsage(inputTokensEstimate, maxOutputTokens, request.promptCacheWrite),
+  const heldUsage = holdUsage(
+    inputTokensEstimate,
+    maxOutputTokens,
+    holdExtras(request, rates, inputTokensEstimate),
   );
   return {
     ...ids,
@@ -73,7 +112,8 @@ export function holdTerms(
     rates,
     inputTokensEstimate,
     maxOutputTokens,
-    holdUsertokens,
+    heldUsage,
+    holdUsertokens: costUsertokens(rates, heldUsage),
     warnings: rates.warning === undefined ? [] : [rates.warning],
   };
 }

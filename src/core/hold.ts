@@ -3,7 +3,7 @@ import type { ScopedHold } from "./budgets/scoped-budgets.ts";
 import type { Admission, CallOutcome } from "./circuit-breaker.ts";
 import type { GovernedRequest } from "./governed-request.ts";
 import type { Redactor } from "./guards/redactor.ts";
-import { estimatedUsage, holdUsage } from "./hold-sizing.ts";
+import { estimatedUsage } from "./hold-sizing.ts";
 import type { ModelRates } from "./price-book.ts";
 import type { TrustReceipt } from "./receipt.ts";
 import type { Usage, UsageSource } from "./usage.ts";
@@ -15,6 +15,8 @@ export interface HoldTerms {
   rates: ModelRates;
   inputTokensEstimate: number;
   maxOutputTokens: number;
+  /** The worst case the hold prices: the prompt estimate, every allowed output token, the request's extras. */
+  heldUsage: Usage;
   holdUsertokens: number;
   promptHash: string;
   warnings: readonly string[];
@@ -85,7 +87,12 @@ export class Hold {
 
   /** Settles on an estimate when the provider reported no usage: the prompt estimate plus what was received. */
   settleEstimated(outputBytes: number, outcome: CallOutcome = "success"): Promise<TrustReceipt> {
-    return this.settle(estimatedUsage(this.terms.inputTokensEstimate, outputBytes), "estimated", outcome);
+    const { inputTokensEstimate, request } = this.terms;
+    return this.settle(
+      estimatedUsage(inputTokensEstimate, outputBytes, request.tokenRatePercent),
+      "estimated",
+      outcome,
+    );
   }
 
   /**
@@ -93,11 +100,7 @@ export class Hold {
    * whose usage usertrust cannot see, such as a raw response body the caller reads itself.
    */
   settleAtHold(): Promise<TrustReceipt> {
-    const { inputTokensEstimate, maxOutputTokens, request } = this.terms;
-    return this.settle(
-      holdUsage(inputTokensEstimate, maxOutputTokens, request.promptCacheWrite),
-      "estimated",
-    );
+    return this.settle(this.terms.heldUsage, "estimated");
   }
 
   /**

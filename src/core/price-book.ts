@@ -1,7 +1,7 @@
 import { calcPrice, type ModelPrice, type TieredPrices } from "@pydantic/genai-prices";
 import type { ModelPriceOverride, TrustConfig } from "./config.ts";
 import { UnknownModelError } from "./errors.ts";
-import type { Usage } from "./usage.ts";
+import { MODALITIES, MODALITY_FIELDS, type Modality, type Usage } from "./usage.ts";
 
 /**
  * Prices are kept as integer micro-USD per million tokens, so a call's cost is an exact integer
@@ -11,6 +11,18 @@ import type { Usage } from "./usage.ts";
  */
 const MICRO_USD_PER_MTOK_PER_UT_TOKEN = 100_000_000n;
 
+/** A rate percentage and a per-request fee scale the token sum and the fees; both stay integers. */
+const PERCENT = 100n;
+
+/** A fee per 1,000 requests, in micro-USD, in the same units as tokens × micro-USD per million tokens. */
+const TOKEN_UNITS_PER_FEE_UNIT = 1_000n;
+
+/**
+ * The web search fee when the price has none (config prices, a model the table lists without
+ * one): $10 per 1,000 searches, what Anthropic and OpenAI both list, so a search is never free.
+ */
+export const FALLBACK_WEB_SEARCH_USD_PER_K = 10;
+
 /** Rates used when `unknownModel` is "warn": frontier-model list prices, so an unknown model is never cheap. */
 export const FALLBACK_RATE: ModelPriceOverride = { inputPerMTok: 15, outputPerMTok: 75 };
 
@@ -18,6 +30,12 @@ export interface RateSchedule {
   baseMicroUsdPerMTok: number;
   /** Sorted by start; a tier applies to every token once the call's total input exceeds `startTokens`. */
   tiers: ReadonlyArray<{ startTokens: number; microUsdPerMTok: number }>;
+}
+
+export interface MediaRates {
+  input: RateSchedule;
+  cacheRead: RateSchedule;
+  output: RateSchedule;
 }
 
 export type PriceSource = "config" | "genai-prices" | "unknown-model-rate" | "unknown-model-fallback";
@@ -33,6 +51,10 @@ export interface ModelRates {
   cacheWrite: RateSchedule;
   /** 1-hour cache writes (Anthropic): the table's rate, else twice the input rate as Anthropic bills them. */
   cacheWrite1h: RateSchedule;
+  /** Audio, image and video tokens: the table's rates for the modality, else the text rates of the tier. */
+  media: Readonly<Record<Modality, MediaRates>>;
+  /** One web search by the provider's own search tool, in micro-USD per 1,000 searches. */
+  webSearchMicroUsdPerK: number;
   /** Set when the price is a guess the user should know about. */
   warning: string | undefined;
 }
@@ -79,21 +101,48 @@ export class PriceBook {
   }
 }
 
-/** Cost of a usage at these rates, in usertokens, rounded up so a call that costs anything costs ≥ 1 UT. */
+/**
+ * Cost of a usage at these rates, in usertokens, rounded up so a call that costs anything costs
+ * ≥ 1 UT. Tokens are summed at their tiers' rates and scaled by the call's rate percentage; fees
+ * are added unscaled; the total is rounded once.
+ */
 export function costUsertokens(rates: ModelRates, usage: Usage): number {
-  const totalInput = usage.inputTokens + usage.cacheReadTokens + usage.cacheWriteTokens;
-  const longWrites = Math.min(usage.cacheWrite1hTokens ?? 0, usage.cacheWriteTokens);
-  const numerator =
-    BigInt(usage.inputTokens) * BigInt(rateAt(rates.input, totalInput)) +
-    BigInt(usage.outputTokens) * BigInt(rateAt(rates.output, totalInput)) +
-    BigInt(usage.cacheReadTokens) * BigInt(rateAt(rates.cacheRead, totalInput)) +
-    BigInt(usage.cacheWriteTokens - longWrites) * BigInt(rateAt(rates.cacheWrite, totalInput)) +
-    BigInt(longWrites) * BigInt(rateAt(rates.cacheWrite1h, totalInput));
-  const usertokens = (numerator + MICRO_USD_PER_MTOK_PER_UT_TOKEN - 1n) / MICRO_USD_PER_MTOK_PER_UT_TOKEN;
-  return Number(usertokens);
+  const tokens = tokenCost(rates, usage);
+  const fees =
+    BigInt(usage.webSearchRequests ?? 0) * BigInt(rates.webSearchMicroUsdPerK) * TOKEN_UNITS_PER_FEE_UNIT;
+  const numerator = tokens * BigInt(usage.tokenRatePercent ?? 100) + fees * PERCENT;
+  const denominator = MICRO_USD_PER_MTOK_PER_UT_TOKEN * PERCENT;
+  return Number((numerator + denominator - 1n) / denominator);
 }
 
-function rateAt(schedule: RateSchedule, totalInputTokens: number): number {
+/** Σ tokens × micro-USD per million tokens: each modality's part of a tier at its rate, the rest as text. */
+function tokenCost(rates: ModelRates, usage: Usage): bigint {
+  const totalInput = usage.inputTokens + usage.cacheReadTokens + usage.cacheWriteTokens;
+  const at = (tokens: number, schedule: RateSchedule): bigint =>
+    BigInt(tokens) * BigInt(rateAt(schedule, totalInput));
+  const text = { input: usage.inputTokens, cacheRead: usage.cacheReadTokens, output: usage.outputTokens };
+  let sum = 0n;
+  for (const modality of MODALITIES) {
+    for (const tier of ["input", "cacheRead", "output"] as const) {
+      // A tier's parts never count for more than the tier, whoever built the usage.
+      const part = Math.min(usage[MODALITY_FIELDS[modality][tier]] ?? 0, text[tier]);
+      text[tier] -= part;
+      sum += at(part, rates.media[modality][tier]);
+    }
+  }
+  const longWrites = Math.min(usage.cacheWrite1hTokens ?? 0, usage.cacheWriteTokens);
+  return (
+    sum +
+    at(text.input, rates.input) +
+    at(text.output, rates.output) +
+    at(text.cacheRead, rates.cacheRead) +
+    at(usage.cacheWriteTokens - longWrites, rates.cacheWrite) +
+    at(longWrites, rates.cacheWrite1h)
+  );
+}
+
+/** The rate of a schedule for a call with this many input tokens in all. */
+export function rateAt(schedule: RateSchedule, totalInputTokens: number): number {
   let rate = schedule.baseMicroUsdPerMTok;
   for (const tier of schedule.tiers) if (totalInputTokens > tier.startTokens) rate = tier.microUsdPerMTok;
   return rate;
@@ -136,13 +185,16 @@ function ratesFromOverride(
   source: PriceSource,
   warning: string | undefined,
 ): ModelRates {
+  const text: MediaRates = {
+    input: flat(price.inputPerMTok),
+    cacheRead: flat(price.cacheReadPerMTok ?? price.inputPerMTok),
+    output: flat(price.outputPerMTok),
+  };
   return {
     provider,
     pricedAs: model,
     source,
-    input: flat(price.inputPerMTok),
-    output: flat(price.outputPerMTok),
-    cacheRead: flat(price.cacheReadPerMTok ?? price.inputPerMTok),
+    ...text,
     cacheWrite:
       price.cacheWritePerMTok === undefined
         ? scaled(flat(price.inputPerMTok), cacheWriteFactor(provider))
@@ -151,23 +203,52 @@ function ratesFromOverride(
       price.cacheWrite1hPerMTok === undefined
         ? scaled(flat(price.inputPerMTok), CACHE_WRITE_1H_FACTOR)
         : flat(price.cacheWrite1hPerMTok),
+    // A configured price is one rate per tier: every modality is charged at it.
+    media: { audio: text, image: text, video: text },
+    webSearchMicroUsdPerK: toMicro(FALLBACK_WEB_SEARCH_USD_PER_K),
     warning,
   };
 }
 
 function ratesFromTable(provider: string, pricedAs: string, price: ModelPrice): ModelRates {
   const input = schedule(price.input_mtok) ?? flat(0);
+  const text: MediaRates = {
+    input,
+    // A model without a cache-read price bills cached tokens as plain input; never as free.
+    cacheRead: schedule(price.cache_read_mtok) ?? input,
+    output: schedule(price.output_mtok) ?? flat(0),
+  };
+  const webSearches = price.web_searches_kcount;
   return {
     provider,
     pricedAs,
     source: "genai-prices",
-    input,
-    output: schedule(price.output_mtok) ?? flat(0),
-    // A model without a cache-read price bills cached tokens as plain input; never as free.
-    cacheRead: schedule(price.cache_read_mtok) ?? input,
+    ...text,
     cacheWrite: schedule(price.cache_write_mtok) ?? scaled(input, cacheWriteFactor(provider)),
     cacheWrite1h: schedule(price.cache_write_1h_mtok) ?? scaled(input, CACHE_WRITE_1H_FACTOR),
+    media: {
+      audio: mediaRatesFromTable(price, "audio", text),
+      image: mediaRatesFromTable(price, "image", text),
+      video: mediaRatesFromTable(price, "video", text),
+    },
+    webSearchMicroUsdPerK: toMicro(
+      typeof webSearches === "number" ? webSearches : FALLBACK_WEB_SEARCH_USD_PER_K,
+    ),
     warning: undefined,
+  };
+}
+
+/**
+ * A modality's rates as the table's own pricing reads them: its price where it has one, else the
+ * tier's text rate. Cached media without a price of its own falls back to the modality's input
+ * rate when the table has one (the table's rule), never to the cheaper text cache-read rate.
+ */
+function mediaRatesFromTable(price: ModelPrice, modality: Modality, text: MediaRates): MediaRates {
+  const input = schedule(price[`input_${modality}_mtok`]);
+  return {
+    input: input ?? text.input,
+    cacheRead: schedule(price[`cache_${modality}_read_mtok`]) ?? input ?? text.cacheRead,
+    output: schedule(price[`output_${modality}_mtok`]) ?? text.output,
   };
 }
 

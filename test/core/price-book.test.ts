@@ -49,6 +49,14 @@ describe("the bundled price table still lists the prices these tests assume", ()
         cache_read_mtok: { base: 0.125, tiers: [{ start: 200_000, price: 0.25 }] },
       },
     ],
+    [
+      "openai",
+      "gpt-audio",
+      { input_mtok: 2.5, output_mtok: 10, input_audio_mtok: 32, output_audio_mtok: 64 },
+    ],
+    ["openai", "gpt-5", { input_mtok: 1.25, output_mtok: 10, web_searches_kcount: 10 }],
+    ["google", "gemini-2.5-flash-image", { input_mtok: 0.3, output_mtok: 2.5, output_image_mtok: 30 }],
+    ["google", "gemini-3.1-flash-live-preview", { input_mtok: 0.75, input_image_mtok: 1 }],
   ])("%s %s", (provider, model, expected) => {
     const found = calcPrice({ input_tokens: 1, output_tokens: 1 }, model, { providerId: provider });
     expect(found?.model_price).toMatchObject(expected);
@@ -322,5 +330,68 @@ describe("models with no known price", () => {
     const rates = book({ unknownModel: "warn" }).ratesFor("openai", "gpt-4o-mini");
     expect(rates.source).toBe("genai-prices");
     expect(rates.warning).toBeUndefined();
+  });
+});
+
+describe("non-text tokens are priced at their modality's rates", () => {
+  it("prices gpt-audio's audio parts at $32 in / $64 out and the rest at $2.50 / $10", () => {
+    // 200 × 2.5 + 800 × 32 + 100 × 10 + 400 × 64 = 52,700 µ$ = 527 UT.
+    expect(
+      cost("openai", "gpt-audio", {
+        inputTokens: 1_000,
+        inputAudioTokens: 800,
+        outputTokens: 500,
+        outputAudioTokens: 400,
+      }),
+    ).toBe(527);
+  });
+
+  it("prices a modality the table has no rate for at the tier's text rate", () => {
+    expect(cost("openai", "gpt-4o", { inputTokens: 1_000_000, inputAudioTokens: 1_000_000 })).toBe(
+      cost("openai", "gpt-4o", { inputTokens: 1_000_000 }),
+    );
+  });
+
+  it("prices cached media without a cache price of its own at the modality's input rate, not the text cache rate", () => {
+    // gemini-3.1-flash-live-preview has no cache-read price: cached image tokens are image input, $1/M.
+    expect(
+      cost("google", "gemini-3.1-flash-live-preview", {
+        cacheReadTokens: 1_000_000,
+        cacheReadImageTokens: 1_000_000,
+      }),
+    ).toBe(10_000);
+  });
+
+  it("prices configured models' non-text tokens at the configured text rates", () => {
+    const pricing = { "gpt-audio": { inputPerMTok: 1, outputPerMTok: 2 } };
+    expect(
+      cost("openai", "gpt-audio", { inputTokens: 1_000_000, inputAudioTokens: 1_000_000 }, { pricing }),
+    ).toBe(10_000);
+  });
+});
+
+describe("per-request fees and rate premiums", () => {
+  it("charges web searches at the table's fee, $10 per 1,000 on gpt-5", () => {
+    expect(cost("openai", "gpt-5", { webSearchRequests: 2 })).toBe(200);
+  });
+
+  it("charges web searches at $10 per 1,000 when the price has no fee", () => {
+    const pricing = { "my-model": { inputPerMTok: 1, outputPerMTok: 2 } };
+    expect(cost("openai", "my-model", { webSearchRequests: 1 }, { pricing })).toBe(100);
+  });
+
+  it("scales every token tier by the rate percentage, and no fee", () => {
+    // claude-sonnet-4-6: 1,000 × 3 + 1,000 × 15 + 1,000 × 0.3 + 1,000 × 3.75 = 22,050 µ$; × 1.1 = 24,255 µ$ → 243 UT.
+    const tokens = {
+      inputTokens: 1_000,
+      outputTokens: 1_000,
+      cacheReadTokens: 1_000,
+      cacheWriteTokens: 1_000,
+    };
+    expect(cost("anthropic", "claude-sonnet-4-6", tokens)).toBe(221);
+    expect(cost("anthropic", "claude-sonnet-4-6", { ...tokens, tokenRatePercent: 110 })).toBe(243);
+    expect(
+      cost("anthropic", "claude-sonnet-4-6", { ...tokens, tokenRatePercent: 110, webSearchRequests: 1 }),
+    ).toBe(343);
   });
 });

@@ -8,6 +8,9 @@ export const messagesCreateTranslation: CallTranslation = {
   toGoverned: messagesRequestToGoverned,
   isStream: (body) => (body as { stream?: unknown }).stream === true,
   streamRequest: (body) => ({ sent: body, meter: new MessagesStreamMeter() }),
-  usageOf: (response) => usageFromAnthropic((response as { usage?: unknown }).usage),
+  usageOf: (response) => {
+    const { usage, model } = response as { usage?: unknown; model?: unknown };
+    return usageFromAnthropic(usage, typeof model === "string" ? model : undefined);
+  },
   outputBytesOf: (response) => messageOutputBytes((response as { content?: unknown }).content),
 };

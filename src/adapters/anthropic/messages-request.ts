@@ -1,4 +1,5 @@
 import type { GovernedRequest } from "../../core/governed-request.ts";
+import { anthropicTokenRatePercent } from "../../core/surface/anthropic-rate-premiums.ts";
 import { anthropicImageTokens, PDF_PAGE_TOKENS, pdfTokens } from "../../core/surface/media-tokens.ts";
 import {
   messageCountOf,
@@ -8,6 +9,7 @@ import {
   toolNamesOf,
 } from "../../core/surface/request-fields.ts";
 import { guardTextsOf } from "../../core/surface/text-fields.ts";
+import { anthropicWebSearchesMax } from "../../core/surface/web-search-tools.ts";
 
 /** The parts of a messages.create body usertrust reads; everything else is forwarded untouched. */
 interface MessagesBody {
@@ -17,6 +19,8 @@ interface MessagesBody {
   tools?: unknown;
   max_tokens?: unknown;
   metadata?: { user_id?: unknown } | null;
+  speed?: unknown;
+  inference_geo?: unknown;
 }
 
 /** Translates an Anthropic messages.create body into the engine's neutral request. */
@@ -39,6 +43,10 @@ export function messagesRequestToGoverned(body: unknown): GovernedRequest {
   if (prompt.mediaTokens > 0) request.mediaTokens = prompt.mediaTokens;
   const cacheWrite = cacheWriteOf(params);
   if (cacheWrite !== undefined) request.promptCacheWrite = cacheWrite;
+  const webSearches = anthropicWebSearchesMax(params.tools);
+  if (webSearches !== undefined) request.webSearchesMax = webSearches;
+  const ratePercent = anthropicTokenRatePercent(params.model, params.speed, params.inference_geo);
+  if (ratePercent !== 100) request.tokenRatePercent = ratePercent;
   const actor = nonEmptyString(params.metadata?.user_id);
   if (actor !== undefined) request.actor = actor;
   const toolNames = toolNamesOf(params.tools);

@@ -18,7 +18,7 @@ export function messageOutputBytes(content: unknown): number {
 
 interface StreamEvent {
   type?: string;
-  message?: { usage?: AnthropicUsage };
+  message?: { usage?: AnthropicUsage; model?: unknown };
   usage?: AnthropicUsage;
   delta?: { text?: unknown; partial_json?: unknown; thinking?: unknown };
 }
@@ -30,9 +30,12 @@ interface StreamEvent {
  */
 export class MessagesStreamMeter implements StreamMeter<StreamEvent> {
   #reported: AnthropicUsage | undefined;
+  #model: string | undefined;
   #outputBytes = 0;
 
   observe(event: StreamEvent): boolean {
+    if (event.type === "message_start" && typeof event.message?.model === "string")
+      this.#model = event.message.model;
     if (event.type === "message_start" && event.message?.usage) this.#merge(event.message.usage);
     else if (event.type === "message_delta" && event.usage) this.#merge(event.usage);
     else if (event.type === "content_block_delta" && event.delta) {
@@ -44,7 +47,7 @@ export class MessagesStreamMeter implements StreamMeter<StreamEvent> {
   }
 
   usage(): Usage | undefined {
-    return usageFromAnthropic(this.#reported);
+    return usageFromAnthropic(this.#reported, this.#model);
   }
 
   outputBytes(): number {

@@ -7,6 +7,7 @@ import {
   toolNamesOf,
 } from "../../core/surface/request-fields.ts";
 import { guardTextsOf } from "../../core/surface/text-fields.ts";
+import { MODALITIES, type Modality } from "../../core/usage.ts";
 
 interface GenerateParams {
   model?: unknown;
@@ -18,6 +19,7 @@ interface GenerateParams {
     candidateCount?: unknown;
     responseSchema?: unknown;
     responseJsonSchema?: unknown;
+    responseModalities?: unknown;
   } | null;
 }
 
@@ -54,10 +56,26 @@ export function geminiRequestToGoverned(params: unknown, method: string): Govern
   };
   if (candidates !== undefined && candidates > 1) request.outputChoices = candidates;
   if (prompt.mediaTokens > 0) request.mediaTokens = prompt.mediaTokens;
+  const outputModalities = responseModalitiesOf(config?.responseModalities);
+  if (outputModalities !== undefined) request.outputModalities = outputModalities;
   const toolNames = toolNamesOf(config?.tools);
   if (toolNames.length > 0) request.toolNames = toolNames;
   request.messageCount = messageCountOf(contents);
   return request;
+}
+
+/**
+ * The non-text outputs `responseModalities` allows, or undefined when it is not set: a model then
+ * answers in its default modalities (an image model draws unasked), which the hold covers.
+ */
+function responseModalitiesOf(modalities: unknown): Modality[] | undefined {
+  if (!Array.isArray(modalities)) return undefined;
+  const allowed: Modality[] = [];
+  for (const modality of MODALITIES) {
+    if (modalities.some((named) => typeof named === "string" && named.toLowerCase() === modality))
+      allowed.push(modality);
+  }
+  return allowed;
 }
 
 interface Prompt {

@@ -1,5 +1,11 @@
 import { Buffer } from "node:buffer";
-import { makeUsage, type Usage, usageWithCachedInside } from "../../core/usage.ts";
+import {
+  type MediaCounts,
+  type Modality,
+  makeUsage,
+  type Usage,
+  usageFromInclusiveCounts,
+} from "../../core/usage.ts";
 import type { StreamMeter } from "../governed-call.ts";
 
 interface UsageMetadata {
@@ -8,12 +14,16 @@ interface UsageMetadata {
   candidatesTokenCount?: number | null;
   thoughtsTokenCount?: number | null;
   toolUsePromptTokenCount?: number | null;
+  promptTokensDetails?: unknown;
+  cacheTokensDetails?: unknown;
+  candidatesTokensDetails?: unknown;
 }
 
 /**
  * Gemini counts cached tokens inside promptTokenCount (split out, priced at the cache-read rate),
  * bills thinking as output (thoughtsTokenCount is separate from candidatesTokenCount), and bills
- * the results of its own tools (toolUsePromptTokenCount) as input.
+ * the results of its own tools (toolUsePromptTokenCount) as input. The `…TokensDetails` lists
+ * break the prompt, its cached part and the candidates down by modality, each billed at its rate.
  */
 export function usageFromGemini(metadata: unknown): Usage | undefined {
   if (typeof metadata !== "object" || metadata === null) return undefined;
@@ -21,13 +31,39 @@ export function usageFromGemini(metadata: unknown): Usage | undefined {
   if (typeof reported.promptTokenCount !== "number" && typeof reported.candidatesTokenCount !== "number") {
     return undefined;
   }
-  const usage = usageWithCachedInside(
-    reported.promptTokenCount,
-    reported.cachedContentTokenCount,
-    (reported.candidatesTokenCount ?? 0) + (reported.thoughtsTokenCount ?? 0),
-  );
+  const usage = usageFromInclusiveCounts({
+    input: reported.promptTokenCount,
+    cacheRead: reported.cachedContentTokenCount,
+    output: (reported.candidatesTokenCount ?? 0) + (reported.thoughtsTokenCount ?? 0),
+    inputMedia: mediaCounts(reported.promptTokensDetails),
+    cacheReadMedia: mediaCounts(reported.cacheTokensDetails),
+    outputMedia: mediaCounts(reported.candidatesTokensDetails),
+  });
   // Results of Gemini's own tools are billed as input.
   return makeUsage({ ...usage, inputTokens: usage.inputTokens + (reported.toolUsePromptTokenCount ?? 0) });
+}
+
+/** Gemini bills a document's tokens as an image's (the price table reads DOCUMENT as IMAGE too). */
+const MODALITY_OF: ReadonlyMap<unknown, Modality> = new Map([
+  ["AUDIO", "audio"],
+  ["IMAGE", "image"],
+  ["DOCUMENT", "image"],
+  ["VIDEO", "video"],
+]);
+
+/**
+ * A `[{ modality, tokenCount }]` list by modality; undefined when the response has none. A listed
+ * breakdown says a modality it leaves out has no tokens.
+ */
+function mediaCounts(details: unknown): MediaCounts | undefined {
+  if (!Array.isArray(details)) return undefined;
+  const counts: Record<Modality, number> = { audio: 0, image: 0, video: 0 };
+  for (const entry of details) {
+    const { modality, tokenCount } = (entry ?? {}) as { modality?: unknown; tokenCount?: unknown };
+    const kind = MODALITY_OF.get(modality);
+    if (kind !== undefined && typeof tokenCount === "number" && tokenCount > 0) counts[kind] += tokenCount;
+  }
+  return counts;
 }
 
 /** UTF-8 bytes of the candidates' parts (text, thoughts, function calls), for estimates. */

@@ -20,6 +20,7 @@ interface ChatBody {
   max_completion_tokens?: unknown;
   n?: unknown;
   user?: unknown;
+  modalities?: unknown;
 }
 
 /** Translates a chat.completions.create body into the engine's neutral request. */
@@ -42,6 +43,9 @@ export function chatRequestToGoverned(body: unknown): GovernedRequest {
   };
   if (choices !== undefined && choices > 1) request.outputChoices = choices;
   if (media.tokens > 0) request.mediaTokens = media.tokens;
+  // Chat completions answer in text unless `modalities` asks for audio too.
+  request.outputModalities =
+    Array.isArray(chat.modalities) && chat.modalities.includes("audio") ? ["audio"] : [];
   const actor = nonEmptyString(chat.user);
   if (actor !== undefined) request.actor = actor;
   const toolNames = toolNamesOf(chat.tools ?? chat.functions);

@@ -1,27 +1,65 @@
 import { Buffer } from "node:buffer";
-import { type Usage, usageWithCachedInside } from "../../core/usage.ts";
+import { type Usage, usageFromInclusiveCounts } from "../../core/usage.ts";
 import type { StreamMeter } from "../governed-call.ts";
+
+/** The breakdown of a prompt count, the same in Chat Completions and the Responses API. */
+export interface OpenAIInputDetails {
+  cached_tokens?: number | null;
+  cache_write_tokens?: number | null;
+  audio_tokens?: number | null;
+  image_tokens?: number | null;
+  cached_tokens_details?: { audio_tokens?: number | null; image_tokens?: number | null } | null;
+}
+
+/** The breakdown of an output count. */
+export interface OpenAIOutputDetails {
+  audio_tokens?: number | null;
+  image_tokens?: number | null;
+}
 
 interface OpenAIUsage {
   prompt_tokens?: number;
   completion_tokens?: number;
-  prompt_tokens_details?: { cached_tokens?: number | null } | null;
+  prompt_tokens_details?: OpenAIInputDetails | null;
+  completion_tokens_details?: OpenAIOutputDetails | null;
 }
 
 /**
- * OpenAI reports cached prompt tokens inside prompt_tokens; split them out so they are priced at
- * the cache-read rate and not again as input. completion_tokens already includes reasoning tokens.
+ * OpenAI reports cached prompt tokens and cache writes (GPT-5.6 and later) inside prompt_tokens;
+ * split them out so they are priced at the cache-read and cache-write rates and not again as
+ * input. completion_tokens already includes reasoning tokens. Audio and image tokens are parts of
+ * the prompt and completion counts, kept apart to be priced at their own rates.
  */
 export function usageFromOpenAI(usage: unknown): Usage | undefined {
   if (typeof usage !== "object" || usage === null) return undefined;
   const reported = usage as OpenAIUsage;
   if (typeof reported.prompt_tokens !== "number" && typeof reported.completion_tokens !== "number")
     return undefined;
-  return usageWithCachedInside(
+  return usageFromOpenAICounts(
     reported.prompt_tokens,
-    reported.prompt_tokens_details?.cached_tokens,
+    reported.prompt_tokens_details,
     reported.completion_tokens,
+    reported.completion_tokens_details,
   );
+}
+
+/** Usage from OpenAI's counts and their breakdowns, whichever API named them. */
+export function usageFromOpenAICounts(
+  input: number | undefined,
+  inputDetails: OpenAIInputDetails | null | undefined,
+  output: number | undefined,
+  outputDetails: OpenAIOutputDetails | null | undefined,
+): Usage {
+  const cachedDetails = inputDetails?.cached_tokens_details;
+  return usageFromInclusiveCounts({
+    input,
+    cacheRead: inputDetails?.cached_tokens,
+    cacheWrite: inputDetails?.cache_write_tokens,
+    output,
+    inputMedia: { audio: inputDetails?.audio_tokens, image: inputDetails?.image_tokens },
+    cacheReadMedia: { audio: cachedDetails?.audio_tokens, image: cachedDetails?.image_tokens },
+    outputMedia: { audio: outputDetails?.audio_tokens, image: outputDetails?.image_tokens },
+  });
 }
 
 /** UTF-8 bytes of the assistant output in a completion's choices, for an estimate when usage is missing. */

@@ -8,6 +8,7 @@ import {
   toolNamesOf,
 } from "../../core/surface/request-fields.ts";
 import { guardTextsOf } from "../../core/surface/text-fields.ts";
+import { openAIWebSearchesMax } from "../../core/surface/web-search-tools.ts";
 
 /** The parts of a responses.create body usertrust reads; everything else is forwarded untouched. */
 interface ResponsesBody {
@@ -17,6 +18,7 @@ interface ResponsesBody {
   tools?: unknown;
   text?: unknown;
   max_output_tokens?: unknown;
+  max_tool_calls?: unknown;
   user?: unknown;
   safety_identifier?: unknown;
 }
@@ -43,6 +45,8 @@ export function responsesRequestToGoverned(body: unknown): GovernedRequest {
     maxOutputTokens: positiveInteger(params.max_output_tokens),
   };
   if (prompt.mediaTokens > 0) request.mediaTokens = prompt.mediaTokens;
+  const webSearches = openAIWebSearchesMax(params.tools, params.max_tool_calls);
+  if (webSearches !== undefined) request.webSearchesMax = webSearches;
   const actor = nonEmptyString(params.user) ?? nonEmptyString(params.safety_identifier);
   if (actor !== undefined) request.actor = actor;
   const toolNames = toolNamesOf(params.tools);

@@ -1,28 +1,45 @@
 import { Buffer } from "node:buffer";
-import { type Usage, usageWithCachedInside } from "../../core/usage.ts";
+import { makeUsage, type Usage } from "../../core/usage.ts";
 import type { CallTranslation, StreamMeter } from "../governed-call.ts";
+import { type OpenAIInputDetails, type OpenAIOutputDetails, usageFromOpenAICounts } from "./chat-usage.ts";
 import { responsesRequestToGoverned } from "./responses-request.ts";
 
 interface ResponsesUsage {
   input_tokens?: number;
   output_tokens?: number;
-  input_tokens_details?: { cached_tokens?: number | null } | null;
+  input_tokens_details?: OpenAIInputDetails | null;
+  output_tokens_details?: OpenAIOutputDetails | null;
 }
 
 /**
- * The Responses API reports cached tokens inside input_tokens (split out here, priced at the
- * cache-read rate) and reasoning tokens inside output_tokens.
+ * The Responses API reports cached tokens and cache writes inside input_tokens (split out here,
+ * priced at the cache-read and cache-write rates) and reasoning tokens inside output_tokens.
  */
-export function usageFromResponses(usage: unknown): Usage | undefined {
+function usageFromResponses(usage: unknown): Usage | undefined {
   if (typeof usage !== "object" || usage === null) return undefined;
   const reported = usage as ResponsesUsage;
   if (typeof reported.input_tokens !== "number" && typeof reported.output_tokens !== "number")
     return undefined;
-  return usageWithCachedInside(
+  return usageFromOpenAICounts(
     reported.input_tokens,
-    reported.input_tokens_details?.cached_tokens,
+    reported.input_tokens_details,
     reported.output_tokens,
+    reported.output_tokens_details,
   );
+}
+
+/**
+ * A whole response's usage with its web searches: each `web_search_call` output item is one
+ * billed call of the web search tool, which the usage object does not count.
+ */
+export function usageOfResponse(response: unknown): Usage | undefined {
+  const { usage, output } = (response ?? {}) as { usage?: unknown; output?: unknown };
+  const tokens = usageFromResponses(usage);
+  if (tokens === undefined) return undefined;
+  const searches = Array.isArray(output)
+    ? output.filter((item) => (item as { type?: unknown } | null)?.type === "web_search_call").length
+    : 0;
+  return searches === 0 ? tokens : makeUsage({ ...tokens, webSearchRequests: searches });
 }
 
 /** UTF-8 bytes of a response's output items (message text, tool-call arguments), for estimates. */
@@ -44,7 +61,7 @@ function responseOutputBytes(output: unknown): number {
 interface ResponseEvent {
   type?: string;
   delta?: unknown;
-  response?: { usage?: unknown };
+  response?: { usage?: unknown; output?: unknown };
 }
 
 /** The final event (completed, incomplete or failed) carries the whole response with its usage. */
@@ -54,7 +71,7 @@ class ResponsesStreamMeter implements StreamMeter<ResponseEvent> {
 
   observe(event: ResponseEvent): boolean {
     if (typeof event.delta === "string") this.#outputBytes += Buffer.byteLength(event.delta, "utf8");
-    const usage = usageFromResponses(event.response?.usage);
+    const usage = usageOfResponse(event.response);
     if (usage) this.#usage = usage;
     return true;
   }
@@ -82,7 +99,7 @@ export const responsesTranslation: CallTranslation = {
   toGoverned: responsesRequestToGoverned,
   isStream: (body) => (body as ResponsesBody).stream === true,
   streamRequest: (body) => ({ sent: body, meter: new ResponsesStreamMeter() }),
-  usageOf: (response) => usageFromResponses((response as { usage?: unknown }).usage),
+  usageOf: usageOfResponse,
   outputBytesOf: (response) => responseOutputBytes((response as { output?: unknown }).output),
   settlesAtHold: (body) => (body as ResponsesBody).background === true,
 };
