@@ -12,56 +12,23 @@ import {
   writeSync,
 } from "node:fs";
 import { join, resolve } from "node:path";
-import { z } from "zod";
 import { UsertrustError } from "../errors.ts";
 import { withFileLock } from "./board-lock.ts";
-import { type BoardHistoryEntry, type BoardStats, CONCERN_TYPES, type ConcernType } from "./board-types.ts";
+import {
+  countEntry,
+  freshSession,
+  parseEntry,
+  parseJson,
+  type Session,
+  sessionSchema,
+} from "./board-records.ts";
+import { type BoardHistoryEntry, type BoardStats, CONCERN_TYPES } from "./board-types.ts";
 
 export const SESSION_FILE_NAME = "session.json";
 export const HISTORY_FILE_NAME = "history.jsonl";
 export const LOCK_FILE_NAME = "board.lock";
 /** session.json is rewritten at most this often per process on the review path (plus on trim and flush). */
 export const SESSION_WRITE_INTERVAL_MS = 1_000;
-
-const count = z.number().int().nonnegative();
-const severity = z.enum(["critical", "high", "medium", "low", "info"]);
-const decision = z.enum(["approved", "blocked", "escalated"]);
-const vote = z.enum(["approve", "veto", "abstain"]);
-
-const statsSchema = z.object({
-  totalReviews: count,
-  approved: count,
-  blocked: count,
-  escalated: count,
-  concernCounts: z.record(z.string(), count),
-});
-
-const sessionSchema = z.object({
-  version: z.literal(1),
-  startedAt: z.string(),
-  lastReviewAt: z.string().nullable(),
-  /** The seq of the last review these stats include; later history lines are counted on the next write. */
-  lastSeq: count,
-  /**
-   * How far into history.jsonl (bytes) the stats have read, so the next write reads only what was
-   * appended since. A hint: if the file no longer fits it, the whole file is read, and the seq
-   * filter (lastSeq) keeps any line from being counted twice.
-   */
-  historyBytes: count.optional(),
-  stats: statsSchema,
-});
-
-type Session = z.infer<typeof sessionSchema>;
-
-const historyEntrySchema = z.object({
-  seq: z.number().int().positive(),
-  timestamp: z.string(),
-  kind: z.string(),
-  actor: z.string(),
-  decision,
-  votes: z.object({ alpha: vote, beta: vote }),
-  concerns: z.array(z.object({ type: z.enum(CONCERN_TYPES as [ConcernType, ...ConcernType[]]), severity })),
-});
 
 /** What this process last saw of history.jsonl while holding the lock. */
 interface HistoryTail {
@@ -378,46 +345,6 @@ function statHistory(path: string): Stats {
     return statSync(path);
   } catch (error) {
     throw storeError(path, error);
-  }
-}
-
-function freshSession(nowMs: number): Session {
-  const concernCounts: Record<string, number> = {};
-  for (const type of CONCERN_TYPES) concernCounts[type] = 0;
-  return {
-    version: 1,
-    startedAt: new Date(nowMs).toISOString(),
-    lastReviewAt: null,
-    lastSeq: 0,
-    historyBytes: 0,
-    stats: { totalReviews: 0, approved: 0, blocked: 0, escalated: 0, concernCounts },
-  };
-}
-
-function countEntry(session: Session, entry: BoardHistoryEntry): void {
-  const { stats } = session;
-  stats.totalReviews += 1;
-  stats[entry.decision] += 1;
-  for (const concern of entry.concerns) {
-    stats.concernCounts[concern.type] = (stats.concernCounts[concern.type] ?? 0) + 1;
-  }
-  if (entry.seq > session.lastSeq) {
-    session.lastSeq = entry.seq;
-    session.lastReviewAt = entry.timestamp;
-  }
-}
-
-function parseEntry(line: string): BoardHistoryEntry | undefined {
-  if (line.trim() === "") return undefined;
-  const parsed = historyEntrySchema.safeParse(parseJson(line));
-  return parsed.success ? parsed.data : undefined;
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
   }
 }
 
