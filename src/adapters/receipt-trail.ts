@@ -10,6 +10,7 @@ import type { TrustReceipt } from "../core/receipt.ts";
  */
 export class ReceiptTrail {
   readonly #parent: ReceiptTrail | undefined;
+  readonly #owner: ReceiptTrail | undefined;
   readonly #receipts: Array<Promise<TrustReceipt>> = [];
   #waiters: Array<() => void> = [];
   #sealed = false;
@@ -17,21 +18,31 @@ export class ReceiptTrail {
   /**
    * `ambient`: the trail the caller is running under. A sealed one (and any sealed one above it)
    * is passed over: its helper has ended, so a call started now is not one of its calls.
+   * `owner`: the trail of the conversation whose turn this trail's helper is (see
+   * trailedConversation), which holds the turn's receipts too, whoever started the turn.
    */
-  constructor(ambient: ReceiptTrail | undefined) {
+  constructor(ambient: ReceiptTrail | undefined, owner?: ReceiptTrail) {
     let parent = ambient;
     while (parent?.sealed) parent = parent.#parent;
     this.#parent = parent;
+    this.#owner = owner;
   }
 
   /**
    * Records one call's receipt (or its refusal) here and in every enclosing trail: the helpers
-   * that were running when this trail was opened, sealed since or not.
+   * that were running when this trail was opened, sealed since or not, and the conversations
+   * their turns belong to. Each trail records it once, however many ways lead to it.
    */
   record(receipt: Promise<TrustReceipt>): void {
     receipt.catch(() => {});
-    for (let trail: ReceiptTrail | undefined = this; trail !== undefined; trail = trail.#parent) {
+    const reached = new Set<ReceiptTrail>();
+    const pending: ReceiptTrail[] = [this];
+    for (let trail = pending.pop(); trail !== undefined; trail = pending.pop()) {
+      if (reached.has(trail)) continue;
+      reached.add(trail);
       trail.#add(receipt);
+      if (trail.#parent !== undefined) pending.push(trail.#parent);
+      if (trail.#owner !== undefined) pending.push(trail.#owner);
     }
   }
 
@@ -126,12 +137,21 @@ export function shareTrail(from: unknown, to: object): void {
 
 type ContextRunner = <T>(work: () => T) => T;
 
+/** How a trailed helper lives with the client that made it. */
+export interface HelperOptions {
+  /** The client's destroy() hooks (CallContext.onDestroying): see emitOutsideTrail. */
+  readonly onDestroying?: (hook: () => Promise<void>) => () => void;
+  /** The trail of the conversation this helper is a turn of (see trailedConversation). */
+  readonly owner?: ReceiptTrail;
+}
+
 /** Where a helper's code runs, and where the caller's code it calls back runs. */
 interface HelperContexts {
   /** The helper's trail, and the caller's scope, actor and metadata (every AsyncLocalStorage). */
   call: ContextRunner;
   /** The caller's context as it was, without the trail. */
   caller: ContextRunner;
+  onDestroying: HelperOptions["onDestroying"];
 }
 
 /**
@@ -145,14 +165,18 @@ interface HelperContexts {
  * events (each turn started from the previous stream's `end`) is then a row of separate trails,
  * not a chain of trails each holding every later turn.
  */
-export function trailedMethod<A extends unknown[], R>(method: (...args: A) => R): (...args: A) => R {
+export function trailedMethod<A extends unknown[], R>(
+  method: (...args: A) => R,
+  options: HelperOptions = {},
+): (...args: A) => R {
   return (...args: A): R => {
-    const trail = openTrail();
+    const trail = new ReceiptTrail(currentTrail.getStore(), options.owner);
     // Everything the helper does later — requests it starts while being read, possibly after the
     // caller's withTrustContext callback returned — runs in the context of this call.
     const contexts: HelperContexts = {
       call: runInTrail(trail, () => AsyncLocalStorage.snapshot()),
       caller: AsyncLocalStorage.snapshot(),
+      onDestroying: options.onDestroying,
     };
     const result = contexts.call(() => method(...args));
     adopt(result, trail, contexts, true);
@@ -180,7 +204,7 @@ function adopt(value: unknown, trail: ReceiptTrail, contexts: HelperContexts, ow
   attachTrail(value, trail, true);
   if (typeof value !== "object" || value === null) return;
   const object = value as Record<string | symbol, unknown>;
-  if (isEventStream(value)) emitOutsideTrail(object, trail, contexts.caller);
+  if (isEventStream(value)) emitOutsideTrail(object, trail, contexts);
   if (isAsyncIterator(value)) {
     stepInCallContext(object, trail, contexts.call, own);
     return;
@@ -227,17 +251,110 @@ function stepInCallContext(
  * inside its own work, so in the trail's context. Listeners are the caller's code: they run in the
  * caller's context instead, or a turn started from one would be recorded as this helper's.
  * `end` (emitted after an error or abort too) is the helper's end.
+ *
+ * destroy() aborts the request such a stream reads, and the stream then ends as aborted. The SDKs
+ * raise an unhandled rejection for an abort nobody listens for, which a Node process with default
+ * settings dies of; that abort is usertrust's, not the caller's, so a listener is added as
+ * destroy() starts. The caller's own listeners still see `abort` and `end`.
  */
 function emitOutsideTrail(
   stream: Record<string | symbol, unknown>,
   trail: ReceiptTrail,
-  caller: ContextRunner,
+  contexts: HelperContexts,
 ): void {
+  const on = stream.on;
+  const forget =
+    typeof on === "function"
+      ? contexts.onDestroying?.(async () => {
+          on.call(stream, "abort", () => {});
+        })
+      : undefined;
   const emit = stream._emit as (...args: unknown[]) => unknown;
   stream._emit = (...args: unknown[]) => {
-    if (args[0] === "end") trail.seal();
-    return caller(() => emit.apply(stream, args));
+    if (args[0] === "end") {
+      trail.seal();
+      forget?.();
+    }
+    return contexts.caller(() => emit.apply(stream, args));
   };
+}
+
+/** The methods of a conversation object: those that run one turn, and those that return a new conversation. */
+export interface ConversationMethods {
+  readonly turns: readonly string[];
+  readonly forks: readonly string[];
+}
+
+/** For a conversation: when its latest turn has ended (see trailedConversation). */
+const conversationEnds = new WeakMap<object, () => Promise<unknown>>();
+
+/**
+ * Wraps an SDK method that returns a conversation the caller keeps and drives turn by turn (an
+ * Anthropic message thread, whose `send()` and `stream()` run in the caller's context, long after
+ * the method returned). Each turn is a helper call of its own, so `receiptOf(turnResult)` answers
+ * for that turn, and the conversation's trail holds every turn's receipts, whoever started the
+ * turn (the caller, or a tool runner over the conversation): `receiptOf(conversation)` is the
+ * latest turn's receipt, and rejects with NO_RECEIPT when no turn made a call.
+ */
+export function trailedConversation<A extends unknown[], R>(
+  method: (...args: A) => R,
+  methods: ConversationMethods,
+  options: HelperOptions = {},
+): (...args: A) => R {
+  return (...args: A): R => {
+    const conversation = method(...args);
+    if (typeof conversation === "object" && conversation !== null)
+      trailTurns(conversation as Record<string, unknown>, methods, options);
+    return conversation;
+  };
+}
+
+function trailTurns(
+  conversation: Record<string, unknown>,
+  methods: ConversationMethods,
+  options: HelperOptions,
+): void {
+  const trail = openTrail();
+  attachTrail(conversation, trail, true);
+  // A conversation runs one turn at a time, so only the latest can still be on its way to a call.
+  let latest: unknown;
+  conversationEnds.set(conversation, () => turnEnded(latest));
+  for (const name of methods.turns) {
+    const turn = conversation[name];
+    if (typeof turn !== "function") continue;
+    const trailed = trailedMethod((...args: unknown[]) => turn.apply(conversation, args) as unknown, {
+      ...options,
+      owner: trail,
+    });
+    conversation[name] = (...args: unknown[]) => {
+      latest = trailed(...args);
+      return latest;
+    };
+  }
+  for (const name of methods.forks) {
+    const fork = conversation[name];
+    if (typeof fork !== "function") continue;
+    conversation[name] = trailedConversation(
+      (...args: unknown[]) => fork.apply(conversation, args) as unknown,
+      methods,
+      options,
+    );
+  }
+}
+
+/** When a turn's work has ended: a helper's `done()`, a request's promise; now for no turn. */
+function turnEnded(turn: unknown): Promise<unknown> {
+  const ended = helperEnded(turn);
+  if (ended !== undefined) return ended;
+  const settled = Promise.resolve(isThenable(turn) ? turn : undefined);
+  settled.catch(() => {});
+  return settled;
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    typeof value === "object" && value !== null && typeof (value as { then?: unknown }).then === "function"
+  );
 }
 
 function isEventStream(value: unknown): boolean {
@@ -296,14 +413,21 @@ export async function receiptOf(value: unknown): Promise<TrustReceipt> {
  */
 export async function receiptOnceEnded(
   value: unknown,
-  ended: Promise<unknown> | undefined = helperEnded(value),
+  ended: Promise<unknown> | undefined = endedOf(value),
 ): Promise<TrustReceipt> {
   return trailOf(value).last(ended);
 }
 
 /** Every receipt of the governed calls behind `value`, in the order they started. */
 export async function receiptsOf(value: unknown): Promise<TrustReceipt[]> {
-  return trailOf(value).all(helperEnded(value));
+  return trailOf(value).all(endedOf(value));
+}
+
+/** When the work behind `value` has ended, if that can be told: a conversation's latest turn, a helper's `done()`. */
+function endedOf(value: unknown): Promise<unknown> | undefined {
+  const conversationEnded =
+    typeof value === "object" && value !== null ? conversationEnds.get(value) : undefined;
+  return conversationEnded === undefined ? helperEnded(value) : conversationEnded();
 }
 
 /**

@@ -14,7 +14,14 @@ import { GovernedStream } from "./governed-stream.ts";
 import { chatCompletionsTranslation } from "./openai/chat-completions.ts";
 import { embeddingsTranslation } from "./openai/embeddings.ts";
 import { responsesTranslation } from "./openai/responses.ts";
-import { receiptOf, receiptOnceEnded, shareTrail, trailedMethod } from "./receipt-trail.ts";
+import {
+  type ConversationMethods,
+  receiptOf,
+  receiptOnceEnded,
+  shareTrail,
+  trailedConversation,
+  trailedMethod,
+} from "./receipt-trail.ts";
 import { governStainlessCreate, type RawCreate } from "./stainless/governed-create.ts";
 import type { TrustedClient } from "./trusted-client.ts";
 
@@ -63,18 +70,32 @@ interface GovernedCreate {
   translation: CallTranslation;
 }
 
+interface StainlessSurface {
+  creates: GovernedCreate[];
+  helpers: string[];
+  /** Methods that return a conversation the caller drives turn by turn (see trailedConversation). */
+  conversations: string[];
+}
+
+/** An Anthropic message thread's turns, and the method that copies it into a new thread. */
+const THREAD_METHODS: ConversationMethods = {
+  turns: ["send", "parse", "stream", "toolRunner"],
+  forks: ["fork"],
+};
+
 /**
  * What is governed per SDK. Creates are the methods that send one model request; every SDK helper
- * listed here reaches the model only through them (checked against openai 7, @anthropic-ai/sdk 1),
- * and is wrapped only so that `receiptOf(helperResult)` can answer.
+ * and conversation listed here reaches the model only through them (checked against openai 7,
+ * @anthropic-ai/sdk 1), and is wrapped only so that `receiptOf(helperResult)` can answer and
+ * destroy() can end it quietly.
  */
-const STAINLESS_SURFACES: Record<"openai" | "anthropic", { creates: GovernedCreate[]; helpers: string[] }> = {
+const STAINLESS_SURFACES: Record<"openai" | "anthropic", StainlessSurface> = {
   openai: {
     creates: [
       { path: "chat.completions.create", translation: chatCompletionsTranslation },
-      { path: "responses.create", translation: responsesTranslation },
+      { path: "responses.create", translation: serverHeld(responsesTranslation, continuesResponse) },
       // A compaction pass runs the model over a conversation and reports Responses usage.
-      { path: "responses.compact", translation: responsesTranslation },
+      { path: "responses.compact", translation: serverHeld(responsesTranslation, continuesResponse) },
       { path: "embeddings.create", translation: embeddingsTranslation },
     ],
     helpers: [
@@ -84,11 +105,12 @@ const STAINLESS_SURFACES: Record<"openai" | "anthropic", { creates: GovernedCrea
       "responses.parse",
       "responses.stream",
     ],
+    conversations: [],
   },
   anthropic: {
     creates: [
-      { path: "messages.create", translation: messagesCreateTranslation },
-      { path: "beta.messages.create", translation: messagesCreateTranslation },
+      { path: "messages.create", translation: serverHeld(messagesCreateTranslation, continuesThread) },
+      { path: "beta.messages.create", translation: serverHeld(messagesCreateTranslation, continuesThread) },
     ],
     helpers: [
       "messages.parse",
@@ -96,10 +118,29 @@ const STAINLESS_SURFACES: Record<"openai" | "anthropic", { creates: GovernedCrea
       "beta.messages.parse",
       "beta.messages.stream",
       "beta.messages.toolRunner",
-      "beta.messages.thread",
     ],
+    conversations: ["beta.messages.thread"],
   },
 };
+
+/** `translation`, for a method whose requests may continue a conversation the provider keeps. */
+function serverHeld(translation: CallTranslation, continues: (body: unknown) => boolean): CallTranslation {
+  return { ...translation, continuesServerContext: continues };
+}
+
+/** A Responses request that builds on a stored response or a conversation object. */
+function continuesResponse(body: unknown): boolean {
+  const fields = body as { previous_response_id?: unknown; conversation?: unknown } | null;
+  return (
+    (fields?.previous_response_id !== undefined && fields.previous_response_id !== null) ||
+    (fields?.conversation !== undefined && fields.conversation !== null)
+  );
+}
+
+/** An Anthropic message-thread turn after the first (`thread: { type: "continue", previous_message_id }`). */
+function continuesThread(body: unknown): boolean {
+  return (body as { thread?: { type?: unknown } } | null)?.thread?.type === "continue";
+}
 
 const GOOGLE_METHODS: ReadonlyArray<{ name: string; streams: boolean }> = [
   { name: "generateContent", streams: false },
@@ -219,9 +260,20 @@ function governClone(
         specShaped(governed, (body) => translation.isStream(body), context.onDestroyed),
       );
   }
+  const helperOptions = { onDestroying: context.onDestroying };
   for (const path of surface.helpers) {
     const owner = ownerOf(clone, path);
-    if (owner !== undefined) owner.object[owner.name] = trailedMethod(owner.method.bind(owner.object));
+    if (owner !== undefined)
+      owner.object[owner.name] = trailedMethod(owner.method.bind(owner.object), helperOptions);
+  }
+  for (const path of surface.conversations) {
+    const owner = ownerOf(clone, path);
+    if (owner !== undefined)
+      owner.object[owner.name] = trailedConversation(
+        owner.method.bind(owner.object),
+        THREAD_METHODS,
+        helperOptions,
+      );
   }
   overrides.set("withOptions", (options: object) =>
     governClone(cloneOf(clone, options), kind, clientContext, spec, destroy),

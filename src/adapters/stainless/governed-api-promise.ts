@@ -10,7 +10,13 @@ export interface ApiPromiseLike<T> extends PromiseLike<T> {
   withResponse(): Promise<{ data: T; response: Response }>;
   _thenUnwrap<U>(transform: (data: T, props: unknown) => U): ApiPromiseLike<U>;
   /** Anthropic: the raw response with its request metadata, for helpers that parse it themselves. */
-  _responseProps?(): Promise<{ response: Response }>;
+  _responseProps?(): Promise<ResponseProps>;
+}
+
+/** The raw response and the controller of its request, as the SDK's helpers read them. */
+export interface ResponseProps {
+  response: Response;
+  controller?: AbortController;
 }
 
 /** A started call: the SDK's own promise and the governed call it belongs to. */
@@ -21,8 +27,8 @@ export interface StartedCall<T> {
   readonly settled: () => Promise<void>;
   /** Resolves once a failed call's hold is released; never rejects. */
   readonly released: () => Promise<void>;
-  /** The raw response, metered as it is read. */
-  readonly metered: (response: Response) => Response;
+  /** The raw response, metered (and with pii restore, restored) as it is read; `abort` ends its request. */
+  readonly metered: (response: Response, abort: () => void) => Response;
 }
 
 /**
@@ -114,20 +120,21 @@ export class GovernedApiPromise<T> extends Promise<T> {
 
   /**
    * The raw response and its request metadata, as the SDK's helpers read it (Anthropic's message
-   * threads parse the response themselves); its body is metered, so the call still settles.
+   * threads parse the response themselves); its body is metered, so the call still settles, and
+   * restored, as the SDK's own parse would have been.
    */
-  async _responseProps(): Promise<{ response: Response }> {
+  async _responseProps(): Promise<ResponseProps> {
     const started = await this.#started;
     const raw = started.real._responseProps;
     if (typeof raw !== "function") throw new TypeError("_responseProps is not a function");
-    let props: { response: Response };
+    let props: ResponseProps;
     try {
       props = await raw.call(started.real);
     } catch (error) {
       await started.released();
       throw error;
     }
-    return { ...props, response: started.metered(props.response) };
+    return { ...props, response: started.metered(props.response, () => props.controller?.abort()) };
   }
 
   _thenUnwrap<U>(transform: (data: T, props: unknown) => U): GovernedApiPromise<U> {

@@ -69,7 +69,8 @@ async function start(
     settled: async () => {
       await settlement;
     },
-    metered: (response) => meteredResponse(response, call, translation, context.onDestroying),
+    metered: (response, abort) =>
+      meteredResponse(response, call, translation, { onDestroying: context.onDestroying, abort }),
     released: async () => {
       // A response that arrived but could not be parsed delivered nothing either.
       if (!(await failed)) await releaseFailedCall(call, new Error("the response could not be read"));

@@ -1,3 +1,4 @@
+import { UsertrustError } from "../errors.ts";
 import type { Redactor } from "../guards/redactor.ts";
 import { copyWithTexts, mapTextsInPlace } from "./text-fields.ts";
 
@@ -25,15 +26,37 @@ export function redactCall(body: unknown, redactor: Redactor, restore: boolean):
   if (!restore) return { sent, restoreResponse: undefined, chunkRestorer: undefined };
   return {
     sent,
-    restoreResponse: (response) => {
-      mapTextsInPlace(response, (text, _path, inJson) => redactor.restore(text, withinOf(inJson)));
-    },
+    restoreResponse: (response) => restoreTexts(response, redactor),
     chunkRestorer: () => streamRestorer(redactor),
   };
 }
 
-/** Values restored into JSON source (tool-call arguments) are escaped, so the arguments still parse. */
-function withinOf(inJson: boolean): "text" | "json-string" {
+/**
+ * Placeholders are numbered per call: every call starts again at [EMAIL_1]. A conversation the
+ * provider keeps (a Responses `previous_response_id` or `conversation`, an Anthropic message
+ * thread) already holds the placeholders of earlier calls, so a later call would give [EMAIL_1] to
+ * another value, and restore would hand back the wrong one. Such a call, when it has personal data
+ * to redact, is refused with this error before anything is sent.
+ */
+export function serverHeldContextError(): UsertrustError {
+  return new UsertrustError(
+    "PII_REDACT_SERVER_CONTEXT",
+    "pii redact cannot protect this call: it continues a conversation the provider keeps " +
+      "(previous_response_id, conversation, or a message thread), whose earlier turns already use " +
+      "placeholders numbered by other calls, so one placeholder could stand for two different values. " +
+      'Send the whole conversation yourself on each call, or set pii to "warn" or "block" for these calls.',
+  );
+}
+
+/** Puts the redactor's values back into every conversation text of `value`, in place. */
+export function restoreTexts(value: unknown, redactor: Redactor): void {
+  mapTextsInPlace(value, (text, _path, inJson) => redactor.restore(text, withinOf(inJson)));
+}
+
+/** How a restored value is written: values restored into JSON source (tool-call arguments) are escaped, so it still parses. */
+export type RestoreWithin = "text" | "json-string";
+
+export function withinOf(inJson: boolean): RestoreWithin {
   return inJson ? "json-string" : "text";
 }
 
@@ -47,41 +70,43 @@ export interface ChunkRestorer {
   finish(): void;
 }
 
+/**
+ * Restores texts that arrive in pieces (stream deltas), each text at its own position (one choice's
+ * content, one tool call's arguments): a tail that may be the start of a placeholder split across
+ * pieces ("[EMA") is held back and joined with the next piece at that position. At the end, a tail
+ * still held (a reply cut off mid-placeholder) is handed back to the last piece of its position,
+ * so a stream delivers the same text as a whole response.
+ */
+export interface PieceRestorer {
+  /**
+   * The restored part of `text`, the next piece at `position`, that is safe to deliver now.
+   * `append` puts a tail still held when the stream ends back where this piece was delivered.
+   */
+  piece(position: string, text: string, within: RestoreWithin, append: (tail: string) => void): string;
+  /** Some text is held back at some position. */
+  pending(): boolean;
+  /** At the end of the stream: hands every tail still held to its position's last `append`. */
+  finish(): void;
+}
+
 /** The longest placeholder: "[" + the longest label (11) + "_" + 9 digits + "]". */
 const PLACEHOLDER_CHARS_MAX = 24;
 const PLACEHOLDER_START = /^\[[A-Z0-9_]*$/;
 
-/**
- * Deltas (OpenAI `delta.content`, Responses `delta`, Anthropic `delta.text`, Gemini candidate
- * parts) are restored per text position: a tail that may be the start of a placeholder split
- * across chunks ("[EMA") is held back and joined with the next delta at that position. Whole texts
- * in a chunk (a Responses `response.completed` snapshot) are restored at once. At the end, a tail
- * still held (a reply cut off mid-placeholder) is appended to the last chunk of its position, so a
- * stream delivers the same text as a whole response.
- */
-function streamRestorer(redactor: Redactor): ChunkRestorer {
-  const positions = new Map<string, { tail: string; chunk: unknown; path: string }>();
+export function pieceRestorer(redactor: Redactor): PieceRestorer {
+  const positions = new Map<string, { tail: string; append: (tail: string) => void }>();
   return {
-    chunk(chunk) {
-      const index =
-        (chunk as { index?: unknown; output_index?: unknown; content_index?: unknown } | null) ?? {};
-      const position = `${String(index.index ?? "")}:${String(index.output_index ?? "")}:${String(index.content_index ?? "")}`;
-      mapTextsInPlace(chunk, (text, path, inJson) => {
-        const within = withinOf(inJson);
-        if (!path.includes("delta") && !path.startsWith(".candidates")) return redactor.restore(text, within);
-        const key = `${position}${path}`;
-        const state = positions.get(key) ?? { tail: "", chunk, path };
-        const joined = state.tail + text;
-        const start = joined.lastIndexOf("[");
-        const tail =
-          start >= 0 &&
-          joined.length - start <= PLACEHOLDER_CHARS_MAX &&
-          PLACEHOLDER_START.test(joined.slice(start))
-            ? joined.slice(start)
-            : "";
-        positions.set(key, { tail, chunk, path });
-        return redactor.restore(joined.slice(0, joined.length - tail.length), within);
-      });
+    piece(position, text, within, append) {
+      const joined = (positions.get(position)?.tail ?? "") + text;
+      const start = joined.lastIndexOf("[");
+      const tail =
+        start >= 0 &&
+        joined.length - start <= PLACEHOLDER_CHARS_MAX &&
+        PLACEHOLDER_START.test(joined.slice(start))
+          ? joined.slice(start)
+          : "";
+      positions.set(position, { tail, append });
+      return redactor.restore(joined.slice(0, joined.length - tail.length), within);
     },
     pending() {
       for (const state of positions.values()) if (state.tail !== "") return true;
@@ -90,10 +115,53 @@ function streamRestorer(redactor: Redactor): ChunkRestorer {
     finish() {
       for (const state of positions.values()) {
         if (state.tail === "") continue;
-        const { tail, path } = state;
-        mapTextsInPlace(state.chunk, (text, at) => (at === path ? text + tail : text));
+        state.append(state.tail);
         state.tail = "";
       }
     },
+  };
+}
+
+/**
+ * Where the text at `path` of `chunk` continues from one chunk to the next: the path, with each
+ * array position replaced by the `index` its element names. Streams address a choice, a tool call
+ * or a content block by that field, not by where it sits in the chunk: every OpenAI chat chunk
+ * carries its one choice at `choices[0]`, whichever choice it is.
+ */
+export function piecePosition(chunk: unknown, path: string): string {
+  let node: unknown = chunk;
+  let position = "";
+  for (const key of path.split(".").slice(1)) {
+    node = typeof node === "object" && node !== null ? (node as Record<string, unknown>)[key] : undefined;
+    const index = (node as { index?: unknown } | null | undefined)?.index;
+    const named = /^\d+$/.test(key) && (typeof index === "number" || typeof index === "string");
+    position += named ? `.#${String(index)}` : `.${key}`;
+  }
+  return position;
+}
+
+/**
+ * Deltas (OpenAI `delta.content` and tool-call `arguments`, Responses `delta`, Anthropic
+ * `delta.text` and `partial_json`, Gemini candidate parts) are restored as pieces per position
+ * (see PieceRestorer); whole texts in a chunk (a Responses `response.completed` snapshot) are
+ * restored at once.
+ */
+function streamRestorer(redactor: Redactor): ChunkRestorer {
+  const pieces = pieceRestorer(redactor);
+  return {
+    chunk(chunk) {
+      const index =
+        (chunk as { index?: unknown; output_index?: unknown; content_index?: unknown } | null) ?? {};
+      const event = `${String(index.index ?? "")}:${String(index.output_index ?? "")}:${String(index.content_index ?? "")}`;
+      mapTextsInPlace(chunk, (text, path, inJson) => {
+        const within = withinOf(inJson);
+        if (!path.includes("delta") && !path.startsWith(".candidates")) return redactor.restore(text, within);
+        return pieces.piece(`${event}${piecePosition(chunk, path)}`, text, within, (tail) => {
+          mapTextsInPlace(chunk, (current, at) => (at === path ? current + tail : current));
+        });
+      });
+    },
+    pending: () => pieces.pending(),
+    finish: () => pieces.finish(),
   };
 }

@@ -1,10 +1,19 @@
 import type { BaseMessage } from "@langchain/core/messages";
 import { outcomeOfError } from "../../core/circuit-breaker.ts";
 import type { Engine } from "../../core/engine.ts";
+import type { Redactor } from "../../core/guards/redactor.ts";
 import type { Hold } from "../../core/hold.ts";
 import { estimateOutputTokens } from "../../core/hold-sizing.ts";
 import type { TrustReceipt } from "../../core/receipt.ts";
 import { reportReceipt } from "../../core/surface/receipt-callback.ts";
+import {
+  type ChunkRestorer,
+  piecePosition,
+  pieceRestorer,
+  restoreTexts,
+  serverHeldContextError,
+  withinOf,
+} from "../../core/surface/redaction.ts";
 import { overlayContext, parseContext, type SurfaceOptions } from "../../core/surface/shared-engine.ts";
 import { copyWithTexts, mapTextsInPlace } from "../../core/surface/text-fields.ts";
 import { type TrustContext, withCallerContext } from "../../core/surface/trust-context.ts";
@@ -23,6 +32,8 @@ export interface LangChainCall {
   messages: BaseMessage[];
   /** Puts redacted values back into a response message's text, in place (redact with restore). */
   restore: ((message: BaseMessage) => void) | undefined;
+  /** A restorer for one stream's message chunks, in place (redact with restore). */
+  chunkRestorer: (() => ChunkRestorer) | undefined;
 }
 
 /** Authorizes a call (which may refuse it) and prepares what is sent. */
@@ -42,7 +53,7 @@ export async function openLangChainCall(
   const hold = await engine.authorize(request);
   reportReceipt(hold, settings.onReceipt);
   const redaction = hold.terms.redaction;
-  if (redaction === undefined) return { hold, messages, restore: undefined };
+  if (redaction === undefined) return { hold, messages, restore: undefined, chunkRestorer: undefined };
   const { redactor, restore } = redaction;
   for (const message of messages)
     copyWithTexts(conversationOf(message), (text) => {
@@ -52,12 +63,67 @@ export async function openLangChainCall(
   return {
     hold,
     messages: messages.map((message) => withContent(message, (text) => redactor.redact(text))),
-    restore: restore
-      ? (message) => {
-          mapTextsInPlace(message, (text) => redactor.restore(text));
-        }
-      : undefined,
+    restore: restore ? (message) => restoreTexts(message, redactor) : undefined,
+    chunkRestorer: restore ? () => messageChunkRestorer(redactor) : undefined,
   };
+}
+
+/**
+ * Restores the chunks of a streamed message. Their content and tool-call arguments are pieces of
+ * the message (see PieceRestorer), so a placeholder split across chunks is held back until it is
+ * complete. `tool_call_chunks[].args` — from which `concat()` rebuilds the aggregated tool calls —
+ * are pieces of JSON source, as are Anthropic `input_json_delta` blocks; every other text (a
+ * chunk's own partial `tool_calls`) is restored whole. `lc_kwargs` copies the constructor's fields,
+ * so its texts are restored the same way.
+ */
+function messageChunkRestorer(redactor: Redactor): ChunkRestorer {
+  const pieces = pieceRestorer(redactor);
+  return {
+    chunk(chunk) {
+      mapTextsInPlace(chunk, (text, path, inJson) => {
+        const within = withinOf(inJson || isJsonDeltaBlock(chunk, path));
+        if (!MESSAGE_PIECE.test(path)) return redactor.restore(text, within);
+        return pieces.piece(piecePosition(chunk, path), text, within, (tail) => {
+          mapTextsInPlace(chunk, (current, at) => (at === path ? current + tail : current));
+        });
+      });
+      const toolChunks = (chunk as { tool_call_chunks?: Array<{ args?: unknown; index?: unknown }> })
+        .tool_call_chunks;
+      for (const toolChunk of toolChunks ?? []) {
+        if (typeof toolChunk.args !== "string") continue;
+        const position = `.tool_call_chunks.#${String(toolChunk.index ?? "")}`;
+        toolChunk.args = pieces.piece(position, toolChunk.args, "json-string", (tail) => {
+          toolChunk.args = `${String(toolChunk.args)}${tail}`;
+        });
+      }
+    },
+    pending: () => pieces.pending(),
+    finish: () => pieces.finish(),
+  };
+}
+
+/** A chunk's content and its provider tool calls' arguments (also as copied into `lc_kwargs`). */
+const MESSAGE_PIECE = /^(?:\.lc_kwargs)?\.(?:content|additional_kwargs\.tool_calls)(?:\.|$)/;
+
+/** An Anthropic streamed tool input block: `{ type: "input_json_delta", input: <partial JSON> }`. */
+function isJsonDeltaBlock(chunk: unknown, path: string): boolean {
+  const block = /^(?:\.lc_kwargs)?\.content\.(\d+)\.input$/.exec(path);
+  if (block === null) return false;
+  const lcKwargs = path.startsWith(".lc_kwargs") ? (chunk as { lc_kwargs?: unknown }).lc_kwargs : chunk;
+  const content = (lcKwargs as { content?: unknown } | undefined)?.content;
+  return Array.isArray(content) && content[Number(block[1])]?.type === "input_json_delta";
+}
+
+/**
+ * Refuses a call that continues a conversation the provider keeps (ChatOpenAI's
+ * `previous_response_id` call option) when it has personal data to redact, before anything is
+ * sent (see serverHeldContextError); its hold is released.
+ */
+export async function refuseServerHeldRedaction(call: LangChainCall): Promise<void> {
+  if (call.hold.terms.redaction === undefined) return;
+  const error = serverHeldContextError();
+  await call.hold.void(error.message, "hold_voided").catch(() => {});
+  throw error;
 }
 
 /** A copy of a message (same class, same fields) whose conversation (conversationOf) is mapped. */

@@ -15,7 +15,7 @@ import {
   surfaceEngine,
   surfaceSettings,
 } from "../../core/surface/shared-engine.ts";
-import { openLangChainCall, releaseCall, settleMessage } from "./governed-call.ts";
+import { openLangChainCall, refuseServerHeldRedaction, releaseCall, settleMessage } from "./governed-call.ts";
 import { AnthropicStreamOutput, identify, type ModelIdentity } from "./messages-request.ts";
 
 export const RECEIPT_KEY = "usertrust";
@@ -103,23 +103,38 @@ export class GovernedChatModel extends BaseChatModel<BaseChatModelCallOptions, A
     const call = await this.#open(messages, options, runManager);
     let aggregate: AIMessageChunk | undefined;
     const output = new AnthropicStreamOutput();
-    let completed = false;
-    try {
-      const stream = await this.#inner.stream(call.messages, { ...options, callbacks: [] });
-      for await (const chunk of stream) {
-        aggregate = aggregate === undefined ? chunk : aggregate.concat(chunk);
-        output.observe(chunk);
-        call.restore?.(chunk);
+    // With restore, chunks wait while a placeholder may be split across them (see ChunkRestorer).
+    const restorer = call.chunkRestorer?.();
+    const held: AIMessageChunk[] = [];
+    async function* deliver(chunks: AIMessageChunk[]): AsyncGenerator<ChatGenerationChunk> {
+      for (const chunk of chunks) {
         const generation = new ChatGenerationChunk({ text: chunk.text, message: chunk });
         yield generation;
         await runManager?.handleLLMNewToken(chunk.text, undefined, undefined, undefined, undefined, {
           chunk: generation,
         });
       }
+    }
+    let completed = false;
+    try {
+      const stream = await this.#inner.stream(call.messages, { ...options, callbacks: [] });
+      for await (const chunk of stream) {
+        const metered = meteredPart(chunk);
+        aggregate = aggregate === undefined ? metered : aggregate.concat(metered);
+        output.observe(chunk);
+        restorer?.chunk(chunk);
+        held.push(chunk);
+        if (restorer?.pending() !== true) yield* deliver(held.splice(0));
+      }
+      restorer?.finish();
+      yield* deliver(held.splice(0));
       completed = true;
     } catch (error) {
       if (aggregate === undefined) await releaseCall(call.hold, error);
       else await settleMessage(call.hold, aggregate, output.total, true).catch(() => {});
+      // What was received before a failure still reaches the consumer, then the failure.
+      restorer?.finish();
+      yield* deliver(held.splice(0));
       throw error;
     } finally {
       // A consumer that stops early (break, abort) still pays for what was generated so far.
@@ -149,7 +164,7 @@ export class GovernedChatModel extends BaseChatModel<BaseChatModelCallOptions, A
     const metadata = (runManager as unknown as { metadata?: Record<string, unknown> } | undefined)?.metadata;
     // Tools in the call options (`invoke(input, { tools })`) reach the inner model over bound ones.
     const callTools = (options as { tools?: unknown }).tools;
-    return openLangChainCall(
+    const call = await openLangChainCall(
       await this.#engine(),
       this.#settings,
       surfaceContext(this.#settings),
@@ -158,7 +173,22 @@ export class GovernedChatModel extends BaseChatModel<BaseChatModelCallOptions, A
       metadata?.[RECEIPT_KEY],
       callTools ?? this.#tools,
     );
+    const previous = (options as { previous_response_id?: unknown }).previous_response_id;
+    if (previous !== undefined && previous !== null) await refuseServerHeldRedaction(call);
+    return call;
   }
+}
+
+/**
+ * What settling a stream reads of one chunk (its text, usage and metadata), copied: the output is
+ * measured as the provider sent it, and restore rewrites the chunk's texts in place.
+ */
+function meteredPart(chunk: AIMessageChunk): AIMessageChunk {
+  return new AIMessageChunk({
+    content: structuredClone(chunk.content),
+    response_metadata: chunk.response_metadata,
+    ...(chunk.usage_metadata === undefined ? {} : { usage_metadata: chunk.usage_metadata }),
+  });
 }
 
 /** `governedChatModel(new ChatOpenAI({ model: "gpt-4o-mini" }), { budget: 50_000 })` */
