@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { UsertrustError } from "../core/errors.ts";
 import type { TrustReceipt } from "../core/receipt.ts";
+import { helperEnded, isAsyncIterable, isAsyncIterator, isEventStream, turnEnded } from "./helper-values.ts";
 
 /**
  * The receipts of the governed model calls made on behalf of one value a user holds: a response,
@@ -342,44 +343,6 @@ function trailTurns(
   }
 }
 
-/** When a turn's work has ended: a helper's `done()`, a request's promise; now for no turn. */
-function turnEnded(turn: unknown): Promise<unknown> {
-  const ended = helperEnded(turn);
-  if (ended !== undefined) return ended;
-  const settled = Promise.resolve(isThenable(turn) ? turn : undefined);
-  settled.catch(() => {});
-  return settled;
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (
-    typeof value === "object" && value !== null && typeof (value as { then?: unknown }).then === "function"
-  );
-}
-
-function isEventStream(value: unknown): boolean {
-  return (
-    typeof value === "object" && value !== null && typeof (value as { _emit?: unknown })._emit === "function"
-  );
-}
-
-function isAsyncIterable(value: unknown): boolean {
-  return (
-    typeof value === "object" &&
-    value !== null &&
-    typeof (value as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === "function"
-  );
-}
-
-function isAsyncIterator(value: unknown): value is AsyncIterator<unknown> {
-  return (
-    typeof value === "object" &&
-    value !== null &&
-    typeof (value as { next?: unknown }).next === "function" &&
-    typeof (value as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === "function"
-  );
-}
-
 function trailFor(value: unknown): ReceiptTrail | undefined {
   return (typeof value === "object" && value !== null) || typeof value === "function"
     ? trails.get(value)
@@ -428,24 +391,4 @@ function endedOf(value: unknown): Promise<unknown> | undefined {
   const conversationEnded =
     typeof value === "object" && value !== null ? conversationEnds.get(value) : undefined;
   return conversationEnded === undefined ? helperEnded(value) : conversationEnded();
-}
-
-/**
- * When a helper finishes, for the SDK helpers that say so with `done()` (streams and runners).
- * Asked only when the caller wants a receipt: `done()` counts as someone handling the helper's
- * error, which the helper's failure then reaches through receiptOf instead.
- */
-function helperEnded(value: unknown): Promise<unknown> | undefined {
-  if (typeof value !== "object" || value === null) return undefined;
-  const done = (value as { done?: unknown }).done;
-  if (typeof done !== "function") return undefined;
-  try {
-    const ended = Promise.resolve(done.call(value));
-    ended.catch(() => {});
-    return ended;
-  } catch (error) {
-    const failed = Promise.reject(error);
-    failed.catch(() => {});
-    return failed;
-  }
 }

@@ -222,7 +222,7 @@ describe("destroy() with an Anthropic helper reading its stream", () => {
     await client.destroy();
     seen.destroyed = true;
     await pause(SOCKET_CLOSE_MS);
-    // A thread's streams do not answer receiptOf; the receipt comes through onReceipt.
+    // The receipt, through onReceipt (receiptOf(stream) answers too, now that threads are trailed).
     const [receipt] = receipts;
     expect({ after: seen.after, ended: stream.ended, receipts: receipts.length }).toEqual({
       after: 0,
