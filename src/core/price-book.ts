@@ -118,14 +118,16 @@ export function costUsertokens(rates: ModelRates, usage: Usage): number {
 /** Σ tokens × micro-USD per million tokens: each modality's part of a tier at its rate, the rest as text. */
 function tokenCost(rates: ModelRates, usage: Usage): bigint {
   const totalInput = usage.inputTokens + usage.cacheReadTokens + usage.cacheWriteTokens;
+  // Most tiers of most calls are empty: no BigInt work for them (this runs twice per call).
   const at = (tokens: number, schedule: RateSchedule): bigint =>
-    BigInt(tokens) * BigInt(rateAt(schedule, totalInput));
+    tokens === 0 ? 0n : BigInt(tokens) * BigInt(rateAt(schedule, totalInput));
   const text = { input: usage.inputTokens, cacheRead: usage.cacheReadTokens, output: usage.outputTokens };
   let sum = 0n;
   for (const modality of MODALITIES) {
     for (const tier of ["input", "cacheRead", "output"] as const) {
       // A tier's parts never count for more than the tier, whoever built the usage.
       const part = Math.min(usage[MODALITY_FIELDS[modality][tier]] ?? 0, text[tier]);
+      if (part === 0) continue;
       text[tier] -= part;
       sum += at(part, rates.media[modality][tier]);
     }
