@@ -12,8 +12,8 @@ import {
   vaultBreaker,
 } from "./circuit-breaker.ts";
 import type { TrustConfig } from "./config.ts";
-import { CircuitOpenError, ClientDestroyedError, InvalidScopeError, UnknownModelError } from "./errors.ts";
-import type { GovernedRequest } from "./governed-request.ts";
+import { CircuitOpenError, ClientDestroyedError, UnknownModelError } from "./errors.ts";
+import { assertPlainScopes, type GovernedRequest } from "./governed-request.ts";
 import { Hold, type HoldCloser, type HoldTerms, newTransferId } from "./hold.ts";
 import { HoldReserver } from "./hold-reserver.ts";
 import { holdTerms } from "./hold-sizing.ts";
@@ -234,7 +234,7 @@ export class Engine implements HoldCloser {
     } finally {
       this.#inFlight.delete(hold);
       // How the provider did is what the circuit cares about, whatever the ledger did.
-      if (terms.admission !== undefined) this.#breaker.record(terms.admission, outcome, this.#onCircuit);
+      await this.#recordOutcome(terms, outcome);
     }
   }
 
@@ -262,8 +262,22 @@ export class Engine implements HoldCloser {
       });
     } finally {
       this.#inFlight.delete(hold);
-      if (terms.admission !== undefined) this.#breaker.record(terms.admission, outcome, this.#onCircuit);
+      await this.#recordOutcome(terms, outcome);
     }
+  }
+
+  /**
+   * Tells the provider's circuit how the call went. A state change it causes is audited, and with
+   * strict durability that event is flushed before the call returns, as the call's own were.
+   */
+  async #recordOutcome(terms: HoldTerms, outcome: CallOutcome): Promise<void> {
+    if (terms.admission === undefined) return;
+    let changed = false;
+    this.#breaker.record(terms.admission, outcome, (transition) => {
+      changed = true;
+      this.#onCircuit(transition);
+    });
+    if (changed) await this.#recorder.flush();
   }
 
   #estimate(request: GovernedRequest): HoldTerms {
@@ -370,15 +384,6 @@ export class Engine implements HoldCloser {
     await closeStep(() => this.#recorder.close());
     await closeStep(() => this.#database.close());
     if (failures.length > 0) throw failures[0];
-  }
-}
-
-/** Scopes are plain paths: no empty, "." or ".." segment (see InvalidScopeError). */
-function assertPlainScopes(scopes: readonly string[] | undefined): void {
-  for (const scope of scopes ?? []) {
-    if (scope.split("/").some((segment) => segment === "" || segment === "." || segment === "..")) {
-      throw new InvalidScopeError(scope);
-    }
   }
 }
 

@@ -1,3 +1,4 @@
+import { InvalidScopeError } from "./errors.ts";
 import type { Modality } from "./usage.ts";
 
 /**
@@ -77,4 +78,13 @@ export interface GuardTexts {
   conversation: readonly string[];
   /** Strings of tool definitions and output schemas: sent as written, read by the injection guard only. */
   definitions: readonly string[];
+}
+
+/** Scopes are plain paths: no empty, "." or ".." segment (see InvalidScopeError). */
+export function assertPlainScopes(scopes: readonly string[] | undefined): void {
+  for (const scope of scopes ?? []) {
+    if (scope.split("/").some((segment) => segment === "" || segment === "." || segment === "..")) {
+      throw new InvalidScopeError(scope);
+    }
+  }
 }

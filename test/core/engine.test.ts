@@ -1,4 +1,4 @@
-import { existsSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { AuditEvent } from "../../src/core/audit/audit-event.ts";
 import { verifyChain } from "../../src/core/audit/verify-chain.ts";
@@ -444,6 +444,29 @@ describe("a post that fails after the provider has answered", () => {
     expect(receipt.settled).toBe(false);
     // The audit file's group commit ran (and finished: settle awaited it) for that event.
     expect(fsyncs).toHaveBeenCalled();
+    await engine.close();
+  });
+
+  it('with durability "strict", a circuit_state event the call causes is on disk before it returns', async () => {
+    const { base, paths } = vault({
+      budget: 100_000,
+      durability: "strict",
+      circuitBreaker: { failureThreshold: 1, resetTimeout: 60_000 },
+    });
+    const engine = await engineFor(base);
+    const hold = await engine.authorize(request());
+    // The audit log's size when each group commit starts: what that fsync covers.
+    let syncedBytes = 0;
+    const sync = GroupCommit.prototype.sync;
+    vi.spyOn(GroupCommit.prototype, "sync").mockImplementation(function (this: GroupCommit) {
+      syncedBytes = statSync(paths.auditLog).size;
+      return sync.call(this);
+    });
+    await hold.void("the provider failed", "call_failed", "provider_fault");
+    expect(auditEvents(paths.auditLog).map((event) => event.kind)).toEqual(["call_failed", "circuit_state"]);
+    expect(syncedBytes, "the circuit_state line was written after the last fsync").toBe(
+      statSync(paths.auditLog).size,
+    );
     await engine.close();
   });
 
