@@ -1,28 +1,13 @@
 import Anthropic from "@anthropic-ai/sdk";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { trust } from "../../src/adapters/trust.ts";
+import { describe, expect, it } from "vitest";
 import { readAuditLog } from "../support/audit-log.ts";
-import { type FixedServer, startFixedServer } from "../support/fixed-response-server.ts";
+import { useFixedServer } from "../support/fixed-response-server.ts";
 import { tableUsertokens } from "../support/price-table-oracle.ts";
-import { makeTempVault } from "../support/temp-vault.ts";
 
-let server: FixedServer;
-const cleanups: Array<() => void> = [];
-beforeAll(async () => {
-  server = await startFixedServer();
-});
-afterAll(() => server.close());
-afterEach(() => {
-  for (const cleanup of cleanups.splice(0)) cleanup();
-});
+const server = useFixedServer();
 
-async function governed() {
-  const vault = makeTempVault({ budget: 10_000_000 });
-  cleanups.push(vault.cleanup);
-  const client = await trust(new Anthropic({ baseURL: server.url, apiKey: "test", maxRetries: 0 }), {
-    vaultBase: vault.base,
-  });
-  return { client, vault };
+function governed() {
+  return server.trusted((url) => new Anthropic({ baseURL: url, apiKey: "test", maxRetries: 0 }));
 }
 
 /** The hold the call's spend event records. */

@@ -1,10 +1,8 @@
 import { GoogleGenAI } from "@google/genai";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { trust } from "../../src/adapters/trust.ts";
+import { describe, expect, it } from "vitest";
 import { readAuditLog } from "../support/audit-log.ts";
-import { type FixedServer, startFixedServer } from "../support/fixed-response-server.ts";
+import { useFixedServer } from "../support/fixed-response-server.ts";
 import { tableUsertokens } from "../support/price-table-oracle.ts";
-import { makeTempVault } from "../support/temp-vault.ts";
 
 // Gemini bills tokens by modality and reports the split in usageMetadata.promptTokensDetails /
 // candidatesTokensDetails / cacheTokensDetails ([{ modality, tokenCount }]). The bundled table has
@@ -12,21 +10,14 @@ import { makeTempVault } from "../support/temp-vault.ts";
 //   gemini-2.5-flash: text input $0.30, audio input $1.00, cached audio $0.10, output $2.50 / M.
 //   gemini-2.5-flash-image: input $0.30, text output $2.50, image output $30 / M.
 
-let server: FixedServer;
-const cleanups: Array<() => void> = [];
-beforeAll(async () => {
-  server = await startFixedServer();
-});
-afterAll(() => server.close());
-afterEach(() => {
-  for (const cleanup of cleanups.splice(0)) cleanup();
-});
+const server = useFixedServer();
 
 async function governed() {
-  const vault = makeTempVault({ budget: 10_000_000 });
-  cleanups.push(vault.cleanup);
-  const genai = new GoogleGenAI({ apiKey: "test", httpOptions: { baseUrl: server.url } });
-  return trust(genai, { vaultBase: vault.base });
+  return (await trustedGemini()).client;
+}
+
+function trustedGemini() {
+  return server.trusted((url) => new GoogleGenAI({ apiKey: "test", httpOptions: { baseUrl: url } }));
 }
 
 function answer(text: string, usageMetadata: unknown, modelVersion: string) {
@@ -132,10 +123,7 @@ describe("Gemini tokens are charged at their modality's rate", () => {
   });
 
   it("the hold of an image-generating call covers the most it can cost", async () => {
-    const vault = makeTempVault({ budget: 10_000_000 });
-    cleanups.push(vault.cleanup);
-    const genai = new GoogleGenAI({ apiKey: "test", httpOptions: { baseUrl: server.url } });
-    const client = await trust(genai, { vaultBase: vault.base });
+    const { client, vault } = await trustedGemini();
     server.answer({ json: answer("Here it is", IMAGE_USAGE, "gemini-2.5-flash-image") });
     // The caller caps output at 1,300 tokens: one 1,290-token image (plus a few words) fits under
     // the cap, and costs 388 UT at the image output rate. The hold prices the cap at $2.50/M.
@@ -171,10 +159,7 @@ describe("Gemini tokens are charged at their modality's rate", () => {
   });
 
   it("the hold of an image model asked for text only covers its output cap at the text rate", async () => {
-    const vault = makeTempVault({ budget: 10_000_000 });
-    cleanups.push(vault.cleanup);
-    const genai = new GoogleGenAI({ apiKey: "test", httpOptions: { baseUrl: server.url } });
-    const client = await trust(genai, { vaultBase: vault.base });
+    const { client, vault } = await trustedGemini();
     server.answer({
       json: answer("A cat.", { promptTokenCount: 20, candidatesTokenCount: 3 }, "gemini-2.5-flash-image"),
     });

@@ -1,10 +1,8 @@
 import OpenAI from "openai";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { trust } from "../../src/adapters/trust.ts";
+import { describe, expect, it } from "vitest";
 import { readAuditLog } from "../support/audit-log.ts";
-import { type FixedServer, startFixedServer } from "../support/fixed-response-server.ts";
+import { useFixedServer } from "../support/fixed-response-server.ts";
 import { tablePriceUsertokens, tableUsertokens } from "../support/price-table-oracle.ts";
-import { makeTempVault } from "../support/temp-vault.ts";
 
 // gpt-audio through chat.completions: audio tokens are billed at the audio rates, which the
 // bundled table has: text $2.50 in / $10 out, audio $32 in / $64 out per million tokens.
@@ -25,25 +23,14 @@ const usage = {
   completion_tokens_details: { reasoning_tokens: 0, audio_tokens: 400, text_tokens: 100 },
 };
 
-let server: FixedServer;
-const cleanups: Array<() => void> = [];
-beforeAll(async () => {
-  server = await startFixedServer();
-});
-afterAll(() => server.close());
-afterEach(() => {
-  for (const cleanup of cleanups.splice(0)) cleanup();
-});
+const server = useFixedServer();
 
 async function governed() {
   return (await governedWithVault()).client;
 }
 
-async function governedWithVault() {
-  const vault = makeTempVault({ budget: 10_000_000 });
-  cleanups.push(vault.cleanup);
-  const openai = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "test", maxRetries: 0 });
-  return { client: await trust(openai, { vaultBase: vault.base }), vault };
+function governedWithVault() {
+  return server.trusted((url) => new OpenAI({ baseURL: `${url}/v1`, apiKey: "test", maxRetries: 0 }));
 }
 
 /** The hold the call's spend event records. */

@@ -1,9 +1,7 @@
 import OpenAI from "openai";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { trust } from "../../src/adapters/trust.ts";
-import { type FixedServer, startFixedServer } from "../support/fixed-response-server.ts";
+import { describe, expect, it } from "vitest";
+import { useFixedServer } from "../support/fixed-response-server.ts";
 import { tableUsertokens } from "../support/price-table-oracle.ts";
-import { makeTempVault } from "../support/temp-vault.ts";
 
 // GPT-5.6 bills prompt-cache writes at 1.25x the input rate, and the API reports them:
 // Responses `usage.input_tokens_details.cache_write_tokens`, Chat Completions
@@ -17,21 +15,11 @@ import { makeTempVault } from "../support/temp-vault.ts";
 const MODEL = "gpt-5.6-sol";
 const EXPECTED_UT = 680;
 
-let server: FixedServer;
-const cleanups: Array<() => void> = [];
-beforeAll(async () => {
-  server = await startFixedServer();
-});
-afterAll(() => server.close());
-afterEach(() => {
-  for (const cleanup of cleanups.splice(0)) cleanup();
-});
+const server = useFixedServer();
 
 async function governed() {
-  const vault = makeTempVault({ budget: 10_000_000 });
-  cleanups.push(vault.cleanup);
-  const openai = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "test", maxRetries: 0 });
-  return trust(openai, { vaultBase: vault.base });
+  return (await server.trusted((url) => new OpenAI({ baseURL: `${url}/v1`, apiKey: "test", maxRetries: 0 })))
+    .client;
 }
 
 const responsesUsage = {

@@ -1,10 +1,8 @@
 import OpenAI from "openai";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { trust } from "../../src/adapters/trust.ts";
+import { describe, expect, it } from "vitest";
 import { readAuditLog } from "../support/audit-log.ts";
-import { type FixedServer, startFixedServer } from "../support/fixed-response-server.ts";
+import { useFixedServer } from "../support/fixed-response-server.ts";
 import { tablePriceUsertokens } from "../support/price-table-oracle.ts";
-import { makeTempVault } from "../support/temp-vault.ts";
 
 // The Responses API's built-in web_search tool is billed per call ($10 per 1,000 calls; the bundled
 // table's `web_searches_kcount: 10` for gpt-5), on top of tokens. Each call is a `web_search_call`
@@ -13,15 +11,7 @@ import { makeTempVault } from "../support/temp-vault.ts";
 const MODEL = "gpt-5";
 const EXPECTED_UT = 275;
 
-let server: FixedServer;
-const cleanups: Array<() => void> = [];
-beforeAll(async () => {
-  server = await startFixedServer();
-});
-afterAll(() => server.close());
-afterEach(() => {
-  for (const cleanup of cleanups.splice(0)) cleanup();
-});
+const server = useFixedServer();
 
 const search = (id: string, query: string) => ({
   type: "web_search_call",
@@ -60,13 +50,8 @@ function responseBody(status: string) {
   };
 }
 
-async function governed() {
-  const vault = makeTempVault({ budget: 10_000_000 });
-  cleanups.push(vault.cleanup);
-  const client = await trust(new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "test", maxRetries: 0 }), {
-    vaultBase: vault.base,
-  });
-  return { client, vault };
+function governed() {
+  return server.trusted((url) => new OpenAI({ baseURL: `${url}/v1`, apiKey: "test", maxRetries: 0 }));
 }
 
 /** The hold the call's spend event records. */

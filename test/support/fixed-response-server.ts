@@ -1,5 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { afterAll, afterEach, beforeAll } from "vitest";
+import { trust } from "../../src/adapters/trust.ts";
+import type { TrustedClient } from "../../src/adapters/trusted-client.ts";
+import { makeTempVault } from "./temp-vault.ts";
 
 /**
  * A provider stand-in that answers every POST with what the test set: a JSON body, or a stream of
@@ -56,5 +60,47 @@ export async function startFixedServer(): Promise<FixedServer> {
         server.closeAllConnections();
         server.close(() => resolve());
       }),
+  };
+}
+
+/** A test file's FixedServer, started before its tests; `trusted` gives each test a governed client on a fresh vault. */
+export interface FixedServerFixture extends FixedServer {
+  /** Builds the SDK client for the server's URL and trusts it on a new vault (both gone after the test). */
+  trusted<T extends object>(
+    make: (url: string) => T,
+  ): Promise<{ client: TrustedClient<T>; vault: ReturnType<typeof makeTempVault> }>;
+}
+
+/** Starts one FixedServer for the calling test file (beforeAll / afterAll) and cleans vaults after each test. */
+export function useFixedServer(budget = 10_000_000): FixedServerFixture {
+  let started: FixedServer | undefined;
+  const cleanups: Array<() => unknown> = [];
+  const running = (): FixedServer => {
+    if (started === undefined) throw new Error("useFixedServer(): the server starts in beforeAll");
+    return started;
+  };
+  beforeAll(async () => {
+    started = await startFixedServer();
+  });
+  afterAll(() => started?.close());
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+  return {
+    get url() {
+      return running().url;
+    },
+    get bodies() {
+      return running().bodies;
+    },
+    answer: (next) => running().answer(next),
+    close: () => running().close(),
+    async trusted(make) {
+      const vault = makeTempVault({ budget });
+      cleanups.push(vault.cleanup);
+      const client = await trust(make(running().url), { vaultBase: vault.base });
+      cleanups.push(() => client.destroy());
+      return { client, vault };
+    },
   };
 }
