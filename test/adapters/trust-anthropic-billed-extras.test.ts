@@ -16,6 +16,21 @@ function heldUsertokens(vault: { paths: { auditLog: string } }): number {
   return spend?.data.holdUsertokens as number;
 }
 
+type CallParams = Omit<Anthropic.MessageCreateParamsNonStreaming, "model" | "max_tokens" | "messages">;
+
+/** One call of `model` answered with `usage`: its receipt, and the hold its spend event records. */
+async function call(model: string, params: CallParams, usage: Record<string, unknown>, maxTokens = 8_000) {
+  const { client, vault } = await governed();
+  server.answer({ json: message(model, { input_tokens: 1_000, output_tokens: 1_000, ...usage }) });
+  const { receipt } = await client.messages.create({
+    model,
+    max_tokens: maxTokens,
+    messages: [{ role: "user", content: "Refactor this" }],
+    ...params,
+  });
+  return { receipt, held: heldUsertokens(vault) };
+}
+
 function message(model: string, usage: Record<string, unknown>) {
   return {
     id: "msg_1",
@@ -158,34 +173,19 @@ describe("Anthropic server tool use: web search requests are charged", () => {
 // 1,000 input + 1,000 output: 10,000 + 50,000 µ$ = 600 UT (standard rates: 300 UT).
 describe("Anthropic fast mode is charged at the fast-mode rates", () => {
   it("messages.create with speed: 'fast' on claude-opus-4-8 charges 2x", async () => {
-    const { client } = await governed();
-    server.answer({
-      json: message("claude-opus-4-8", { input_tokens: 1_000, output_tokens: 1_000, speed: "fast" }),
-    });
-    const { receipt } = await client.messages.create({
-      model: "claude-opus-4-8",
-      max_tokens: 8_000,
-      speed: "fast",
-      messages: [{ role: "user", content: "Refactor this" }],
-    });
+    const { receipt } = await call("claude-opus-4-8", { speed: "fast" }, { speed: "fast" });
     expect(receipt.cost).toBe(600);
-    await client.destroy();
   });
 
   it("the hold of a fast-mode call covers its output cap at the fast-mode rate", async () => {
-    const { client, vault } = await governed();
-    server.answer({
-      json: message("claude-opus-4-8", { input_tokens: 10, output_tokens: 1_000, speed: "fast" }),
-    });
-    await client.messages.create({
-      model: "claude-opus-4-8",
-      max_tokens: 1_000,
-      speed: "fast",
-      messages: [{ role: "user", content: "Refactor this" }],
-    });
+    const { held } = await call(
+      "claude-opus-4-8",
+      { speed: "fast" },
+      { input_tokens: 10, speed: "fast" },
+      1_000,
+    );
     // 1,000 output tokens at $50/M = 500 UT.
-    expect(heldUsertokens(vault)).toBeGreaterThanOrEqual(500);
-    await client.destroy();
+    expect(held).toBeGreaterThanOrEqual(500);
   });
 
   it("a fast-mode stream is charged at the speed message_start reports", async () => {
@@ -223,58 +223,23 @@ describe("Anthropic fast mode is charged at the fast-mode rates", () => {
   });
 
   it("fast mode on claude-opus-4-6 is charged 6x ($30 / $150 per million)", async () => {
-    const { client } = await governed();
-    server.answer({
-      json: message("claude-opus-4-6", { input_tokens: 1_000, output_tokens: 1_000, speed: "fast" }),
-    });
-    const { receipt } = await client.messages.create({
-      model: "claude-opus-4-6",
-      max_tokens: 8_000,
-      speed: "fast",
-      messages: [{ role: "user", content: "Refactor this" }],
-    });
+    const { receipt } = await call("claude-opus-4-6", { speed: "fast" }, { speed: "fast" });
     // (1,000 × $5 + 1,000 × $25) × 6 = 180,000 µ$ = 1,800 UT.
     expect(receipt.cost).toBe(1_800);
     expect(receipt.usage.tokenRatePercent).toBe(600);
-    await client.destroy();
   });
 
   it("a fast request the API served at standard speed is charged the standard rates", async () => {
-    const { client } = await governed();
-    server.answer({
-      json: message("claude-opus-4-8", { input_tokens: 1_000, output_tokens: 1_000, speed: "standard" }),
-    });
-    const { receipt } = await client.messages.create({
-      model: "claude-opus-4-8",
-      max_tokens: 8_000,
-      speed: "fast",
-      messages: [{ role: "user", content: "Refactor this" }],
-    });
+    const { receipt } = await call("claude-opus-4-8", { speed: "fast" }, { speed: "standard" });
     expect(receipt.cost).toBe(300);
     expect(receipt.usage.tokenRatePercent).toBeUndefined();
-    await client.destroy();
   });
 
   it("web search fees are not scaled by fast mode", async () => {
-    const { client } = await governed();
-    server.answer({
-      json: message("claude-opus-4-8", {
-        input_tokens: 1_000,
-        output_tokens: 1_000,
-        speed: "fast",
-        server_tool_use: { web_search_requests: 1 },
-      }),
-    });
-    const { receipt } = await client.messages.create({
-      model: "claude-opus-4-8",
-      max_tokens: 8_000,
-      speed: "fast",
-      tools: [searchTool],
-      messages: [{ role: "user", content: "Refactor this" }],
-    });
+    const usage = { speed: "fast", server_tool_use: { web_search_requests: 1 } };
+    const { receipt } = await call("claude-opus-4-8", { speed: "fast", tools: [searchTool] }, usage);
     // 600 UT of tokens at 2x, plus one search at $0.01 = 100 UT.
     expect(receipt.cost).toBe(700);
-    await client.destroy();
   });
 });
 
@@ -283,55 +248,21 @@ describe("Anthropic fast mode is charged at the fast-mode rates", () => {
 // claude-sonnet-4-6, 1,000 input + 1,000 output: (3,000 + 15,000) × 1.1 = 19,800 µ$ = 198 UT (standard: 180).
 describe("Anthropic US-only inference is charged at 1.1x", () => {
   it("messages.create with inference_geo: 'us' charges 1.1x", async () => {
-    const { client } = await governed();
-    server.answer({
-      json: message("claude-sonnet-4-6", { input_tokens: 1_000, output_tokens: 1_000, inference_geo: "us" }),
-    });
-    const { receipt } = await client.messages.create({
-      model: "claude-sonnet-4-6",
-      max_tokens: 8_000,
-      inference_geo: "us",
-      messages: [{ role: "user", content: "Summarize" }],
-    });
+    const { receipt } = await call("claude-sonnet-4-6", { inference_geo: "us" }, { inference_geo: "us" });
     expect(receipt.cost).toBe(198);
-    await client.destroy();
   });
 
   it("the hold of a US-only call covers its output cap at 1.1x", async () => {
-    const { client, vault } = await governed();
-    server.answer({
-      json: message("claude-sonnet-4-6", { input_tokens: 10, output_tokens: 1_000, inference_geo: "us" }),
-    });
-    await client.messages.create({
-      model: "claude-sonnet-4-6",
-      max_tokens: 1_000,
-      inference_geo: "us",
-      messages: [{ role: "user", content: "Summarize" }],
-    });
+    const usage = { input_tokens: 10, inference_geo: "us" };
+    const { held } = await call("claude-sonnet-4-6", { inference_geo: "us" }, usage, 1_000);
     // 1,000 output tokens at $15/M × 1.1 = 165 UT.
-    expect(heldUsertokens(vault)).toBeGreaterThanOrEqual(165);
-    await client.destroy();
+    expect(held).toBeGreaterThanOrEqual(165);
   });
 
   it("fast mode and US-only inference together are charged 2.2x", async () => {
-    const { client } = await governed();
-    server.answer({
-      json: message("claude-opus-4-8", {
-        input_tokens: 1_000,
-        output_tokens: 1_000,
-        speed: "fast",
-        inference_geo: "us",
-      }),
-    });
-    const { receipt } = await client.messages.create({
-      model: "claude-opus-4-8",
-      max_tokens: 8_000,
-      speed: "fast",
-      inference_geo: "us",
-      messages: [{ role: "user", content: "Refactor this" }],
-    });
+    const both = { speed: "fast", inference_geo: "us" } as const;
+    const { receipt } = await call("claude-opus-4-8", both, both);
     // 30,000 µ$ at standard rates × 2.2 = 66,000 µ$ = 660 UT.
     expect(receipt.cost).toBe(660);
-    await client.destroy();
   });
 });
