@@ -31,6 +31,11 @@ export interface HoldExtras {
   promptCacheWrite?: "5m" | "1h";
   /** The output cap is held at this modality's output rate, the dearest the request allows. */
   outputModality?: Modality;
+  /**
+   * The prompt's media tokens, held at this modality's input rate when it is dearer than text's:
+   * the readers cannot always tell audio from images, and a Gemini audio token costs 3.3× a text one.
+   */
+  mediaInput?: { tokens: number; modality: Modality };
   /** Web searches held at the model's per-search fee. */
   webSearchRequests?: number;
   tokenRatePercent?: number;
@@ -48,6 +53,9 @@ export function holdUsage(inputTokens: number, maxOutputTokens: number, extras: 
         }),
     outputTokens: maxOutputTokens,
     ...(outputModality === undefined ? {} : { [MODALITY_FIELDS[outputModality].output]: maxOutputTokens }),
+    ...(extras.mediaInput === undefined
+      ? {}
+      : { [MODALITY_FIELDS[extras.mediaInput.modality].input]: extras.mediaInput.tokens }),
     webSearchRequests: extras.webSearchRequests,
     tokenRatePercent: extras.tokenRatePercent,
   });
@@ -71,7 +79,27 @@ export function holdExtras(request: GovernedRequest, rates: ModelRates, inputTok
       extras.outputModality = modality;
     }
   }
+  const mediaInput = dearestMediaInput(request.mediaTokens ?? 0, rates, inputTokens);
+  if (mediaInput !== undefined) extras.mediaInput = mediaInput;
   return extras;
+}
+
+function dearestMediaInput(
+  tokens: number,
+  rates: ModelRates,
+  inputTokens: number,
+): HoldExtras["mediaInput"] | undefined {
+  if (tokens === 0) return undefined;
+  let dearest = rateAt(rates.input, inputTokens);
+  let found: HoldExtras["mediaInput"] | undefined;
+  for (const modality of MODALITIES) {
+    const rate = rateAt(rates.media[modality].input, inputTokens);
+    if (rate > dearest) {
+      dearest = rate;
+      found = { tokens, modality };
+    }
+  }
+  return found;
 }
 
 /** Output tokens for UTF-8 bytes received, when the provider did not count them. */

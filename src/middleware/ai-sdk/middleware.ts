@@ -127,7 +127,7 @@ export function usertrustMiddleware(
         await release(call.hold, error);
         throw error;
       }
-      const usage = usageFromV4(result.usage);
+      const usage = usageFromV4(result.usage, call.hold.terms.request.model);
       const receipt = await (usage === undefined
         ? call.hold.settleEstimated(contentBytes(result.content))
         : call.hold.settle(usage));
@@ -199,7 +199,7 @@ function meteredParts(call: PreparedCall): MeteredParts {
     async transform(part, controller) {
       if (capped) return;
       if (part.type === "finish") {
-        reported = usageFromV4(part.usage);
+        reported = usageFromV4(part.usage, hold.terms.request.model);
         const receipt = await (reported === undefined
           ? hold.settleEstimated(outputBytes)
           : hold.settle(reported));

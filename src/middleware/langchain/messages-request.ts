@@ -1,5 +1,6 @@
 import type { BaseMessage } from "@langchain/core/messages";
 import type { GovernedRequest } from "../../core/governed-request.ts";
+import { anthropicTokenRatePercent } from "../../core/surface/anthropic-rate-premiums.ts";
 import { usageFromAnthropic } from "../../core/surface/anthropic-usage.ts";
 import {
   anthropicImageTokens,
@@ -132,8 +133,15 @@ interface UsageMetadata {
 
 interface ProviderMetadata {
   model_provider?: unknown;
+  /** @langchain/anthropic spreads the API's message here: its model names the fast-mode rate. */
+  model?: unknown;
   /** @langchain/anthropic: the API's usage (whole responses), or its fields but the two counts (streams). */
-  usage?: { input_tokens?: unknown; cache_creation?: { ephemeral_1h_input_tokens?: unknown } };
+  usage?: {
+    input_tokens?: unknown;
+    cache_creation?: { ephemeral_1h_input_tokens?: unknown };
+    speed?: unknown;
+    inference_geo?: unknown;
+  };
 }
 
 /**
@@ -147,10 +155,17 @@ export function usageOfMessage(message: unknown): Usage | undefined {
   const metadata = fields?.response_metadata;
   const usage = usageFromMetadata(fields?.usage_metadata);
   if (metadata?.model_provider !== "anthropic") return usage;
-  if (typeof metadata.usage?.input_tokens === "number") return usageFromAnthropic(metadata.usage);
-  const writes1h = metadata.usage?.cache_creation?.ephemeral_1h_input_tokens;
-  if (usage === undefined || typeof writes1h !== "number") return usage;
-  return { ...usage, cacheWrite1hTokens: Math.min(writes1h, usage.cacheWriteTokens) };
+  const api = metadata.usage;
+  const model = typeof metadata.model === "string" ? metadata.model : undefined;
+  if (typeof api?.input_tokens === "number") return usageFromAnthropic(api, model);
+  if (usage === undefined) return usage;
+  // A stream's chunks carry the API usage's other fields: its 1-hour writes and rate premiums.
+  const writes1h = api?.cache_creation?.ephemeral_1h_input_tokens;
+  return makeUsage({
+    ...usage,
+    cacheWrite1hTokens: typeof writes1h === "number" ? writes1h : undefined,
+    tokenRatePercent: anthropicTokenRatePercent(model, api?.speed, api?.inference_geo),
+  });
 }
 
 /**
