@@ -47,6 +47,8 @@ export interface GovernedRequest {
    * `max_tool_calls`, or an assumed number when the request sets none): each is held at its fee.
    */
   webSearchesMax?: number;
+  /** The most file-search calls the request allows (OpenAI `file_search` tool), held at their fee. */
+  fileSearchesMax?: number;
   /**
    * The request asks to be billed at this percentage of the standard rates (Anthropic
    * `speed: "fast"`, `inference_geo: "us"`); absent means 100. The hold prices every token at it.

@@ -38,6 +38,8 @@ export interface HoldExtras {
   mediaInput?: { tokens: number; modality: Modality };
   /** Web searches held at the model's per-search fee. */
   webSearchRequests?: number;
+  /** File-search calls held at the model's per-call fee. */
+  fileSearchRequests?: number;
   tokenRatePercent?: number;
 }
 
@@ -57,6 +59,7 @@ export function holdUsage(inputTokens: number, maxOutputTokens: number, extras: 
       ? {}
       : { [MODALITY_FIELDS[extras.mediaInput.modality].input]: extras.mediaInput.tokens }),
     webSearchRequests: extras.webSearchRequests,
+    fileSearchRequests: extras.fileSearchRequests,
     tokenRatePercent: extras.tokenRatePercent,
   });
 }
@@ -70,6 +73,7 @@ export function holdExtras(request: GovernedRequest, rates: ModelRates, inputTok
   const extras: HoldExtras = {};
   if (request.promptCacheWrite !== undefined) extras.promptCacheWrite = request.promptCacheWrite;
   if (request.webSearchesMax !== undefined) extras.webSearchRequests = request.webSearchesMax;
+  if (request.fileSearchesMax !== undefined) extras.fileSearchRequests = request.fileSearchesMax;
   if (request.tokenRatePercent !== undefined) extras.tokenRatePercent = request.tokenRatePercent;
   let dearest = rateAt(rates.output, inputTokens);
   for (const modality of request.outputModalities ?? MODALITIES) {

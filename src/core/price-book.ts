@@ -22,6 +22,8 @@ const TOKEN_UNITS_PER_FEE_UNIT = 1_000n;
  * one): $10 per 1,000 searches, what Anthropic and OpenAI both list, so a search is never free.
  */
 export const FALLBACK_WEB_SEARCH_USD_PER_K = 10;
+/** The file search fee when the price has none: $2.50 per 1,000 calls, OpenAI's list price. */
+export const FALLBACK_FILE_SEARCH_USD_PER_K = 2.5;
 
 /** Rates used when `unknownModel` is "warn": frontier-model list prices, so an unknown model is never cheap. */
 export const FALLBACK_RATE: ModelPriceOverride = { inputPerMTok: 15, outputPerMTok: 75 };
@@ -55,6 +57,8 @@ export interface ModelRates {
   media: Readonly<Record<Modality, MediaRates>>;
   /** One web search by the provider's own search tool, in micro-USD per 1,000 searches. */
   webSearchMicroUsdPerK: number;
+  /** One call of OpenAI's file search tool, in micro-USD per 1,000 calls. */
+  fileSearchMicroUsdPerK: number;
   /** Set when the price is a guess the user should know about. */
   warning: string | undefined;
 }
@@ -109,7 +113,9 @@ export class PriceBook {
 export function costUsertokens(rates: ModelRates, usage: Usage): number {
   const tokens = tokenCost(rates, usage);
   const fees =
-    BigInt(usage.webSearchRequests ?? 0) * BigInt(rates.webSearchMicroUsdPerK) * TOKEN_UNITS_PER_FEE_UNIT;
+    (BigInt(usage.webSearchRequests ?? 0) * BigInt(rates.webSearchMicroUsdPerK) +
+      BigInt(usage.fileSearchRequests ?? 0) * BigInt(rates.fileSearchMicroUsdPerK)) *
+    TOKEN_UNITS_PER_FEE_UNIT;
   const numerator = tokens * BigInt(usage.tokenRatePercent ?? 100) + fees * PERCENT;
   const denominator = MICRO_USD_PER_MTOK_PER_UT_TOKEN * PERCENT;
   return Number((numerator + denominator - 1n) / denominator);
@@ -208,6 +214,7 @@ function ratesFromOverride(
     // A configured price is one rate per tier: every modality is charged at it.
     media: { audio: text, image: text, video: text },
     webSearchMicroUsdPerK: toMicro(FALLBACK_WEB_SEARCH_USD_PER_K),
+    fileSearchMicroUsdPerK: toMicro(FALLBACK_FILE_SEARCH_USD_PER_K),
     warning,
   };
 }
@@ -221,6 +228,7 @@ function ratesFromTable(provider: string, pricedAs: string, price: ModelPrice): 
     output: schedule(price.output_mtok) ?? flat(0),
   };
   const webSearches = price.web_searches_kcount;
+  const fileSearches = price.storage_searches_kcount;
   return {
     provider,
     pricedAs,
@@ -235,6 +243,9 @@ function ratesFromTable(provider: string, pricedAs: string, price: ModelPrice): 
     },
     webSearchMicroUsdPerK: toMicro(
       typeof webSearches === "number" ? webSearches : FALLBACK_WEB_SEARCH_USD_PER_K,
+    ),
+    fileSearchMicroUsdPerK: toMicro(
+      typeof fileSearches === "number" ? fileSearches : FALLBACK_FILE_SEARCH_USD_PER_K,
     ),
     warning: undefined,
   };

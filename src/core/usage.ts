@@ -31,6 +31,8 @@ export interface Usage {
   outputVideoTokens?: number;
   /** Searches by the provider's own web search tool, each billed a fee on top of tokens. */
   webSearchRequests?: number;
+  /** Calls of OpenAI's file search tool (vector stores), each billed a fee on top of tokens. */
+  fileSearchRequests?: number;
   /**
    * Every token of the call was billed at this percentage of the model's standard rates
    * (Anthropic fast mode, US-only inference); absent means 100. Per-request fees are not scaled.
@@ -153,6 +155,8 @@ export function makeUsage(parts: UsageParts): Usage {
   }
   const searches = countOrZero(parts.webSearchRequests);
   if (searches > 0) usage.webSearchRequests = searches;
+  const fileSearches = countOrZero(parts.fileSearchRequests);
+  if (fileSearches > 0) usage.fileSearchRequests = fileSearches;
   const percent = ratePercent(parts.tokenRatePercent);
   if (percent !== 100) usage.tokenRatePercent = percent;
   return usage;

@@ -142,3 +142,32 @@ describe("OpenAI Responses web_search calls are charged", () => {
     await client.destroy();
   });
 });
+
+// File search (vector stores) is billed per call too: $2.50 per 1,000 on gpt-5 (the table's
+// storage_searches_kcount). 2,000 in, 500 out and 2 file searches: 75 + 2 × 25 = 125 UT.
+describe("OpenAI Responses file_search calls are charged", () => {
+  const fileSearch = (id: string) => ({ type: "file_search_call", id, status: "completed", queries: ["q"] });
+
+  it("the oracle: the bundled table prices 2 file searches at 50 UT above the tokens", () => {
+    const tokens = tablePriceUsertokens("openai", MODEL, { input_tokens: 2_000, output_tokens: 500 });
+    const both = { input_tokens: 2_000, output_tokens: 500, storage_searches: 2 };
+    expect(tablePriceUsertokens("openai", MODEL, both) - tokens).toBe(50);
+  });
+
+  it("responses.create charges each file_search_call, and the hold covers max_tool_calls of them", async () => {
+    const { client, vault } = await governed();
+    const body = responseBody("completed");
+    server.answer({ json: { ...body, output: [fileSearch("fs_1"), fileSearch("fs_2"), body.output[2]] } });
+    const { receipt } = await client.responses.create({
+      model: MODEL,
+      tools: [{ type: "file_search", vector_store_ids: ["vs_1"] }],
+      max_tool_calls: 2,
+      input: "What does the handbook say about leave?",
+      max_output_tokens: 500,
+    });
+    expect(receipt.usage.fileSearchRequests).toBe(2);
+    expect(receipt.cost).toBe(125);
+    // 2 × $0.0025 = 50 UT in fees, plus 500 output tokens at $10/M = 50 UT.
+    expect(heldUsertokens(vault)).toBeGreaterThanOrEqual(100);
+  });
+});

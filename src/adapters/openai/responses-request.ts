@@ -8,7 +8,7 @@ import {
   toolNamesOf,
 } from "../../core/surface/request-fields.ts";
 import { guardTextsOf } from "../../core/surface/text-fields.ts";
-import { openAIWebSearchesMax } from "../../core/surface/web-search-tools.ts";
+import { openAIFileSearchesMax, openAIWebSearchesMax } from "../../core/surface/web-search-tools.ts";
 
 /** The parts of a responses.create body usertrust reads; everything else is forwarded untouched. */
 interface ResponsesBody {
@@ -47,6 +47,8 @@ export function responsesRequestToGoverned(body: unknown): GovernedRequest {
   if (prompt.mediaTokens > 0) request.mediaTokens = prompt.mediaTokens;
   const webSearches = openAIWebSearchesMax(params.tools, params.max_tool_calls);
   if (webSearches !== undefined) request.webSearchesMax = webSearches;
+  const fileSearches = openAIFileSearchesMax(params.tools, params.max_tool_calls);
+  if (fileSearches !== undefined) request.fileSearchesMax = fileSearches;
   const actor = nonEmptyString(params.user) ?? nonEmptyString(params.safety_identifier);
   if (actor !== undefined) request.actor = actor;
   const toolNames = toolNamesOf(params.tools);

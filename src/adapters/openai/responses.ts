@@ -29,17 +29,21 @@ function usageFromResponses(usage: unknown): Usage | undefined {
 }
 
 /**
- * A whole response's usage with its web searches: each `web_search_call` output item is one
- * billed call of the web search tool, which the usage object does not count.
+ * A whole response's usage with its tool fees: each `web_search_call` and `file_search_call` output
+ * item is one billed call of that tool, which the usage object does not count.
  */
 export function usageOfResponse(response: unknown): Usage | undefined {
   const { usage, output } = (response ?? {}) as { usage?: unknown; output?: unknown };
   const tokens = usageFromResponses(usage);
   if (tokens === undefined) return undefined;
-  const searches = Array.isArray(output)
-    ? output.filter((item) => (item as { type?: unknown } | null)?.type === "web_search_call").length
-    : 0;
-  return searches === 0 ? tokens : makeUsage({ ...tokens, webSearchRequests: searches });
+  const count = (type: string): number =>
+    Array.isArray(output)
+      ? output.filter((item) => (item as { type?: unknown } | null)?.type === type).length
+      : 0;
+  const searches = count("web_search_call");
+  const fileSearches = count("file_search_call");
+  if (searches === 0 && fileSearches === 0) return tokens;
+  return makeUsage({ ...tokens, webSearchRequests: searches, fileSearchRequests: fileSearches });
 }
 
 /** UTF-8 bytes of a response's output items (message text, tool-call arguments), for estimates. */

@@ -30,10 +30,19 @@ export function anthropicWebSearchesMax(tools: unknown): number | undefined {
  * WEB_SEARCHES_HELD_UNCAPPED. Undefined when no such tool is offered.
  */
 export function openAIWebSearchesMax(tools: unknown, maxToolCalls: unknown): number | undefined {
+  return openAIToolCallsMax(tools, "web_search", maxToolCalls);
+}
+
+/** As openAIWebSearchesMax, for the file search tool (`file_search`), billed per call too. */
+export function openAIFileSearchesMax(tools: unknown, maxToolCalls: unknown): number | undefined {
+  return openAIToolCallsMax(tools, "file_search", maxToolCalls);
+}
+
+function openAIToolCallsMax(tools: unknown, typePrefix: string, maxToolCalls: unknown): number | undefined {
   if (!Array.isArray(tools)) return undefined;
   const offered = tools.some((tool) => {
     const type = (tool as { type?: unknown } | null)?.type;
-    return typeof type === "string" && type.startsWith("web_search");
+    return typeof type === "string" && type.startsWith(typePrefix);
   });
   if (!offered) return undefined;
   return positiveInteger(maxToolCalls) ?? WEB_SEARCHES_HELD_UNCAPPED;
