@@ -5,7 +5,7 @@ import type { Hold } from "../core/hold.ts";
 import { estimateOutputTokens } from "../core/hold-sizing.ts";
 import type { TrustReceipt } from "../core/receipt.ts";
 import { reportReceipt } from "../core/surface/receipt-callback.ts";
-import { type ChunkRestorer, redactCall, serverHeldContextError } from "../core/surface/redaction.ts";
+import { type ChunkRestorer, redactCall, refuseServerHeldRedaction } from "../core/surface/redaction.ts";
 import { type TrustContext, withCallerContext } from "../core/surface/trust-context.ts";
 import type { Usage } from "../core/usage.ts";
 import type { ReceiptTrail } from "./receipt-trail.ts";
@@ -33,7 +33,7 @@ export interface CallTranslation {
   /**
    * True when the request continues a conversation the provider keeps (a Responses
    * `previous_response_id` or `conversation`, an Anthropic thread's `continue`), which pii redact
-   * cannot protect (see serverHeldContextError).
+   * cannot protect (see refuseServerHeldRedaction).
    */
   continuesServerContext?(body: unknown): boolean;
 }
@@ -83,8 +83,7 @@ export async function openCall(
     const request = withCallerContext(translation.toGoverned(body), context.defaults);
     if (context.endpoint !== undefined) request.endpoint = context.endpoint;
     hold = await context.engine().authorize(request);
-    if (hold.terms.redaction !== undefined && translation.continuesServerContext?.(body) === true)
-      await refuseServerHeldRedaction(hold);
+    if (translation.continuesServerContext?.(body) === true) await refuseServerHeldRedaction(hold);
   } catch (error) {
     trail.record(Promise.reject(error));
     throw error;
@@ -104,13 +103,6 @@ export async function openCall(
     restoreResponse: redacted?.restoreResponse,
     chunkRestorer: redacted?.chunkRestorer,
   };
-}
-
-/** Refuses a call that continues a conversation the provider keeps (see serverHeldContextError); its hold is released. */
-async function refuseServerHeldRedaction(hold: Hold): Promise<never> {
-  const error = serverHeldContextError();
-  await hold.void(error.message, "hold_voided").catch(() => {});
-  throw error;
 }
 
 /** Settles a whole (non-stream) response at its reported usage, or on an estimate when it has none. */

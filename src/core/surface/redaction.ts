@@ -1,5 +1,6 @@
 import { UsertrustError } from "../errors.ts";
 import type { Redactor } from "../guards/redactor.ts";
+import type { Hold } from "../hold.ts";
 import { copyWithTexts, mapTextsInPlace } from "./text-fields.ts";
 
 /**
@@ -38,7 +39,7 @@ export function redactCall(body: unknown, redactor: Redactor, restore: boolean):
  * another value, and restore would hand back the wrong one. Such a call, when it has personal data
  * to redact, is refused with this error before anything is sent.
  */
-export function serverHeldContextError(): UsertrustError {
+function serverHeldContextError(): UsertrustError {
   return new UsertrustError(
     "PII_REDACT_SERVER_CONTEXT",
     "pii redact cannot protect this call: it continues a conversation the provider keeps " +
@@ -46,6 +47,18 @@ export function serverHeldContextError(): UsertrustError {
       "placeholders numbered by other calls, so one placeholder could stand for two different values. " +
       'Send the whole conversation yourself on each call, or set pii to "warn" or "block" for these calls.',
   );
+}
+
+/**
+ * Refuses a call with personal data to redact that continues a conversation the provider keeps
+ * (see serverHeldContextError), before anything is sent; its hold is released. A call with nothing
+ * to redact goes ahead.
+ */
+export async function refuseServerHeldRedaction(hold: Hold): Promise<void> {
+  if (hold.terms.redaction === undefined) return;
+  const error = serverHeldContextError();
+  await hold.void(error.message, "hold_voided").catch(() => {});
+  throw error;
 }
 
 /** Puts the redactor's values back into every conversation text of `value`, in place. */

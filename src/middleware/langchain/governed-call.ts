@@ -11,7 +11,6 @@ import {
   piecePosition,
   pieceRestorer,
   restoreTexts,
-  serverHeldContextError,
   withinOf,
 } from "../../core/surface/redaction.ts";
 import { overlayContext, parseContext, type SurfaceOptions } from "../../core/surface/shared-engine.ts";
@@ -112,18 +111,6 @@ function isJsonDeltaBlock(chunk: unknown, path: string): boolean {
   const lcKwargs = path.startsWith(".lc_kwargs") ? (chunk as { lc_kwargs?: unknown }).lc_kwargs : chunk;
   const content = (lcKwargs as { content?: unknown } | undefined)?.content;
   return Array.isArray(content) && content[Number(block[1])]?.type === "input_json_delta";
-}
-
-/**
- * Refuses a call that continues a conversation the provider keeps (ChatOpenAI's
- * `previous_response_id` call option) when it has personal data to redact, before anything is
- * sent (see serverHeldContextError); its hold is released.
- */
-export async function refuseServerHeldRedaction(call: LangChainCall): Promise<void> {
-  if (call.hold.terms.redaction === undefined) return;
-  const error = serverHeldContextError();
-  await call.hold.void(error.message, "hold_voided").catch(() => {});
-  throw error;
 }
 
 /** A copy of a message (same class, same fields) whose conversation (conversationOf) is mapped. */

@@ -8,6 +8,7 @@ import { AIMessage, AIMessageChunk, type BaseMessage } from "@langchain/core/mes
 import { ChatGenerationChunk, type ChatResult } from "@langchain/core/outputs";
 import type { Runnable } from "@langchain/core/runnables";
 import type { Engine } from "../../core/engine.ts";
+import { refuseServerHeldRedaction } from "../../core/surface/redaction.ts";
 import {
   receiptJson,
   type SurfaceOptions,
@@ -15,7 +16,7 @@ import {
   surfaceEngine,
   surfaceSettings,
 } from "../../core/surface/shared-engine.ts";
-import { openLangChainCall, refuseServerHeldRedaction, releaseCall, settleMessage } from "./governed-call.ts";
+import { openLangChainCall, releaseCall, settleMessage } from "./governed-call.ts";
 import { AnthropicStreamOutput, identify, type ModelIdentity } from "./messages-request.ts";
 
 export const RECEIPT_KEY = "usertrust";
@@ -174,7 +175,7 @@ export class GovernedChatModel extends BaseChatModel<BaseChatModelCallOptions, A
       callTools ?? this.#tools,
     );
     const previous = (options as { previous_response_id?: unknown }).previous_response_id;
-    if (previous !== undefined && previous !== null) await refuseServerHeldRedaction(call);
+    if (previous !== undefined && previous !== null) await refuseServerHeldRedaction(call.hold);
     return call;
   }
 }
