@@ -1,3 +1,4 @@
+import type { FloorResult } from "./durability-floor.ts";
 import type { AdapterRate } from "./ledger-adapters.ts";
 import type { OpsResult } from "./ledger-alone.ts";
 import type { LatencySummary } from "./stats.ts";
@@ -51,6 +52,8 @@ export interface Measured {
     engineConversation: OpsResult;
     sqliteReservePost: OpsResult;
     auditAppend: OpsResult;
+    /** The least any durable, multi-process, audited design does per call (no usertrust code). */
+    floor: FloorResult;
   };
   adapters: AdapterRate[];
   growth: GrowthResult & { vaultCalls: number; measuredCalls: number };
@@ -224,7 +227,22 @@ function ledgerTable(ledger: Measured["ledger"]): string {
       row("  the same, 100 KiB conversation + 1 new message", ledger.engineConversation),
       row("SqliteLedger reserve + post", ledger.sqliteReservePost),
       row("AuditChain.append", ledger.auditAppend),
+      row("floor: 2 bare SQLite write transactions + 1 hashed line", ledger.floor.backToBack),
+      row("  the same, CPU idle ~1 ms before each step", ledger.floor.afterIdle),
     ],
+  );
+}
+
+/**
+ * What the floor alone (no usertrust code) takes of the sequential goal's allowance: above 1, no
+ * design that keeps the issue's durability and audit promises can meet the goal on this machine.
+ */
+function floorLine(seq: Measured["sequential"], floor: FloorResult): string {
+  const allowanceUs = (GOALS.sequentialP50RatioMax - 1) * seq.raw.p50Us;
+  return (
+    `   the goal allows ${us(allowanceUs)} µs over raw p50; the floor alone (section 3) takes ` +
+    `${us(floor.backToBack.perOp.p50Us)} µs back to back (${times(floor.backToBack.perOp.p50Us / allowanceUs)} of it), ` +
+    `${us(floor.afterIdle.perOp.p50Us)} µs after idle (${times(floor.afterIdle.perOp.p50Us / allowanceUs)})`
   );
 }
 
@@ -295,9 +313,12 @@ export function formatReport(r: BenchResult): string {
     `${meta.gitCommit}${meta.srcDirty ? " + uncommitted src/" : ""} · ${meta.durationSec.toFixed(1)} s`;
   return [
     header,
-    [sequentialTable(r.sequential), aroundServerTable(r.sequential), goalLine(r.goals.sequentialP50)].join(
-      "\n",
-    ),
+    [
+      sequentialTable(r.sequential),
+      aroundServerTable(r.sequential),
+      goalLine(r.goals.sequentialP50),
+      floorLine(r.sequential, r.ledger.floor),
+    ].join("\n"),
     [concurrentTable(r.concurrent), goalLine(r.goals.throughput)].join("\n"),
     ledgerTable(r.ledger),
     adaptersTable(r.adapters),

@@ -6,6 +6,7 @@
 import { execFileSync } from "node:child_process";
 import { availableParallelism, loadavg } from "node:os";
 import { parseArgs } from "node:util";
+import { benchDurabilityFloor } from "./durability-floor.ts";
 import { benchLedgerAdapters } from "./ledger-adapters.ts";
 import {
   benchAuditAppend,
@@ -176,6 +177,7 @@ async function main(): Promise<number> {
       ),
       sqliteReservePost: await benchSqliteLedger(sizes.ledgerOps, sizes.ledgerWarmup),
       auditAppend: await benchAuditAppend(sizes.ledgerOps, sizes.ledgerWarmup),
+      floor: await benchDurabilityFloor(sizes.ledgerOps, Math.ceil(sizes.ledgerOps / 10), sizes.ledgerWarmup),
     };
 
     const adapters = await benchLedgerAdapters(sizes.adapterOps, progress);
