@@ -1,7 +1,7 @@
 import { UsertrustError } from "../errors.ts";
 import type { Redactor } from "../guards/redactor.ts";
 import type { Hold } from "../hold.ts";
-import { copyWithTexts, mapTextsInPlace } from "./text-fields.ts";
+import { copyWithTexts, type MapText, mapTextsInPlace, mapToolDataInPlace } from "./text-fields.ts";
 
 /**
  * PII redaction for one call (`pii: "redact"`): the request is sent as a copy whose conversation
@@ -61,9 +61,53 @@ export async function refuseServerHeldRedaction(hold: Hold): Promise<void> {
   throw error;
 }
 
-/** Puts the redactor's values back into every conversation text of `value`, in place. */
+/**
+ * Puts the redactor's values back into every conversation text of `value`, in place, and into the
+ * keys of tool data given as objects; a restored key that would overwrite another member stays a
+ * placeholder (see mapTextsInPlace).
+ */
 export function restoreTexts(value: unknown, redactor: Redactor): void {
-  mapTextsInPlace(value, (text, _path, inJson) => redactor.restore(text, withinOf(inJson)));
+  mapTextsInPlace(
+    value,
+    (text, _path, inJson) => (inJson ? restoreJsonSource(text, redactor) : redactor.restore(text)),
+    (key) => redactor.restore(key),
+  );
+}
+
+/**
+ * A whole JSON document (a tool call's `arguments`) with the values put back where they stand, so
+ * it keeps the model's spacing. When that would write a key twice in one object (a placeholder
+ * key restored to a key the object already has, and JSON.parse keeps only the later member), the
+ * document is restored as tool data given as an object is, the colliding key left a placeholder,
+ * and encoded again. Source that is not JSON is restored as it is.
+ */
+function restoreJsonSource(source: string, redactor: Redactor): string {
+  const restored = redactor.restore(source, "json-string");
+  if (restored === source) return restored;
+  let document: unknown;
+  let merged: boolean;
+  try {
+    document = JSON.parse(source);
+    merged = keyCount(JSON.parse(restored)) !== keyCount(document);
+  } catch {
+    return restored;
+  }
+  if (!merged) return restored;
+  const restore = (text: string): string => redactor.restore(text);
+  return JSON.stringify(mapToolDataInPlace(document, restore, restore));
+}
+
+/** Keys in a parsed JSON document, all levels: restoring merges two keys exactly when it drops one. */
+function keyCount(document: unknown): number {
+  let count = 0;
+  const stack: unknown[] = [document];
+  for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
+    if (typeof node !== "object" || node === null) continue;
+    const members = Object.values(node);
+    if (!Array.isArray(node)) count += members.length;
+    for (const member of members) stack.push(member);
+  }
+  return count;
 }
 
 /** How a restored value is written: values restored into JSON source (tool-call arguments) are escaped, so it still parses. */
@@ -166,13 +210,15 @@ function streamRestorer(redactor: Redactor): ChunkRestorer {
       const index =
         (chunk as { index?: unknown; output_index?: unknown; content_index?: unknown } | null) ?? {};
       const event = `${String(index.index ?? "")}:${String(index.output_index ?? "")}:${String(index.content_index ?? "")}`;
-      mapTextsInPlace(chunk, (text, path, inJson) => {
+      const restorePiece: MapText = (text, path, inJson) => {
         const within = withinOf(inJson);
         if (!path.includes("delta") && !path.startsWith(".candidates")) return redactor.restore(text, within);
         return pieces.piece(`${event}${piecePosition(chunk, path)}`, text, within, (tail) => {
           mapTextsInPlace(chunk, (current, at) => (at === path ? current + tail : current));
         });
-      });
+      };
+      // A key of tool data given as an object (a Gemini functionCall's args) arrives whole.
+      mapTextsInPlace(chunk, restorePiece, (key) => redactor.restore(key));
     },
     pending: () => pieces.pending(),
     finish: () => pieces.finish(),

@@ -202,7 +202,35 @@ export function definitionTexts(definitions: readonly unknown[]): string[] {
 
 /** What the guards of a call read: its conversation texts and its definitions' strings. */
 export function guardTextsOf(conversation: unknown, definitions: readonly unknown[]): GuardTexts {
-  return { conversation: conversationTexts(conversation), definitions: definitionTexts(definitions) };
+  return new GuardTextsOnDemand(conversation, definitions);
+}
+
+/**
+ * Each list is read from the request when a guard first asks for it, then kept: with `pii` and
+ * `injection` both off nothing is walked, and the PII guard alone never reads the definitions. A
+ * request reader runs on every call, so the walk must not be paid by calls no guard reads. A class,
+ * not an object literal with getters: V8 builds those slowly, on every call.
+ */
+class GuardTextsOnDemand implements GuardTexts {
+  readonly #conversationSource: unknown;
+  readonly #definitionSources: readonly unknown[];
+  #conversation: readonly string[] | undefined;
+  #definitions: readonly string[] | undefined;
+
+  constructor(conversation: unknown, definitions: readonly unknown[]) {
+    this.#conversationSource = conversation;
+    this.#definitionSources = definitions;
+  }
+
+  get conversation(): readonly string[] {
+    this.#conversation ??= conversationTexts(this.#conversationSource);
+    return this.#conversation;
+  }
+
+  get definitions(): readonly string[] {
+    this.#definitions ??= definitionTexts(this.#definitionSources);
+    return this.#definitions;
+  }
 }
 
 function copy(value: unknown, map: MapText, path: string, key: string, mode: Mode): unknown {
@@ -223,18 +251,36 @@ function copy(value: unknown, map: MapText, path: string, key: string, mode: Mod
   });
 }
 
+/** Maps one key of tool data (see mapTextsInPlace). */
+export type MapKey = (key: string) => string;
+
 /**
  * Maps every conversation text of `value` in place (a response object the SDK built for this
- * call, whose class must be kept). Returns `value`.
+ * call, whose class must be kept). Returns `value`. With `mapKey`, the keys of tool data given as
+ * objects (Anthropic `tool_use.input`, Gemini `functionCall.args`, LangChain `tool_calls[].args`)
+ * are mapped too, in place and in their order (see renameKeys).
  */
-export function mapTextsInPlace<T>(value: T, map: MapText): T {
-  visit(value, map, ROOT, ROOT, "none", new Set());
+export function mapTextsInPlace<T>(value: T, map: MapText, mapKey?: MapKey): T {
+  visit(value, { map, mapKey }, ROOT, ROOT, "none", new Set());
   return value;
 }
 
-function visit(value: unknown, map: MapText, path: string, key: string, mode: Mode, seen: Set<object>): void {
+/** Maps every string of tool data given as a value of its own (parsed JSON arguments) in place, and its keys. */
+export function mapToolDataInPlace<T>(value: T, map: MapText, mapKey: MapKey): T {
+  visit(value, { map, mapKey }, ROOT, ROOT, "free", new Set());
+  return value;
+}
+
+interface Maps {
+  readonly map: MapText;
+  readonly mapKey: MapKey | undefined;
+}
+
+function visit(value: unknown, maps: Maps, path: string, key: string, mode: Mode, seen: Set<object>): void {
   if (typeof value !== "object" || value === null || seen.has(value)) return;
   seen.add(value);
+  if (mode === "free" && maps.mapKey !== undefined && isPlainObject(value)) renameKeys(value, maps.mapKey);
+  const { map } = maps;
   const record = value as Record<string | number, unknown>;
   const array = Array.isArray(value);
   const keys: Array<string | number> = array ? value.map((_, index) => index) : Object.keys(value);
@@ -251,9 +297,45 @@ function visit(value: unknown, map: MapText, path: string, key: string, mode: Mo
       const mapped = map(member, memberPath, holdsJson(record, itemKey));
       if (mapped !== member) record[memberKey] = mapped;
     } else {
-      visit(member, map, memberPath, array ? key : (memberKey as string), memberMode, seen);
+      visit(member, maps, memberPath, array ? key : (memberKey as string), memberMode, seen);
     }
   }
+}
+
+/**
+ * Renames the keys of `record` in place as `mapKey` maps them, keeping their order (every member
+ * is defined again in order; integer keys still come first, as JavaScript lists them). A key whose
+ * new name is a key the object already has, or the new name of another key too, keeps its name,
+ * so no member is ever overwritten: `{ "[EMAIL_1]": "admin", "jane@example.com": "viewer" }` stays
+ * as it is. An object whose members cannot be defined again (frozen, sealed) is left alone.
+ */
+function renameKeys(record: Record<string, unknown>, mapKey: MapKey): void {
+  const keys = Object.keys(record);
+  const names = keys.map((key) => mapKey(key));
+  if (names.every((name, index) => name === keys[index]) || !canRedefine(record, keys)) return;
+  const taken = new Set(keys);
+  const claims = new Map<string, number>();
+  for (const name of names) claims.set(name, (claims.get(name) ?? 0) + 1);
+  const members = keys.map((key) => record[key]);
+  for (const key of keys) delete record[key];
+  for (let index = 0; index < keys.length; index++) {
+    const key = keys[index] as string;
+    const name = names[index] as string;
+    const safe = name !== key && !taken.has(name) && claims.get(name) === 1;
+    Object.defineProperty(record, safe ? name : key, {
+      value: members[index],
+      writable: true,
+      enumerable: true,
+      configurable: true,
+    });
+  }
+}
+
+function canRedefine(record: object, keys: readonly string[]): boolean {
+  return (
+    Object.isExtensible(record) &&
+    keys.every((key) => Object.getOwnPropertyDescriptor(record, key)?.configurable === true)
+  );
 }
 
 /** A JSON field, or a Responses stream event that carries a piece of one (`response.function_call_arguments.delta`). */
