@@ -2,7 +2,11 @@ import { createAgent } from "langchain";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import type { TrustReceipt } from "../../src/core/receipt.ts";
-import { runTotal, usertrustAgentMiddleware } from "../../src/middleware/langchain/index.ts";
+import {
+  governedChatModel,
+  runTotal,
+  usertrustAgentMiddleware,
+} from "../../src/middleware/langchain/index.ts";
 import { readAuditLog } from "../support/audit-log.ts";
 import { langChainOnOpenAI } from "../support/langchain-fixture.ts";
 
@@ -37,6 +41,23 @@ describe("structured output through usertrust/langchain", () => {
     const receipts = runTotal(governed.messages).receipts;
     expect(receipts).toHaveLength(1);
     expect((receipts[0] as TrustReceipt).usageSource).toBe("provider");
+    expect(readAuditLog(vault.paths.auditLog).map((event) => event.kind)).toEqual(["spend"]);
+  });
+
+  it("createAgent({ model: governedChatModel(…), responseFormat }) yields structuredResponse with a receipt", async () => {
+    const { vault, engine } = await engineWith();
+    server().setBehaviour({ reply: '{"name":"Ada"}', promptTokens: 1_000, completionTokens: 10 });
+
+    const result = await createAgent({
+      model: governedChatModel(chatOpenAI(), engine),
+      tools: [],
+      responseFormat: schema,
+    }).invoke({ messages: [{ role: "user", content: "Who?" }] });
+
+    expect(result.structuredResponse).toEqual({ name: "Ada" });
+    const receipts = runTotal(result.messages).receipts;
+    expect(receipts).toHaveLength(1);
+    expect(receipts[0]?.cost).toBe((await engine.balance()).postedUsertokens);
     expect(readAuditLog(vault.paths.auditLog).map((event) => event.kind)).toEqual(["spend"]);
   });
 });

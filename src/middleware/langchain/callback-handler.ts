@@ -1,8 +1,8 @@
 import type { AgentAction, AgentFinish } from "@langchain/core/agents";
 import { BaseCallbackHandler } from "@langchain/core/callbacks/base";
 import type { Serialized } from "@langchain/core/load/serializable";
-import type { BaseMessage } from "@langchain/core/messages";
-import type { LLMResult } from "@langchain/core/outputs";
+import { AIMessageChunk, type BaseMessage } from "@langchain/core/messages";
+import type { ChatGenerationChunk, GenerationChunk, LLMResult } from "@langchain/core/outputs";
 import type { Engine } from "../../core/engine.ts";
 import { ToolDeniedError } from "../../core/errors.ts";
 import type { Hold } from "../../core/hold.ts";
@@ -16,7 +16,7 @@ import {
   surfaceSettings,
 } from "../../core/surface/shared-engine.ts";
 import { callerContext } from "../../core/surface/trust-context.ts";
-import { openLangChainCall, releaseCall, settleMessage } from "./governed-call.ts";
+import { meteredPart, openLangChainCall, releaseCall, settleMessage } from "./governed-call.ts";
 import { RECEIPT_KEY } from "./governed-chat-model.ts";
 
 /**
@@ -28,8 +28,8 @@ export const FINISHED_RUNS_MAX = 100;
 
 /**
  * How many runs may be open at once, the oldest forgotten first. LangChain ends every run it
- * starts except a stream its consumer breaks out of; this bounds what such runs leave behind
- * (their holds expire after the engine's holdTimeoutSeconds).
+ * starts except a stream its consumer breaks out of (settled when its run is collected, see
+ * handleChatModelStart); this bounds what such runs leave behind.
  */
 const OPEN_RUNS_MAX = 10_000;
 
@@ -40,6 +40,8 @@ interface OpenRun {
   receipts: TrustReceipt[];
   /** A chat-model run's hold, until it settles or is released. */
   hold: Hold | undefined;
+  /** What a streaming chat-model run has delivered so far (handleLLMNewToken), as settling reads it. */
+  streamed: AIMessageChunk | undefined;
 }
 
 export interface CallbackHandlerOptions extends SurfaceOptions {
@@ -60,6 +62,10 @@ export interface CallbackHandlerOptions extends SurfaceOptions {
  * FINISHED_RUNS_MAX root runs. A run's state is dropped when it ends, so a handler that lives as
  * long as the process keeps a bounded amount.
  *
+ * A stream the consumer breaks out of gets no end and no error from LangChain; its hold is settled
+ * at what the handler saw streamed once LangChain's run is garbage collected, or at once by
+ * `settleOpenStreams()`.
+ *
  * Its limits, by LangChain's design: `chatModel.streamEvents()` without a `version` runs no
  * callbacks, so it is not governed (use governedChatModel for an enforcement boundary); receipts
  * reach `invoke()` results but not chunks a stream has already yielded.
@@ -72,6 +78,10 @@ export class UsertrustCallbackHandler extends BaseCallbackHandler {
   readonly #open = new Map<string, OpenRun>();
   /** The receipts of recently finished root runs, oldest first; at most FINISHED_RUNS_MAX. */
   readonly #finished = new Map<string, TrustReceipt[]>();
+  /** Settles a model run whose LangChain run manager was collected before the run ended. */
+  readonly #abandoned = new FinalizationRegistry<string>((runId) => {
+    void this.#settleStreamed(runId);
+  });
 
   constructor(options: CallbackHandlerOptions | Engine = {}) {
     const settings: CallbackHandlerOptions = surfaceSettings(options);
@@ -130,7 +140,7 @@ export class UsertrustCallbackHandler extends BaseCallbackHandler {
     runId: string,
     parentRunId?: string,
     extraParams?: Record<string, unknown>,
-    _tags?: string[],
+    tags?: string[],
     metadata?: Record<string, unknown>,
   ): Promise<void> {
     const invocation = (extraParams?.invocation_params ?? {}) as Record<string, unknown>;
@@ -151,7 +161,44 @@ export class UsertrustCallbackHandler extends BaseCallbackHandler {
       invocation.tools ?? invocation.functions,
     );
     // Only after authorize: LangChain sends no end or error for a run whose start threw.
-    this.#start(runId, parentRunId, call.hold);
+    const run = this.#start(runId, parentRunId, call.hold);
+    // A consumer that breaks out of model.stream() gets LangChain to send neither an end nor an
+    // error: the run just stops. `tags` is the run manager's own array (it passes the same one to
+    // every token, end and error), so once it is collected nothing can report on the run any more,
+    // and its hold is settled at what it streamed.
+    if (Array.isArray(tags)) this.#abandoned.register(tags, runId, run);
+  }
+
+  /** A streamed chunk: kept (its text, usage and metadata) so a run that never ends can be settled at it. */
+  override async handleLLMNewToken(
+    token: string,
+    _index: unknown,
+    runId: string,
+    _parentRunId?: string,
+    _tags?: string[],
+    fields?: { chunk?: ChatGenerationChunk | GenerationChunk },
+  ): Promise<void> {
+    const run = this.#open.get(runId);
+    if (run?.hold === undefined) return;
+    const chunk = fields?.chunk;
+    const part = meteredPart(
+      chunk !== undefined && "message" in chunk ? chunk.message : new AIMessageChunk(token),
+    );
+    run.streamed = run.streamed === undefined ? part : run.streamed.concat(part);
+  }
+
+  /**
+   * Settles every model run that has streamed and not ended at what it streamed, and forgets it:
+   * for streams a consumer broke out of, without waiting for LangChain's run to be collected. A
+   * stream still being read is cut short too (its later chunks go unpaid), so call it once the
+   * streams made with this handler are done with, e.g. when a request that used it returns.
+   */
+  async settleOpenStreams(): Promise<TrustReceipt[]> {
+    const streaming = [...this.#open].filter(
+      ([, run]) => run.streamed !== undefined && run.hold !== undefined,
+    );
+    const receipts = await Promise.all(streaming.map(([runId]) => this.#settleStreamed(runId)));
+    return receipts.filter((receipt) => receipt !== undefined);
   }
 
   /** An agent chose its next step: recorded as a `decision` event (the tool it chose, never its reasoning text). */
@@ -191,7 +238,13 @@ export class UsertrustCallbackHandler extends BaseCallbackHandler {
     }
   }
 
+  // A stream that fails or is aborted after delivering text (streamEvents v2 reports a consumer's
+  // break as an AbortError) pays for what it delivered, as governedChatModel's streams do.
   override async handleLLMError(error: unknown, runId: string): Promise<void> {
+    if (this.#open.get(runId)?.streamed !== undefined) {
+      await this.#settleStreamed(runId);
+      return;
+    }
     const hold = this.#end(runId)?.hold;
     if (hold !== undefined) await releaseCall(hold, error);
   }
@@ -244,9 +297,33 @@ export class UsertrustCallbackHandler extends BaseCallbackHandler {
     };
   }
 
-  #start(runId: string, parentRunId: string | undefined, hold?: Hold): void {
-    this.#open.set(runId, { parentRunId, receipts: [], hold });
+  #start(runId: string, parentRunId: string | undefined, hold?: Hold): OpenRun {
+    const run: OpenRun = { parentRunId, receipts: [], hold, streamed: undefined };
+    this.#open.set(runId, run);
     if (this.#open.size > OPEN_RUNS_MAX) this.#open.delete(this.#open.keys().next().value as string);
+    return run;
+  }
+
+  /**
+   * Settles an open model run at what it streamed (at least that text's estimate, whatever usage
+   * its first chunks reported), rolls the receipt up and forgets the run; never throws.
+   */
+  async #settleStreamed(runId: string): Promise<TrustReceipt | undefined> {
+    const run = this.#open.get(runId);
+    const hold = run?.hold;
+    if (run === undefined || hold === undefined) return undefined;
+    // Claimed before the await: an end, error or finalizer arriving meanwhile finds nothing to settle.
+    run.hold = undefined;
+    try {
+      const receipt = await settleMessage(hold, run.streamed, undefined, true);
+      this.#roll(runId, receipt);
+      return receipt;
+    } catch {
+      // The receipt records a failed settle itself; nothing to add here.
+      return undefined;
+    } finally {
+      this.#end(runId);
+    }
   }
 
   /** Forgets an ended run; a root run that made model calls joins the finished window. */
@@ -254,6 +331,7 @@ export class UsertrustCallbackHandler extends BaseCallbackHandler {
     const run = this.#open.get(runId);
     if (run === undefined) return undefined;
     this.#open.delete(runId);
+    this.#abandoned.unregister(run);
     if (run.parentRunId === undefined && run.receipts.length > 0) this.#keepFinished(runId, run.receipts);
     return run;
   }

@@ -1,4 +1,4 @@
-import type { BaseMessage } from "@langchain/core/messages";
+import { AIMessageChunk, type BaseMessage } from "@langchain/core/messages";
 import { outcomeOfError } from "../../core/circuit-breaker.ts";
 import type { Engine } from "../../core/engine.ts";
 import type { Redactor } from "../../core/guards/redactor.ts";
@@ -149,6 +149,19 @@ export async function settleMessage(
   const reported = outputTokens ?? usage.outputTokens;
   const output = cut ? Math.max(reported, estimateOutputTokens(bytes)) : reported;
   return hold.settle(output === usage.outputTokens ? usage : { ...usage, outputTokens: output });
+}
+
+/**
+ * What settling a stream reads of one chunk (its text, usage and metadata), copied: the output is
+ * measured as the provider sent it, and restore rewrites the chunk's texts in place.
+ */
+export function meteredPart(chunk: BaseMessage): AIMessageChunk {
+  const usage = (chunk as { usage_metadata?: AIMessageChunk["usage_metadata"] }).usage_metadata;
+  return new AIMessageChunk({
+    content: structuredClone(chunk.content),
+    response_metadata: chunk.response_metadata,
+    ...(usage === undefined ? {} : { usage_metadata: usage }),
+  });
 }
 
 /** Releases the hold of a call the provider did not answer; never throws. */

@@ -1,12 +1,19 @@
 import type { CallbackManagerForLLMRun } from "@langchain/core/callbacks/manager";
+import type {
+  BaseLanguageModelInput,
+  StructuredOutputMethodOptions,
+} from "@langchain/core/language_models/base";
 import {
   BaseChatModel,
   type BaseChatModelCallOptions,
   type BindToolsInput,
 } from "@langchain/core/language_models/chat_models";
+import type { ModelProfile } from "@langchain/core/language_models/profile";
 import { AIMessage, AIMessageChunk, type BaseMessage } from "@langchain/core/messages";
 import { ChatGenerationChunk, type ChatResult } from "@langchain/core/outputs";
 import type { Runnable } from "@langchain/core/runnables";
+import type { SerializableSchema } from "@langchain/core/utils/standard_schema";
+import type { ZodV3Like, ZodV4Like } from "@langchain/core/utils/types";
 import type { Engine } from "../../core/engine.ts";
 import { refuseServerHeldRedaction } from "../../core/surface/redaction.ts";
 import {
@@ -16,12 +23,21 @@ import {
   surfaceEngine,
   surfaceSettings,
 } from "../../core/surface/shared-engine.ts";
-import { openLangChainCall, releaseCall, settleMessage } from "./governed-call.ts";
+import { meteredPart, openLangChainCall, releaseCall, settleMessage } from "./governed-call.ts";
 import { AnthropicStreamOutput, identify, type ModelIdentity } from "./messages-request.ts";
+import { governedStructuredOutput } from "./structured-output.ts";
 
 export const RECEIPT_KEY = "usertrust";
 
 const identities = new WeakMap<object, ModelIdentity>();
+
+/** The schemas withStructuredOutput takes: zod 3 or 4, a standard schema, or a JSON schema. */
+// biome-ignore lint/suspicious/noExplicitAny: the RunOutput constraint BaseChatModel declares.
+type OutputSchema<RunOutput extends Record<string, any>> =
+  | ZodV4Like<RunOutput>
+  | ZodV3Like<RunOutput>
+  | SerializableSchema<RunOutput>
+  | Record<string, unknown>;
 
 type Inner = Runnable<BaseMessage[], AIMessageChunk> & {
   bindTools?: (tools: BindToolsInput[], kwargs?: unknown) => Inner;
@@ -30,7 +46,7 @@ type Inner = Runnable<BaseMessage[], AIMessageChunk> & {
 /**
  * A chat model that governs every call of the model it wraps — invoke, batch, stream and
  * streamEvents (both versions) — and works wherever a chat model does (createAgent, chains,
- * bindTools). The receipt is on the AIMessage's `response_metadata.usertrust` (for a stream, on its
+ * bindTools, withStructuredOutput). The receipt is on the AIMessage's `response_metadata.usertrust` (for a stream, on its
  * last chunk, so the aggregated message carries it). Per-invocation context comes from
  * `config.metadata.usertrust` ({ scope, actor, metadata }).
  */
@@ -64,6 +80,11 @@ export class GovernedChatModel extends BaseChatModel<BaseChatModelCallOptions, A
 
   get model(): string {
     return this.#identity.model;
+  }
+
+  // What the wrapped model can do (createAgent reads `structuredOutput` to pick its responseFormat strategy).
+  override get profile(): ModelProfile {
+    return (this.#inner as { profile?: ModelProfile }).profile ?? {};
   }
 
   async _generate(
@@ -157,6 +178,27 @@ export class GovernedChatModel extends BaseChatModel<BaseChatModelCallOptions, A
     return new GovernedChatModel(this.#inner.bindTools(tools, kwargs), this.#settings, this.#identity, tools);
   }
 
+  /**
+   * The wrapped model's structured output (tool calling, JSON schema or JSON mode, as it supports),
+   * every call of it governed like invoke; with `includeRaw`, the receipt is on `raw`.
+   */
+  // biome-ignore lint/suspicious/noExplicitAny: the RunOutput constraint BaseChatModel declares.
+  override withStructuredOutput<RunOutput extends Record<string, any> = Record<string, any>>(
+    schema: OutputSchema<RunOutput>,
+    config?: StructuredOutputMethodOptions<false>,
+  ): Runnable<BaseLanguageModelInput, RunOutput>;
+  // biome-ignore lint/suspicious/noExplicitAny: the RunOutput constraint BaseChatModel declares.
+  override withStructuredOutput<RunOutput extends Record<string, any> = Record<string, any>>(
+    schema: OutputSchema<RunOutput>,
+    config?: StructuredOutputMethodOptions<true>,
+  ): Runnable<BaseLanguageModelInput, { raw: BaseMessage; parsed: RunOutput }>;
+  override withStructuredOutput(
+    schema: unknown,
+    config?: StructuredOutputMethodOptions<boolean>,
+  ): Runnable<BaseLanguageModelInput, unknown> {
+    return governedStructuredOutput(this.#inner, this, schema, config, this.#identity.provider);
+  }
+
   async #open(
     messages: BaseMessage[],
     options: this["ParsedCallOptions"],
@@ -178,18 +220,6 @@ export class GovernedChatModel extends BaseChatModel<BaseChatModelCallOptions, A
     if (previous !== undefined && previous !== null) await refuseServerHeldRedaction(call.hold);
     return call;
   }
-}
-
-/**
- * What settling a stream reads of one chunk (its text, usage and metadata), copied: the output is
- * measured as the provider sent it, and restore rewrites the chunk's texts in place.
- */
-function meteredPart(chunk: AIMessageChunk): AIMessageChunk {
-  return new AIMessageChunk({
-    content: structuredClone(chunk.content),
-    response_metadata: chunk.response_metadata,
-    ...(chunk.usage_metadata === undefined ? {} : { usage_metadata: chunk.usage_metadata }),
-  });
 }
 
 /** `governedChatModel(new ChatOpenAI({ model: "gpt-4o-mini" }), { budget: 50_000 })` */
