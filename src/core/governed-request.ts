@@ -51,7 +51,7 @@ export interface GovernedRequest {
   fileSearchesMax?: number;
   /**
    * The request asks to be billed at this percentage of the standard rates (Anthropic
-   * `speed: "fast"`, `inference_geo: "us"`); absent means 100. The hold prices every token at it.
+   * `speed: "fast"`, `inference_geo: "us"`, OpenAI `service_tier: "priority"`); absent means 100. The hold prices every token at it.
    */
   tokenRatePercent?: number;
   /** The request's own cap on output tokens per choice; the config default applies when absent. */

@@ -35,7 +35,8 @@ export interface Usage {
   fileSearchRequests?: number;
   /**
    * Every token of the call was billed at this percentage of the model's standard rates
-   * (Anthropic fast mode, US-only inference); absent means 100. Per-request fees are not scaled.
+   * (Anthropic fast mode and US-only inference, OpenAI's priority and flex service tiers); absent
+   * means 100. Per-request fees are not scaled.
    */
   tokenRatePercent?: number;
 }

@@ -1,4 +1,5 @@
 import type { GovernedRequest } from "../../core/governed-request.ts";
+import { anthropicCacheWriteOf } from "../../core/surface/anthropic-cache-control.ts";
 import { anthropicTokenRatePercent } from "../../core/surface/anthropic-rate-premiums.ts";
 import { anthropicImageTokens, PDF_PAGE_TOKENS, pdfTokens } from "../../core/surface/media-tokens.ts";
 import {
@@ -41,7 +42,7 @@ export function messagesRequestToGoverned(body: unknown): GovernedRequest {
     maxOutputTokens: positiveInteger(params.max_tokens),
   };
   if (prompt.mediaTokens > 0) request.mediaTokens = prompt.mediaTokens;
-  const cacheWrite = cacheWriteOf(params);
+  const cacheWrite = anthropicCacheWriteOf([params, params.system, params.tools, params.messages]);
   if (cacheWrite !== undefined) request.promptCacheWrite = cacheWrite;
   const webSearches = anthropicWebSearchesMax(params.tools);
   if (webSearches !== undefined) request.webSearchesMax = webSearches;
@@ -87,26 +88,4 @@ function collectDocument(source: unknown, into: Prompt): void {
   else if (type === "text" && typeof data === "string") into.parts.push(data);
   else if (type === "content") collectContent(content, into);
   else into.mediaTokens += PDF_PAGE_TOKENS.anthropic;
-}
-
-/**
- * The longest cache lifetime any `cache_control` marker in the request asks for (on the request,
- * system blocks, tools or message blocks), or undefined when nothing is cached.
- */
-function cacheWriteOf(params: MessagesBody): "5m" | "1h" | undefined {
-  let found: "5m" | "1h" | undefined;
-  const visit = (node: unknown): void => {
-    if (found === "1h" || typeof node !== "object" || node === null) return;
-    if (Array.isArray(node)) {
-      for (const item of node) visit(item);
-      return;
-    }
-    const { cache_control: control, content } = node as { cache_control?: unknown; content?: unknown };
-    if (typeof control === "object" && control !== null) {
-      found = (control as { ttl?: unknown }).ttl === "1h" ? "1h" : "5m";
-    }
-    visit(content);
-  };
-  visit([params, params.system, params.tools, params.messages]);
-  return found;
 }

@@ -1,6 +1,6 @@
 import type { CallTranslation } from "../governed-call.ts";
 import { chatRequestToGoverned } from "./chat-request.ts";
-import { ChatStreamMeter, completionOutputBytes, usageFromOpenAI } from "./chat-usage.ts";
+import { ChatStreamMeter, completionOutputBytes, usageOfCompletion } from "./chat-usage.ts";
 
 interface ChatBody {
   stream?: unknown;
@@ -19,6 +19,6 @@ export const chatCompletionsTranslation: CallTranslation = {
       : { ...(body as object), stream_options: { ...(chat.stream_options ?? {}), include_usage: true } };
     return { sent, meter: new ChatStreamMeter(!callerAskedForUsage) };
   },
-  usageOf: (response) => usageFromOpenAI((response as { usage?: unknown }).usage),
+  usageOf: usageOfCompletion,
   outputBytesOf: (response) => completionOutputBytes((response as { choices?: unknown }).choices),
 };

@@ -1,5 +1,6 @@
 import type { GovernedRequest } from "../../core/governed-request.ts";
 import { openAIImageTokens, PDF_PAGE_TOKENS, pdfTokens } from "../../core/surface/media-tokens.ts";
+import { openAIRequestedTierPercent } from "../../core/surface/openai-service-tiers.ts";
 import {
   messageCountOf,
   nonEmptyString,
@@ -21,6 +22,7 @@ interface ChatBody {
   n?: unknown;
   user?: unknown;
   modalities?: unknown;
+  service_tier?: unknown;
 }
 
 /** Translates a chat.completions.create body into the engine's neutral request. */
@@ -46,6 +48,8 @@ export function chatRequestToGoverned(body: unknown): GovernedRequest {
   // Chat completions answer in text unless `modalities` asks for audio too.
   request.outputModalities =
     Array.isArray(chat.modalities) && chat.modalities.includes("audio") ? ["audio"] : [];
+  const ratePercent = openAIRequestedTierPercent(chat.model, chat.service_tier);
+  if (ratePercent !== 100) request.tokenRatePercent = ratePercent;
   const actor = nonEmptyString(chat.user);
   if (actor !== undefined) request.actor = actor;
   const toolNames = toolNamesOf(chat.tools ?? chat.functions);

@@ -1,4 +1,5 @@
 import { Buffer } from "node:buffer";
+import { withServedTier } from "../../core/surface/openai-service-tiers.ts";
 import { type Usage, usageFromInclusiveCounts } from "../../core/usage.ts";
 import type { StreamMeter } from "../governed-call.ts";
 
@@ -43,6 +44,24 @@ export function usageFromOpenAI(usage: unknown): Usage | undefined {
   );
 }
 
+/**
+ * A whole completion's usage, at the rate of the service tier that served it: the response's
+ * `service_tier` says (priority is billed above standard, flex below), and its `model` sets the
+ * priority rate.
+ */
+export function usageOfCompletion(response: unknown): Usage | undefined {
+  const { usage, model, service_tier: tier } = (response ?? {}) as CompletionFields;
+  const tokens = usageFromOpenAI(usage);
+  return tokens === undefined ? undefined : withServedTier(tokens, model, tier);
+}
+
+/** What a completion (or a stream chunk) says about the call besides its choices. */
+interface CompletionFields {
+  usage?: unknown;
+  model?: unknown;
+  service_tier?: unknown;
+}
+
 /** Usage from OpenAI's counts and their breakdowns, whichever API named them. */
 export function usageFromOpenAICounts(
   input: number | undefined,
@@ -70,18 +89,20 @@ export function completionOutputBytes(choices: unknown): number {
   return bytes;
 }
 
-interface ChatChunk {
+interface ChatChunk extends CompletionFields {
   choices?: Array<{ delta?: unknown }>;
-  usage?: unknown;
 }
 
 /**
  * Meters a chat-completions stream. Some OpenAI-compatible servers repeat a cumulative usage
- * object on every chunk: the latest one replaces the previous, so nothing is counted twice.
+ * object on every chunk: the latest one replaces the previous, so nothing is counted twice. Every
+ * chunk names the model and the service tier; the usage is priced at the latest tier named.
  */
 export class ChatStreamMeter implements StreamMeter<ChatChunk> {
   readonly #hideUsageChunk: boolean;
   #usage: Usage | undefined;
+  #model: unknown;
+  #serviceTier: unknown;
   #outputBytes = 0;
 
   /** `hideUsageChunk`: we asked for the usage chunk, the caller did not, so they must not see it. */
@@ -90,6 +111,8 @@ export class ChatStreamMeter implements StreamMeter<ChatChunk> {
   }
 
   observe(chunk: ChatChunk): boolean {
+    if (typeof chunk.model === "string") this.#model = chunk.model;
+    if (typeof chunk.service_tier === "string") this.#serviceTier = chunk.service_tier;
     const usage = usageFromOpenAI(chunk.usage);
     if (usage) this.#usage = usage;
     const choices = chunk.choices ?? [];
@@ -98,7 +121,9 @@ export class ChatStreamMeter implements StreamMeter<ChatChunk> {
   }
 
   usage(): Usage | undefined {
-    return this.#usage;
+    return this.#usage === undefined
+      ? undefined
+      : withServedTier(this.#usage, this.#model, this.#serviceTier);
   }
 
   outputBytes(): number {

@@ -1,5 +1,6 @@
 import type { GovernedRequest } from "../../core/governed-request.ts";
 import { openAIImageTokens, PDF_PAGE_TOKENS, pdfTokens } from "../../core/surface/media-tokens.ts";
+import { openAIRequestedTierPercent } from "../../core/surface/openai-service-tiers.ts";
 import {
   messageCountOf,
   nonEmptyString,
@@ -21,6 +22,7 @@ interface ResponsesBody {
   max_tool_calls?: unknown;
   user?: unknown;
   safety_identifier?: unknown;
+  service_tier?: unknown;
 }
 
 /**
@@ -49,6 +51,8 @@ export function responsesRequestToGoverned(body: unknown): GovernedRequest {
   if (webSearches !== undefined) request.webSearchesMax = webSearches;
   const fileSearches = openAIFileSearchesMax(params.tools, params.max_tool_calls);
   if (fileSearches !== undefined) request.fileSearchesMax = fileSearches;
+  const ratePercent = openAIRequestedTierPercent(params.model, params.service_tier);
+  if (ratePercent !== 100) request.tokenRatePercent = ratePercent;
   const actor = nonEmptyString(params.user) ?? nonEmptyString(params.safety_identifier);
   if (actor !== undefined) request.actor = actor;
   const toolNames = toolNamesOf(params.tools);

@@ -1,4 +1,5 @@
 import { Buffer } from "node:buffer";
+import { withServedTier } from "../../core/surface/openai-service-tiers.ts";
 import { makeUsage, type Usage } from "../../core/usage.ts";
 import type { CallTranslation, StreamMeter } from "../governed-call.ts";
 import { type OpenAIInputDetails, type OpenAIOutputDetails, usageFromOpenAICounts } from "./chat-usage.ts";
@@ -30,12 +31,19 @@ function usageFromResponses(usage: unknown): Usage | undefined {
 
 /**
  * A whole response's usage with its tool fees: each `web_search_call` and `file_search_call` output
- * item is one billed call of that tool, which the usage object does not count.
+ * item is one billed call of that tool, which the usage object does not count. Tokens are priced at
+ * the rate of the service tier the response says served it (`service_tier`, for its `model`).
  */
 export function usageOfResponse(response: unknown): Usage | undefined {
-  const { usage, output } = (response ?? {}) as { usage?: unknown; output?: unknown };
-  const tokens = usageFromResponses(usage);
-  if (tokens === undefined) return undefined;
+  const {
+    usage,
+    output,
+    model,
+    service_tier: tier,
+  } = (response ?? {}) as { usage?: unknown; output?: unknown; model?: unknown; service_tier?: unknown };
+  const reported = usageFromResponses(usage);
+  if (reported === undefined) return undefined;
+  const tokens = withServedTier(reported, model, tier);
   const count = (type: string): number =>
     Array.isArray(output)
       ? output.filter((item) => (item as { type?: unknown } | null)?.type === type).length

@@ -1,13 +1,43 @@
 import type { LanguageModelV4Usage } from "@ai-sdk/provider";
 import { anthropicTokenRatePercent } from "../../core/surface/anthropic-rate-premiums.ts";
+import { withServedTier } from "../../core/surface/openai-service-tiers.ts";
 import { makeUsage, type Usage } from "../../core/usage.ts";
+
+/** What the call's result says besides its usage, and what its request asked for. */
+export interface V4CallFacts {
+  /** The result's (or the stream's `finish` part's) providerMetadata. */
+  providerMetadata?: unknown;
+  /** The rate the request asked to be billed at (GovernedRequest.tokenRatePercent). */
+  requestedRatePercent?: number | undefined;
+}
 
 /**
  * A V4 usage report in our four disjoint tiers, built from its parts (not from totals: Anthropic's
  * `inputTokens.total` includes cache reads and writes). Output includes reasoning. Anthropic's
  * 1-hour cache writes come from the raw provider usage when it is there.
+ *
+ * An OpenAI call is priced at the service tier that served it: @ai-sdk/openai's Responses models
+ * name it in `providerMetadata.openai.serviceTier`; its chat models do not, so their usage is priced
+ * at the tier the request asked for (`facts.requestedRatePercent`), which is what a priority
+ * request is billed unless OpenAI downgrades it.
  */
-export function usageFromV4(usage: LanguageModelV4Usage | undefined, model?: string): Usage | undefined {
+export function usageFromV4(
+  usage: LanguageModelV4Usage | undefined,
+  model?: string,
+  facts: V4CallFacts = {},
+): Usage | undefined {
+  const tokens = tokensFromV4(usage, model);
+  if (tokens === undefined) return undefined;
+  const openai = (facts.providerMetadata as { openai?: { serviceTier?: unknown } } | undefined)?.openai;
+  if (openai === undefined || openai === null) return tokens;
+  if (typeof openai.serviceTier === "string") return withServedTier(tokens, model, openai.serviceTier);
+  const requested = facts.requestedRatePercent;
+  return requested === undefined || requested === 100
+    ? tokens
+    : makeUsage({ ...tokens, tokenRatePercent: requested });
+}
+
+function tokensFromV4(usage: LanguageModelV4Usage | undefined, model?: string): Usage | undefined {
   if (usage === undefined) return undefined;
   const { inputTokens, outputTokens } = usage;
   const reported = [

@@ -127,7 +127,10 @@ export function usertrustMiddleware(
         await release(call.hold, error);
         throw error;
       }
-      const usage = usageFromV4(result.usage, call.hold.terms.request.model);
+      const usage = usageFromV4(result.usage, call.hold.terms.request.model, {
+        providerMetadata: result.providerMetadata,
+        requestedRatePercent: call.hold.terms.request.tokenRatePercent,
+      });
       const receipt = await (usage === undefined
         ? call.hold.settleEstimated(contentBytes(result.content))
         : call.hold.settle(usage));
@@ -199,7 +202,10 @@ function meteredParts(call: PreparedCall): MeteredParts {
     async transform(part, controller) {
       if (capped) return;
       if (part.type === "finish") {
-        reported = usageFromV4(part.usage, hold.terms.request.model);
+        reported = usageFromV4(part.usage, hold.terms.request.model, {
+          providerMetadata: part.providerMetadata,
+          requestedRatePercent: hold.terms.request.tokenRatePercent,
+        });
         const receipt = await (reported === undefined
           ? hold.settleEstimated(outputBytes)
           : hold.settle(reported));

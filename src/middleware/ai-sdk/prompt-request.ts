@@ -1,5 +1,10 @@
-import type { LanguageModelV4CallOptions, LanguageModelV4Prompt } from "@ai-sdk/provider";
+import type {
+  LanguageModelV4CallOptions,
+  LanguageModelV4Prompt,
+  SharedV4ProviderOptions,
+} from "@ai-sdk/provider";
 import type { GovernedRequest } from "../../core/governed-request.ts";
+import { anthropicTokenRatePercent } from "../../core/surface/anthropic-rate-premiums.ts";
 import {
   anthropicImageTokens,
   GEMINI_IMAGE_TOKENS,
@@ -7,8 +12,14 @@ import {
   PDF_PAGE_TOKENS,
   pdfTokens,
 } from "../../core/surface/media-tokens.ts";
+import { openAIRequestedTierPercent } from "../../core/surface/openai-service-tiers.ts";
 import { toolNamesOf } from "../../core/surface/request-fields.ts";
 import { guardTextsOf } from "../../core/surface/text-fields.ts";
+import {
+  anthropicWebSearchesMax,
+  openAIFileSearchesMax,
+  openAIWebSearchesMax,
+} from "../../core/surface/web-search-tools.ts";
 
 /** "openai.chat", "anthropic.messages", "google.generative-ai" → the price table's provider. */
 export function providerOf(modelProvider: string): string {
@@ -41,7 +52,81 @@ export function callToGoverned(
   if (prompt.mediaTokens > 0) request.mediaTokens = prompt.mediaTokens;
   const toolNames = toolNamesOf(params.tools);
   if (toolNames.length > 0) request.toolNames = toolNames;
+  readProviderOptions(request, params, provider, modelId);
   return request;
+}
+
+/**
+ * What the provider's own options and tools add to the hold, read as trust() reads the same fields
+ * of the request body they become: OpenAI `serviceTier` (its premium rate) and the searches its
+ * built-in tools may run under `maxToolCalls`; Anthropic `speed` and `inferenceGeo` (their rate),
+ * its web search tools' `maxUses` and `cacheControl` (the prompt is written to the cache).
+ */
+function readProviderOptions(
+  request: GovernedRequest,
+  params: LanguageModelV4CallOptions,
+  provider: string,
+  modelId: string,
+): void {
+  const options = (params.providerOptions?.[provider] ?? {}) as Record<string, unknown>;
+  const tools = providerToolsOf(params.tools, provider);
+  let ratePercent = 100;
+  if (provider === "openai") {
+    ratePercent = openAIRequestedTierPercent(modelId, options.serviceTier);
+    const webSearches = openAIWebSearchesMax(tools, options.maxToolCalls);
+    if (webSearches !== undefined) request.webSearchesMax = webSearches;
+    const fileSearches = openAIFileSearchesMax(tools, options.maxToolCalls);
+    if (fileSearches !== undefined) request.fileSearchesMax = fileSearches;
+    // @ai-sdk/openai's language models answer in text: they have no option for audio output.
+    request.outputModalities = [];
+  } else if (provider === "anthropic") {
+    ratePercent = anthropicTokenRatePercent(modelId, options.speed, options.inferenceGeo);
+    const webSearches = anthropicWebSearchesMax(tools);
+    if (webSearches !== undefined) request.webSearchesMax = webSearches;
+    const cacheWrite = cacheWriteOfOptions(params);
+    if (cacheWrite !== undefined) request.promptCacheWrite = cacheWrite;
+  }
+  if (ratePercent !== 100) request.tokenRatePercent = ratePercent;
+}
+
+/**
+ * The longest cache lifetime any Anthropic `cacheControl` asks for — on the call (automatic
+ * caching), a message, a content part or a tool — as @ai-sdk/anthropic reads it (also as
+ * `cache_control`); undefined when nothing is cached. The prompt is then held at the write rate.
+ */
+function cacheWriteOfOptions(params: LanguageModelV4CallOptions): "5m" | "1h" | undefined {
+  let found: "5m" | "1h" | undefined;
+  const note = (options: SharedV4ProviderOptions | undefined): void => {
+    const anthropic = options?.anthropic;
+    const control = anthropic?.cacheControl ?? anthropic?.cache_control;
+    if (typeof control !== "object" || control === null) return;
+    found = (control as { ttl?: unknown }).ttl === "1h" || found === "1h" ? "1h" : "5m";
+  };
+  note(params.providerOptions);
+  for (const message of params.prompt) {
+    note(message.providerOptions);
+    if (typeof message.content !== "string") for (const part of message.content) note(part.providerOptions);
+  }
+  for (const tool of params.tools ?? []) if (tool.type === "function") note(tool.providerOptions);
+  return found;
+}
+
+/**
+ * The provider's built-in tools in the shape of its API's tool list: a V4 provider tool
+ * `{ type: "provider", id: "anthropic.web_search_20250305", args: { maxUses } }` is sent as
+ * `{ type: "web_search_20250305", max_uses }`.
+ */
+function providerToolsOf(tools: LanguageModelV4CallOptions["tools"], provider: string): unknown[] {
+  const wire: unknown[] = [];
+  for (const tool of tools ?? []) {
+    if (tool.type !== "provider" || !tool.id.startsWith(`${provider}.`)) continue;
+    const maxUses = tool.args.maxUses;
+    wire.push({
+      type: tool.id.slice(provider.length + 1),
+      ...(maxUses === undefined ? {} : { max_uses: maxUses }),
+    });
+  }
+  return wire;
 }
 
 function collectPrompt(

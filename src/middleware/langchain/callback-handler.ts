@@ -155,6 +155,7 @@ export class UsertrustCallbackHandler extends BaseCallbackHandler {
         provider: provider === "google_genai" ? "google" : provider,
         model,
         maxOutputTokens: typeof cap === "number" ? cap : undefined,
+        requestFields: invocation,
       },
       messages.flat(),
       metadata?.[RECEIPT_KEY],

@@ -144,7 +144,7 @@ export async function settleMessage(
   const text =
     typeof message?.content === "string" ? message.content : JSON.stringify(message?.content ?? "");
   const bytes = Buffer.byteLength(text, "utf8");
-  const usage = usageOfMessage(message);
+  const usage = usageOfMessage(message, hold.terms.request.tokenRatePercent);
   if (usage === undefined) return hold.settleEstimated(bytes);
   const reported = outputTokens ?? usage.outputTokens;
   const output = cut ? Math.max(reported, estimateOutputTokens(bytes)) : reported;

@@ -24,7 +24,7 @@ import {
   surfaceSettings,
 } from "../../core/surface/shared-engine.ts";
 import { meteredPart, openLangChainCall, releaseCall, settleMessage } from "./governed-call.ts";
-import { AnthropicStreamOutput, identify, type ModelIdentity } from "./messages-request.ts";
+import { AnthropicStreamOutput, identify, type ModelIdentity, requestFieldsOf } from "./messages-request.ts";
 import { governedStructuredOutput } from "./structured-output.ts";
 
 export const RECEIPT_KEY = "usertrust";
@@ -211,7 +211,7 @@ export class GovernedChatModel extends BaseChatModel<BaseChatModelCallOptions, A
       await this.#engine(),
       this.#settings,
       surfaceContext(this.#settings),
-      this.#identity,
+      this.#identityFor(options),
       messages,
       metadata?.[RECEIPT_KEY],
       callTools ?? this.#tools,
@@ -219,6 +219,12 @@ export class GovernedChatModel extends BaseChatModel<BaseChatModelCallOptions, A
     const previous = (options as { previous_response_id?: unknown }).previous_response_id;
     if (previous !== undefined && previous !== null) await refuseServerHeldRedaction(call.hold);
     return call;
+  }
+
+  /** The model as this call sends it: per-call options (`invoke(messages, { service_tier })`) count too. */
+  #identityFor(options: this["ParsedCallOptions"]): ModelIdentity {
+    const requestFields = requestFieldsOf(this.#inner, options) ?? this.#identity.requestFields;
+    return requestFields === undefined ? this.#identity : { ...this.#identity, requestFields };
   }
 }
 

@@ -1,5 +1,6 @@
 import type { BaseMessage } from "@langchain/core/messages";
 import type { GovernedRequest } from "../../core/governed-request.ts";
+import { anthropicCacheWriteOf } from "../../core/surface/anthropic-cache-control.ts";
 import { anthropicTokenRatePercent } from "../../core/surface/anthropic-rate-premiums.ts";
 import { usageFromAnthropic } from "../../core/surface/anthropic-usage.ts";
 import {
@@ -7,15 +8,28 @@ import {
   GEMINI_IMAGE_TOKENS,
   openAIImageTokens,
 } from "../../core/surface/media-tokens.ts";
-import { toolNamesOf } from "../../core/surface/request-fields.ts";
+import { openAIRequestedTierPercent, withServedTier } from "../../core/surface/openai-service-tiers.ts";
+import { positiveInteger, toolNamesOf } from "../../core/surface/request-fields.ts";
 import { guardTextsOf } from "../../core/surface/text-fields.ts";
+import {
+  anthropicWebSearchesMax,
+  openAIFileSearchesMax,
+  openAIWebSearchesMax,
+} from "../../core/surface/web-search-tools.ts";
 import { makeUsage, type Usage } from "../../core/usage.ts";
 
-/** What usertrust reads of a LangChain chat model: its provider, model name and output cap. */
+/** What usertrust reads of a LangChain chat model: its provider, model name, output cap and request fields. */
 export interface ModelIdentity {
   provider: string;
   model: string;
   maxOutputTokens: number | undefined;
+  /**
+   * The provider request fields the model sends besides the messages (a chat model's
+   * `invocationParams()`, a handler's `invocation_params`), in the API's own names: the hold
+   * reads the service tier, speed, inference geography, tool-call ceiling and output modalities
+   * there, as trust() reads them in a request body.
+   */
+  requestFields?: Readonly<Record<string, unknown>>;
 }
 
 /** "openai", "anthropic", "google-genai" … from the model's _llmType() and its fields. */
@@ -40,7 +54,33 @@ export function identify(model: unknown): ModelIdentity {
   }
   const provider = type.startsWith("google") || type.startsWith("vertex") ? "google" : type;
   const cap = typeof fields.maxTokens === "number" ? fields.maxTokens : fields.maxOutputTokens;
-  return { provider, model: name, maxOutputTokens: typeof cap === "number" && cap > 0 ? cap : undefined };
+  const identity: ModelIdentity = {
+    provider,
+    model: name,
+    maxOutputTokens: typeof cap === "number" && cap > 0 ? cap : undefined,
+  };
+  const requestFields = requestFieldsOf(model);
+  if (requestFields !== undefined) identity.requestFields = requestFields;
+  return identity;
+}
+
+/**
+ * The request fields a model sends (on every call, or with a call's `options`): ChatOpenAI's
+ * `service_tier`, `modalities`, `n` and `modelKwargs`, ChatAnthropic's `inference_geo` and
+ * `invocationKwargs` (`speed`)… Undefined for a model without `invocationParams()`, or one that
+ * cannot build them.
+ */
+export function requestFieldsOf(model: unknown, options?: unknown): Record<string, unknown> | undefined {
+  const { invocationParams } = (model ?? {}) as { invocationParams?: (options?: unknown) => unknown };
+  if (typeof invocationParams !== "function") return undefined;
+  try {
+    const params = invocationParams.call(model, options);
+    // BaseChatModel's own answer is {}: a model that says nothing (initChatModel's) is unknown.
+    if (typeof params !== "object" || params === null || Object.keys(params).length === 0) return undefined;
+    return params as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
 }
 
 function firstString(...values: unknown[]): string | undefined {
@@ -86,7 +126,44 @@ export function messagesToGoverned(
   if (mediaTokens > 0) request.mediaTokens = mediaTokens;
   const toolNames = toolNamesOf(tools);
   if (toolNames.length > 0) request.toolNames = toolNames;
+  readRequestFields(request, identity, tools);
+  if (identity.provider === "anthropic") {
+    // ChatAnthropic sends content blocks and tools as they are, `cache_control` markers included.
+    const contents = messages.map((message) => ({ content: message.content }));
+    const cacheWrite = anthropicCacheWriteOf([identity.requestFields, tools, contents]);
+    if (cacheWrite !== undefined) request.promptCacheWrite = cacheWrite;
+  }
   return request;
+}
+
+/**
+ * The request fields and provider tools that change what a call may cost, read as trust() reads
+ * them: OpenAI `service_tier` (a premium rate), `max_tool_calls` over its web and file search
+ * tools, `modalities` (audio output), `n` (choices, each up to the output cap); Anthropic `speed`
+ * and `inference_geo` (their rate) and its web search tools' `max_uses`.
+ */
+function readRequestFields(request: GovernedRequest, identity: ModelIdentity, tools: unknown): void {
+  const fields = identity.requestFields;
+  let ratePercent = 100;
+  if (identity.provider === "openai") {
+    ratePercent = openAIRequestedTierPercent(identity.model, fields?.service_tier);
+    const webSearches = openAIWebSearchesMax(tools, fields?.max_tool_calls);
+    if (webSearches !== undefined) request.webSearchesMax = webSearches;
+    const fileSearches = openAIFileSearchesMax(tools, fields?.max_tool_calls);
+    if (fileSearches !== undefined) request.fileSearchesMax = fileSearches;
+    const choices = positiveInteger(fields?.n);
+    if (choices !== undefined && choices > 1) request.outputChoices = choices;
+    // The model answers in text unless `modalities` asks for audio too (unknown without the fields).
+    if (fields !== undefined) {
+      const modalities = fields.modalities;
+      request.outputModalities = Array.isArray(modalities) && modalities.includes("audio") ? ["audio"] : [];
+    }
+  } else if (identity.provider === "anthropic") {
+    ratePercent = anthropicTokenRatePercent(identity.model, fields?.speed, fields?.inference_geo);
+    const webSearches = anthropicWebSearchesMax(tools);
+    if (webSearches !== undefined) request.webSearchesMax = webSearches;
+  }
+  if (ratePercent !== 100) request.tokenRatePercent = ratePercent;
 }
 
 /**
@@ -133,6 +210,9 @@ interface UsageMetadata {
 
 interface ProviderMetadata {
   model_provider?: unknown;
+  /** @langchain/openai: the tier that served the call (Responses; chat streams' last chunk). */
+  service_tier?: unknown;
+  model_name?: unknown;
   /** @langchain/anthropic spreads the API's message here: its model names the fast-mode rate. */
   model?: unknown;
   /** @langchain/anthropic: the API's usage (whole responses), or its fields but the two counts (streams). */
@@ -150,10 +230,12 @@ interface ProviderMetadata {
  * API's own usage in `response_metadata` is read: whole when present (also counting a compaction
  * step), else the 1-hour part of the writes, which a stream's first chunk carries.
  */
-export function usageOfMessage(message: unknown): Usage | undefined {
+export function usageOfMessage(message: unknown, requestedRatePercent?: number): Usage | undefined {
   const fields = message as { usage_metadata?: unknown; response_metadata?: ProviderMetadata } | undefined;
   const metadata = fields?.response_metadata;
   const usage = usageFromMetadata(fields?.usage_metadata);
+  if (metadata?.model_provider === "openai" && usage !== undefined)
+    return atOpenAITier(usage, metadata, requestedRatePercent);
   if (metadata?.model_provider !== "anthropic") return usage;
   const api = metadata.usage;
   const model = typeof metadata.model === "string" ? metadata.model : undefined;
@@ -166,6 +248,32 @@ export function usageOfMessage(message: unknown): Usage | undefined {
     cacheWrite1hTokens: typeof writes1h === "number" ? writes1h : undefined,
     tokenRatePercent: anthropicTokenRatePercent(model, api?.speed, api?.inference_geo),
   });
+}
+
+/**
+ * An OpenAI reply is priced at the service tier that served it, which @langchain/openai passes on
+ * in `response_metadata.service_tier` for Responses replies and chat streams. A whole chat
+ * completion's metadata leaves it out: it is then priced at the tier the request asked for
+ * (`requestedRatePercent`), what a priority request is billed unless OpenAI downgrades it.
+ */
+function atOpenAITier(
+  usage: Usage,
+  metadata: ProviderMetadata,
+  requestedRatePercent: number | undefined,
+): Usage {
+  const tier = metadata.service_tier;
+  if (typeof tier === "string" && tier !== "") return withServedTier(usage, modelNameOf(metadata), tier);
+  if (requestedRatePercent === undefined || requestedRatePercent === 100) return usage;
+  return makeUsage({ ...usage, tokenRatePercent: requestedRatePercent });
+}
+
+/**
+ * The model that answered: `model_name`, which a stream sets once (joining chunks concatenates
+ * `model`, which a Responses stream's created and completed events both carry).
+ */
+function modelNameOf(metadata: ProviderMetadata): string | undefined {
+  const name = metadata.model_name ?? metadata.model;
+  return typeof name === "string" ? name : undefined;
 }
 
 /**
