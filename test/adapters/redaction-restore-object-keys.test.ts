@@ -190,6 +190,18 @@ describe("LangChain over ChatAnthropic: a placeholder key in tool_calls[].args",
   });
 });
 
+describe("LangChain over ChatAnthropic, streamed: a placeholder key in the tool call's args", () => {
+  it("the aggregated stream's tool call has the key restored", async () => {
+    const model = await restoringLangChain();
+    anthropic.setBehaviour({ toolUse: { name: "set_roles", input: MODEL_INPUT } });
+    let aggregate: Awaited<ReturnType<typeof model.invoke>> | undefined;
+    for await (const chunk of await model.stream(PROMPT)) {
+      aggregate = aggregate === undefined ? chunk : aggregate.concat(chunk);
+    }
+    expect(aggregate?.tool_calls?.[0]?.args).toEqual(RESTORED_INPUT);
+  });
+});
+
 describe("AI SDK over @ai-sdk/anthropic: a placeholder key in a tool call's input", () => {
   // The provider package hands the middleware the input as JSON source, restored as OpenAI
   // `arguments` are; this checks that the tool still runs on the restored key.
