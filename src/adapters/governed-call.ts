@@ -50,7 +50,8 @@ export interface CallContext {
   onDestroyed: (hook: () => void) => () => void;
   /**
    * Runs `hook` when destroy() is called, before the engine closes and voids the holds still in
-   * flight; destroy() waits for what it returns. The returned function cancels that.
+   * flight; destroy() waits for what it returns. Registered once destroy() has begun, it runs at
+   * once. The returned function cancels that.
    */
   onDestroying: (hook: () => Promise<void>) => () => void;
 }
@@ -174,8 +175,9 @@ export interface MeterControls {
  * prompt estimate plus the output received.
  *
  * destroy() while the hold is open aborts the request, so the provider stops generating and the
- * socket closes. A stream being read then settles at what it delivered, as any stream cut short
- * does; one never read delivered nothing and is left to the engine, which voids its hold.
+ * socket closes, and the hold settles at what was consumed, as for any stream cut short: one
+ * never read at the prompt estimate (the provider read the prompt), one being read at what it
+ * delivered.
  */
 export function meterStream<Chunk>(
   meter: StreamMeter<Chunk>,
@@ -196,11 +198,10 @@ export function meterStream<Chunk>(
     await settle();
   };
   const closeOnDestroy = async (): Promise<void> => {
-    const reading = started;
     // A read that starts after this finds the request aborted and nothing to deliver.
     started = true;
     abort();
-    if (reading) await settle();
+    await settle();
   };
   const forget = controls.onDestroying?.(closeOnDestroy);
   if (forget !== undefined) hold.receipt.then(forget, forget);

@@ -9,7 +9,8 @@ import type { TrustReceipt } from "../core/receipt.ts";
  * The stream it wraps is already metered, so its holds settle on every terminal path. The receipt
  * resolves once iteration has ended (completed, broken out of, or failed) — a stream may open
  * further requests while it is read (Gemini's continuation and function calling) — or, for a
- * stream never read, once its hold has ended (destroy() aborts its request and voids the hold).
+ * stream never read, once its hold has ended (destroy() aborts its request and settles the hold at
+ * the prompt estimate).
  */
 export class GovernedStream<Chunk> implements AsyncIterable<Chunk> {
   readonly receipt: Promise<TrustReceipt>;
@@ -42,7 +43,7 @@ export class GovernedStream<Chunk> implements AsyncIterable<Chunk> {
     const noCall = new Promise<TrustReceipt>((_, reject) => {
       noCallMade = reject;
     });
-    // Holds voided by destroy() resolve `unread` within a few turns; one macrotask later, the
+    // Holds ended by destroy() resolve `unread` before destroy() returns; one macrotask later, the
     // receipt of a stream still unread and still pending belongs to a stream that made no call.
     const forget = onDestroyed(() =>
       setImmediate(() => {

@@ -10,18 +10,11 @@ import { clientEndpoint } from "./client-endpoint.ts";
 import { overridePaths } from "./client-proxy.ts";
 import { governedChats, governedModels } from "./google/governed-models.ts";
 import type { CallContext, CallTranslation } from "./governed-call.ts";
-import { GovernedStream } from "./governed-stream.ts";
+import { type ConversationMethods, trailedConversation, trailedMethod } from "./helper-trail.ts";
 import { chatCompletionsTranslation } from "./openai/chat-completions.ts";
 import { embeddingsTranslation } from "./openai/embeddings.ts";
 import { responsesTranslation } from "./openai/responses.ts";
-import {
-  type ConversationMethods,
-  receiptOf,
-  receiptOnceEnded,
-  shareTrail,
-  trailedConversation,
-  trailedMethod,
-} from "./receipt-trail.ts";
+import { type Governed, specShaped } from "./spec-shape.ts";
 import { governStainlessCreate, type RawCreate } from "./stainless/governed-create.ts";
 import type { TrustedClient } from "./trusted-client.ts";
 
@@ -174,7 +167,7 @@ export async function trust<T extends object, Shape extends ResponseShape = "spe
   const engine = await createEngine(engineOptions(opts));
   let destroyed = false;
   const destroyHooks = new Set<() => void>();
-  const streamClosers = new Set<() => Promise<void>>();
+  const requestClosers = new Set<() => Promise<void>>();
   const context: CallContext = {
     engine: (): Engine => {
       if (destroyed) throw new ClientDestroyedError();
@@ -187,16 +180,23 @@ export async function trust<T extends object, Shape extends ResponseShape = "spe
       return () => destroyHooks.delete(hook);
     },
     onDestroying: (hook) => {
-      streamClosers.add(hook);
-      return () => streamClosers.delete(hook);
+      // Registered once destroy() has begun (a call whose authorization was just granted): its
+      // request must not be left running either.
+      if (destroyed) {
+        hook().catch(() => {});
+        return () => false;
+      }
+      requestClosers.add(hook);
+      return () => requestClosers.delete(hook);
     },
   };
   const destroy = async (): Promise<void> => {
     destroyed = true;
-    // Open streams abort their requests first: the engine then voids holds whose requests have
-    // stopped, not ones the provider is still generating (and billing) for.
-    const closing = [...streamClosers].map(async (close) => close());
-    streamClosers.clear();
+    // Requests in flight and open streams are aborted first, each settling at what it consumed:
+    // the engine then voids only holds whose requests never left, not ones the provider is still
+    // generating (and billing) for.
+    const closing = [...requestClosers].map(async (close) => close());
+    requestClosers.clear();
     await Promise.allSettled(closing);
     try {
       await engine.close();
@@ -311,30 +311,6 @@ function trustGoogle(
   ]);
   if (real.chats !== undefined) overrides.set("chats", governedChats(real.chats, models));
   return overridePaths(client, overrides);
-}
-
-type Governed = (body: unknown, options?: unknown) => PromiseLike<unknown>;
-
-/** The spec's shapes over a native governed method: `{ response, receipt, governance }`, or a GovernedStream. */
-function specShaped(
-  native: Governed,
-  isStream: (body: unknown) => boolean,
-  onDestroyed: CallContext["onDestroyed"],
-) {
-  return async (body: unknown, options?: unknown): Promise<unknown> => {
-    const response = await (options === undefined ? native(body) : native(body, options));
-    if (isStream(body)) {
-      const stream = new GovernedStream(
-        response as AsyncIterable<unknown>,
-        (ended) => receiptOnceEnded(response, ended),
-        onDestroyed,
-      );
-      shareTrail(response, stream);
-      return stream;
-    }
-    const receipt = await receiptOf(response);
-    return { response, receipt, governance: receipt };
-  };
 }
 
 interface Owner {

@@ -54,7 +54,11 @@ type SpecShaped<T> = GoogleSpec<AnthropicSpec<OpenAISpec<T>>>;
 
 /** What every trusted client adds, whatever its shape. */
 interface Destroyable {
-  /** Voids in-flight holds, flushes the audit chain and closes the ledger. Idempotent. */
+  /**
+   * Aborts every request still in flight and every open stream (each settles at what it consumed;
+   * calls awaiting a response reject with ClientDestroyedError), voids holds whose requests were
+   * never sent, flushes the audit chain and closes the ledger. Idempotent.
+   */
   destroy(): Promise<void>;
 }
 

@@ -326,7 +326,7 @@ describe("trust() over the OpenAI SDK: streaming", () => {
     await client.destroy();
   });
 
-  it("voids an unread stream's hold on destroy so its receipt resolves", async () => {
+  it("settles an unread stream's hold on destroy at the prompt estimate, so its receipt resolves", async () => {
     const { client } = await governedClient();
     const stream = await client.chat.completions.create({
       model: "gpt-4o-mini",
@@ -334,6 +334,10 @@ describe("trust() over the OpenAI SDK: streaming", () => {
       stream: true,
     });
     await client.destroy();
-    await expect(stream.receipt).resolves.toMatchObject({ settled: false, cost: 0 });
+    await expect(stream.receipt).resolves.toMatchObject({
+      settled: true,
+      usageSource: "estimated",
+      usage: { outputTokens: 0 },
+    });
   });
 });

@@ -1,4 +1,4 @@
-import { UnsupportedClientError } from "../../core/errors.ts";
+import { ClientDestroyedError, UnsupportedClientError } from "../../core/errors.ts";
 import {
   type CallContext,
   type CallTranslation,
@@ -7,7 +7,9 @@ import {
   releaseFailedCall,
   settleResponse,
 } from "../governed-call.ts";
-import { attachTrail, openTrail, trailedMethod } from "../receipt-trail.ts";
+import { trailedMethod } from "../helper-trail.ts";
+import { trackInFlight, withComposedSignal } from "../in-flight-request.ts";
+import { attachTrail, openTrail } from "../receipt-trail.ts";
 import {
   embedContentTranslation,
   generateContentStreamTranslation,
@@ -77,20 +79,23 @@ function governOneRequest(raw: Method, context: CallContext, translation: CallTr
   return async (params) => {
     const trail = openTrail();
     const call = await openCall(context, translation, params, trail);
-    // A stream closed before its first read, or open when the client is destroyed, aborts its
-    // request through a signal of our own alongside the caller's.
-    const abort = call.stream ? new AbortController() : undefined;
+    // destroy(), or a stream closed before its first read, aborts the request through a signal
+    // of our own alongside the caller's.
+    const inFlight = trackInFlight(call, context.onDestroying);
     let response: unknown;
     try {
-      response = await raw(abort === undefined ? call.sent : withAbortSignal(call.sent, abort.signal));
+      response = await raw(withAbortSignal(call.sent, inFlight.signal));
     } catch (error) {
       await releaseFailedCall(call, error);
-      throw error;
+      throw inFlight.failure(error);
     }
+    if (inFlight.cut) throw new ClientDestroyedError();
+    // From here a stream's meter, or the settle at the response's usage, owns the hold.
+    inFlight.handOver();
     if (call.stream && call.meter !== undefined) {
       const chunks = (response as AsyncIterable<unknown>)[Symbol.asyncIterator]();
       const metered = meterStream(call.meter, call.hold, {
-        abort: () => abort?.abort(),
+        abort: () => inFlight.abort(),
         restore: call.chunkRestorer?.(),
         onDestroying: context.onDestroying,
       }).iterate(chunks);
@@ -103,11 +108,13 @@ function governOneRequest(raw: Method, context: CallContext, translation: CallTr
   };
 }
 
+/** Gemini takes its abort signal in `config.abortSignal`: the caller's, composed with ours. */
 function withAbortSignal(params: unknown, signal: AbortSignal): unknown {
-  const fields = params as { config?: { abortSignal?: AbortSignal } };
-  const theirs = fields.config?.abortSignal;
-  const abortSignal = theirs === undefined ? signal : AbortSignal.any([theirs, signal]);
-  return { ...fields, config: { ...fields.config, abortSignal } };
+  const fields = params as { config?: { abortSignal?: unknown } };
+  const composed = withComposedSignal({ signal: fields.config?.abortSignal }, signal) as {
+    signal?: unknown;
+  };
+  return { ...fields, config: { ...fields.config, abortSignal: composed.signal } };
 }
 
 function unsupported(name: string): UnsupportedClientError {

@@ -1,4 +1,6 @@
+import { ClientDestroyedError } from "../../core/errors.ts";
 import type { OpenCall } from "../governed-call.ts";
+import type { InFlightRequest } from "../in-flight-request.ts";
 import { attachTrail, type ReceiptTrail } from "../receipt-trail.ts";
 
 /**
@@ -23,6 +25,8 @@ export interface ResponseProps {
 export interface StartedCall<T> {
   readonly real: ApiPromiseLike<T>;
   readonly call: OpenCall;
+  /** Whether destroy() cut the request, and the error the caller then gets. */
+  readonly inFlight: Pick<InFlightRequest, "cut" | "failure">;
   /** Resolves once a whole response has been settled (streams settle when read); never rejects. */
   readonly settled: () => Promise<void>;
   /** Resolves once a failed call's hold is released; never rejects. */
@@ -56,19 +60,31 @@ export class GovernedApiPromise<T> extends Promise<T> {
   }
 
   parse(): Promise<T> {
-    this.#parsed ??= this.#started.then(async (started) => {
-      let data: T;
-      try {
-        data = await started.real;
-      } catch (error) {
-        await started.released();
-        throw error;
-      }
+    this.#parsed ??= this.#read(async (started) => {
+      const data = await started.real;
       await started.settled();
       attachTrail(data, this.#trail);
       return data;
     });
     return this.#parsed;
+  }
+
+  /**
+   * Runs `read` on the started call. When the provider never answered, the hold is released first
+   * and the SDK's error passes on; a request destroy() cut rejects with ClientDestroyedError
+   * instead, also when its response arrived anyway (the ledger did not record it as delivered).
+   */
+  async #read<R>(read: (started: StartedCall<T>) => Promise<R>): Promise<R> {
+    const started = await this.#started;
+    let result: R;
+    try {
+      result = await read(started);
+    } catch (error) {
+      await started.released();
+      throw started.inFlight.failure(error);
+    }
+    if (started.inFlight.cut) throw new ClientDestroyedError();
+    return result;
   }
 
   // biome-ignore lint/suspicious/noThenProperty: it stands in for the SDK's APIPromise, which overrides then the same way.
@@ -87,35 +103,25 @@ export class GovernedApiPromise<T> extends Promise<T> {
     return this.parse().finally(onFinally);
   }
 
-  async withResponse(): Promise<{ data: T; response: Response }> {
-    const started = await this.#started;
-    let result: { data: T; response: Response };
-    try {
-      result = await started.real.withResponse();
-    } catch (error) {
-      await started.released();
-      throw error;
-    }
-    await started.settled();
-    attachTrail(result.data, this.#trail);
-    return result;
+  withResponse(): Promise<{ data: T; response: Response }> {
+    return this.#read(async (started) => {
+      const result = await started.real.withResponse();
+      await started.settled();
+      attachTrail(result.data, this.#trail);
+      return result;
+    });
   }
 
   /**
    * The raw HTTP response. usertrust cannot read usage from a body the caller reads, so a call
    * read this way settles at its whole hold (the most it was allowed to cost), and says so.
    */
-  async asResponse(): Promise<Response> {
-    const started = await this.#started;
-    let response: Response;
-    try {
-      response = await started.real.asResponse();
-    } catch (error) {
-      await started.released();
-      throw error;
-    }
-    await started.call.hold.settleAtHold().catch(() => {});
-    return response;
+  asResponse(): Promise<Response> {
+    return this.#read(async (started) => {
+      const response = await started.real.asResponse();
+      await started.call.hold.settleAtHold().catch(() => {});
+      return response;
+    });
   }
 
   /**
@@ -123,18 +129,13 @@ export class GovernedApiPromise<T> extends Promise<T> {
    * threads parse the response themselves); its body is metered, so the call still settles, and
    * restored, as the SDK's own parse would have been.
    */
-  async _responseProps(): Promise<ResponseProps> {
-    const started = await this.#started;
-    const raw = started.real._responseProps;
-    if (typeof raw !== "function") throw new TypeError("_responseProps is not a function");
-    let props: ResponseProps;
-    try {
-      props = await raw.call(started.real);
-    } catch (error) {
-      await started.released();
-      throw error;
-    }
-    return { ...props, response: started.metered(props.response, () => props.controller?.abort()) };
+  _responseProps(): Promise<ResponseProps> {
+    return this.#read(async (started) => {
+      const raw = started.real._responseProps;
+      if (typeof raw !== "function") throw new TypeError("_responseProps is not a function");
+      const props = await raw.call(started.real);
+      return { ...props, response: started.metered(props.response, () => props.controller?.abort()) };
+    });
   }
 
   _thenUnwrap<U>(transform: (data: T, props: unknown) => U): GovernedApiPromise<U> {

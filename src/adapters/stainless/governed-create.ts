@@ -9,6 +9,7 @@ import {
   type StreamMetering,
   settleResponse,
 } from "../governed-call.ts";
+import { trackInFlight, withComposedSignal } from "../in-flight-request.ts";
 import { openTrail, type ReceiptTrail } from "../receipt-trail.ts";
 import { type ApiPromiseLike, GovernedApiPromise, type StartedCall } from "./governed-api-promise.ts";
 import { meteredResponse } from "./metered-response.ts";
@@ -41,23 +42,29 @@ async function start(
   trail: ReceiptTrail,
 ): Promise<StartedCall<unknown>> {
   const call = await openCall(context, translation, body, trail);
+  const inFlight = trackInFlight(call, context.onDestroying);
   let settlement: Promise<unknown> | undefined;
   let real: ApiPromiseLike<unknown>;
   try {
-    const sent = options === undefined ? rawCreate(call.sent) : rawCreate(call.sent, options);
+    const sent = rawCreate(call.sent, withComposedSignal(options, inFlight.signal));
     real = sent._thenUnwrap((data) => {
+      // From here a stream's meter, or the settle at the response's usage, owns the hold.
+      inFlight.handOver();
       if (call.stream) return meterSdkStream(data, call, context);
       settlement ??= settleResponse(call, translation, data).catch(() => {});
       return data;
     });
   } catch (error) {
     await releaseFailedCall(call, error);
-    throw error;
+    throw inFlight.failure(error);
   }
   // Observing the raw response does not consume its body; it rejects only when the provider did
   // not answer after the SDK's own retries, or the caller aborted first.
   const failed = real.asResponse().then(
-    () => false,
+    () => {
+      inFlight.responded();
+      return false;
+    },
     async (error: unknown) => {
       await releaseFailedCall(call, error);
       return true;
@@ -66,11 +73,15 @@ async function start(
   return {
     real,
     call,
+    inFlight,
     settled: async () => {
       await settlement;
     },
-    metered: (response, abort) =>
-      meteredResponse(response, call, translation, { onDestroying: context.onDestroying, abort }),
+    metered: (response, abort) => {
+      // A streamed body's meter answers destroy() itself; a JSON body is still this request's.
+      if (call.stream) inFlight.handOver();
+      return meteredResponse(response, call, translation, { onDestroying: context.onDestroying, abort });
+    },
     released: async () => {
       // A response that arrived but could not be parsed delivered nothing either.
       if (!(await failed)) await releaseFailedCall(call, new Error("the response could not be read"));

@@ -29,8 +29,8 @@ export interface ResponseControls {
  * while a placeholder may be split across them.
  *
  * destroy() aborts the request of a streamed body whose hold is still open, as meterStream's
- * streams are closed: one being read settles at what was read, as a stream cut short (the read
- * that ends because of it is not a completion), one never read is left to be voided.
+ * streams are closed: it settles at what was read, as a stream cut short (the read that ends
+ * because of it is not a completion), which for one never read is the prompt estimate.
  */
 export function meteredResponse(
   response: Response,
@@ -53,13 +53,12 @@ export function meteredResponse(
   };
   let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
   const forget = controls.onDestroying(async () => {
-    const reading = reader !== undefined;
     cut = true;
     // Aborting ends the request (the provider stops generating, the socket closes), and the SDK's
     // reader of this body ends as aborted; cancelling frees a body nobody reads yet.
     controls.abort?.();
     await (reader ?? source).cancel().catch(() => {});
-    if (reading) await finish(false);
+    await finish(false);
   });
   call.hold.receipt.then(forget, forget);
   let failure: { error: unknown } | undefined;

@@ -20,7 +20,11 @@ const fetch = async () => new Response(completion, { headers: { "content-type": 
 const openai = new OpenAI({ apiKey: "t", baseURL: "http://stand-in/v1", fetch, maxRetries: 0 });
 const client = await trust(openai, { vaultBase, budget: 1_000_000_000, dryRun: true });
 const messages = [{ role: "user" as const, content: "hi" }];
-const heap = (): number => {
+// The answers come from an in-process fetch, so the calls never leave the microtask queue; V8 keeps
+// every WeakRef target made in a job (AbortSignal.any makes some, in the SDK and in trust()) until
+// the job ends, which real network I/O always lets it do. Yielding once before measuring lets it.
+const heap = async (): Promise<number> => {
+  await new Promise((resolve) => setImmediate(resolve));
   gc();
   gc();
   return process.memoryUsage().heapUsed;
@@ -29,7 +33,7 @@ for (let i = 0; i < 500; i++) await client.chat.completions.create({ model: "gpt
 const marks: number[] = [];
 for (let i = 500; i < total; i++) {
   await client.chat.completions.create({ model: "gpt-4o-mini", messages });
-  if ((i + 1) % 5000 === 0) marks.push(heap());
+  if ((i + 1) % 5000 === 0) marks.push(await heap());
 }
 await client.destroy();
 process.stdout.write(`${JSON.stringify({ marks })}\n`);
