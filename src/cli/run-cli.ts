@@ -13,44 +13,10 @@ import { resolvePolicySources } from "../core/policy/policy-sources.ts";
 import { initVault, resolveVault, type VaultPaths } from "../core/vault.ts";
 import { boardReport } from "./board-command.ts";
 import { EXIT_FINDING, EXIT_OK, EXIT_USAGE, type Output } from "./cli-io.ts";
+import { CLI_OPTIONS, type CliOption, HELP, usageProblem } from "./command-usage.ts";
 import { budgets, status, vaultBalance } from "./ledger-commands.ts";
 
 export { EXIT_FINDING, EXIT_OK, EXIT_USAGE } from "./cli-io.ts";
-
-const HELP = `usertrust <command> [options]
-
-Commands:
-  init      Create the vault (.usertrust/) with a default config and policy; keeps existing files.
-  verify    Recompute the audit chain; exit 1 naming the first bad line, 2 when there is no vault.
-  status    Show the budget, what is spent and what is held.
-  budget    Show every budget (the vault's and each scoped one at its current period): limit,
-            spent, held, remaining and when it resets.
-  policy validate [FILE…]
-            Check policy files (default: the vault's, per config \`policies\`); list every problem
-            as file:line:column and exit 1 if there is any.
-  policy test [FILE…] --model M --cost UT [--provider P] [--scope S…] [--field K=V…] [--at TIME]
-            Decide a made-up request against the policy rules; exit 0 allowed, 1 denied.
-  board [--limit N]
-            Show the board of directors' review totals and its newest reviews (default 20).
-
-Options:
-  --vault-base DIR   Folder holding .usertrust/ (default: the working directory)
-  --config FILE      An explicit config file (its folder is the vault)
-  --budget UT        init only: the budget to write into a new config (usertokens; 1 UT = $0.0001)
-  --model M          policy test: the request's model
-  --cost UT          policy test: the request's estimated cost (usertokens)
-  --provider P       policy test: the request's provider
-  --scope S          policy test: a scope of the request, e.g. production/api (repeatable)
-  --field K=V        policy test: any other field, dot notation for nesting; V is read as JSON
-                     when it parses (5, true, ["a"]), else as text (repeatable)
-  --at TIME          policy test: evaluate at this ISO 8601 time instead of now
-  --limit N          board: list the newest N reviews (at most board.maxHistory)
-  --json             Machine-readable output
-  -h, --help         This help
-`;
-
-/** Options only `policy test` reads; anywhere else they are a mistake, not something to ignore. */
-const POLICY_TEST_OPTIONS = ["model", "cost", "provider", "scope", "field", "at"] as const;
 
 export async function runCli(argv: string[], io: { out: Output; err: Output }): Promise<number> {
   let parsed: ReturnType<typeof parse>;
@@ -66,9 +32,10 @@ export async function runCli(argv: string[], io: { out: Output; err: Output }): 
     io.out.write(HELP);
     return command === undefined && !values.help ? EXIT_USAGE : EXIT_OK;
   }
-  const misplaced = POLICY_TEST_OPTIONS.find((option) => values[option] !== undefined);
-  if (misplaced !== undefined && !(command === "policy" && positionals[1] === "test")) {
-    io.err.write(`usertrust: --${misplaced} is an option of \`usertrust policy test\`\n\n${HELP}`);
+  const given = (Object.keys(CLI_OPTIONS) as CliOption[]).filter((option) => values[option] !== undefined);
+  const problem = usageProblem(positionals, given);
+  if (problem !== undefined) {
+    io.err.write(problem);
     return EXIT_USAGE;
   }
   try {
@@ -88,8 +55,7 @@ export async function runCli(argv: string[], io: { out: Output; err: Output }): 
       case "board":
         return boardReport(paths, values, io);
       default:
-        io.err.write(`usertrust: unknown command "${command}"\n\n${HELP}`);
-        return EXIT_USAGE;
+        throw new RangeError(`usageProblem let through the unknown command "${command}"`);
     }
   } catch (error) {
     const message = error instanceof UsertrustError ? error.message : String(error);
@@ -99,24 +65,7 @@ export async function runCli(argv: string[], io: { out: Output; err: Output }): 
 }
 
 function parse(argv: string[]) {
-  return parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      "vault-base": { type: "string" },
-      config: { type: "string" },
-      budget: { type: "string" },
-      model: { type: "string" },
-      cost: { type: "string" },
-      provider: { type: "string" },
-      scope: { type: "string", multiple: true },
-      field: { type: "string", multiple: true },
-      at: { type: "string" },
-      limit: { type: "string" },
-      json: { type: "boolean" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
+  return parseArgs({ args: argv, allowPositionals: true, options: CLI_OPTIONS });
 }
 
 function init(
@@ -175,12 +124,8 @@ async function policy(
   values: CliValues,
   io: { out: Output; err: Output },
 ): Promise<number> {
+  // usageProblem let only `policy validate` and `policy test` through.
   const [subcommand, ...files] = args;
-  if (subcommand !== "validate" && subcommand !== "test") {
-    const what = subcommand === undefined ? "needs a subcommand" : `has no subcommand "${subcommand}"`;
-    io.err.write(`usertrust policy ${what}: use \`policy validate\` or \`policy test\`\n\n${HELP}`);
-    return EXIT_USAGE;
-  }
   const sources = files.length > 0 ? files : vaultPolicySources(paths);
   return subcommand === "validate"
     ? validatePolicies(sources, values.json === true, io)

@@ -1,5 +1,6 @@
 import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
 import { DatabaseSync } from "node:sqlite";
+import { AuditError } from "../errors.ts";
 import { EVENT_BYTES_MAX } from "./audit-chain.ts";
 import { GENESIS_HASH, hashEvent } from "./audit-event.ts";
 import { describeShapeProblem } from "./event-line.ts";
@@ -34,7 +35,8 @@ const READ_CHUNK_BYTES = 1024 * 1024;
  * Recomputes every hash and link of an audit log and reports the first bad line and why.
  * With `headPath` (the vault's ledger.db, which records the head) it also detects whole lines cut
  * from the end, which a hash chain alone cannot. Reads in bounded chunks, so a log of any size
- * verifies in constant memory.
+ * verifies in constant memory. Throws AuditError when the head exists but cannot be read now (another
+ * process holds it locked past every retry, or it cannot be opened): that is no finding about the chain.
  */
 export function verifyChain(path: string, options: { headPath?: string } = {}): ChainVerification {
   const state = { events: 0, lastSequence: 0, lastHash: GENESIS_HASH };
@@ -136,16 +138,48 @@ interface RecordedHead {
   bytes: number;
 }
 
+/**
+ * How long one read of the head waits for a lock another process holds: the last connection to
+ * close checkpoints the WAL under an exclusive lock, which takes milliseconds on a vault.
+ */
+const HEAD_BUSY_TIMEOUT_MS = 500;
+/** Reads of the head before giving up; SQLite reports some WAL contention as busy without waiting. */
+const HEAD_READ_ATTEMPTS_MAX = 4;
+const HEAD_RETRY_PAUSE_MS = 25;
+const SLEEPER = new Int32Array(new SharedArrayBuffer(4));
+
+/** SQLite's primary result codes that decide how a failed read of the head is reported. */
+const SQLITE_BUSY = 5;
+const SQLITE_LOCKED = 6;
+const SQLITE_CORRUPT = 11;
+const SQLITE_NOTADB = 26;
+
+/**
+ * The head as the vault recorded it. A damaged ledger.db is a finding (cut-off events cannot be ruled
+ * out); a head that cannot be read right now (another process holds the file locked past every
+ * retry, or it cannot be opened at all) says nothing about the chain, so it throws AuditError
+ * instead of reporting a problem that is not there.
+ */
 function readRecordedHead(
   headPath: string,
 ): { head: RecordedHead | null } | { problem: Omit<ChainProblem, "line"> } {
   if (!existsSync(headPath)) return { head: null };
-  let db: DatabaseSync;
-  try {
-    db = new DatabaseSync(headPath, { readOnly: true });
-  } catch (error) {
-    return { problem: unreadableHead(headPath, error) };
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return { head: queryRecordedHead(headPath) };
+    } catch (error) {
+      const code = sqliteCode(error);
+      if (code === SQLITE_CORRUPT || code === SQLITE_NOTADB) return { problem: damagedHead(headPath, error) };
+      const busy = code === SQLITE_BUSY || code === SQLITE_LOCKED;
+      if (!busy) throw unreadableHead(headPath, error);
+      if (attempt >= HEAD_READ_ATTEMPTS_MAX) throw busyHead(headPath, error);
+      Atomics.wait(SLEEPER, 0, 0, HEAD_RETRY_PAUSE_MS * attempt);
+    }
   }
+}
+
+function queryRecordedHead(headPath: string): RecordedHead | null {
+  const db = new DatabaseSync(headPath, { readOnly: true, timeout: HEAD_BUSY_TIMEOUT_MS });
   try {
     const recorded = db
       .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_head'")
@@ -155,12 +189,16 @@ function readRecordedHead(
           | RecordedHead
           | undefined)
       : undefined;
-    return { head: head ?? null };
-  } catch (error) {
-    return { problem: unreadableHead(headPath, error) };
+    return head ?? null;
   } finally {
     db.close();
   }
+}
+
+function sqliteCode(error: unknown): number | undefined {
+  const code = (error as { errcode?: unknown } | null)?.errcode;
+  // Extended result codes (SQLITE_BUSY_SNAPSHOT, …) keep the primary code in their low byte.
+  return typeof code === "number" ? code & 0xff : undefined;
 }
 
 /**
@@ -188,11 +226,30 @@ function compareWithHead(
   return null;
 }
 
-function unreadableHead(headPath: string, error: unknown): Omit<ChainProblem, "line"> {
+function damagedHead(headPath: string, error: unknown): Omit<ChainProblem, "line"> {
   return {
     kind: "malformed",
-    message: `the vault's record of the chain head (${headPath}) cannot be read (${(error as Error).message}), so cut-off events cannot be ruled out`,
+    message: `the vault's record of the chain head (${headPath}) is damaged (${(error as Error).message}), so cut-off events cannot be ruled out`,
   };
+}
+
+function busyHead(headPath: string, error: unknown): AuditError {
+  const waitedMs = HEAD_BUSY_TIMEOUT_MS * HEAD_READ_ATTEMPTS_MAX;
+  return new AuditError(
+    `could not read the vault's record of the chain head (${headPath}) now: another process kept it ` +
+      `locked for over ${waitedMs} ms (${(error as Error).message}). Nothing is known to be wrong with the ` +
+      "chain; run the verification again in a moment.",
+    { cause: error },
+  );
+}
+
+function unreadableHead(headPath: string, error: unknown): AuditError {
+  return new AuditError(
+    `could not read the vault's record of the chain head (${headPath}): ${(error as Error).message}. ` +
+      "Nothing is known to be wrong with the chain; check that the file is readable by this user " +
+      "and try again.",
+    { cause: error },
+  );
 }
 
 /** Writers only append after the head (or set aside bytes past it), so a log this long still holds all it covers. */

@@ -86,8 +86,8 @@ export class MemoryLedger implements Ledger {
       // Check every account at its new limit before changing any, so a refusal leaves nothing behind.
       for (const { id, limitUsertokens } of accounts) {
         const posted = this.#accounts.get(id)?.posted ?? 0;
-        const free = Math.max(0, limitUsertokens - posted - this.#accountPending(id, now));
-        if (free < amountUsertokens) throw new BudgetExceededError(amountUsertokens, free, id);
+        const free = limitUsertokens - posted - this.#accountPending(id, now);
+        if (free < amountUsertokens) throw new BudgetExceededError(amountUsertokens, Math.max(0, free), id);
       }
       for (const { id, limitUsertokens } of accounts) {
         const stored = this.#accounts.get(id);

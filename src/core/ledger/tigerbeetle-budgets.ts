@@ -54,3 +54,13 @@ export function freeOf(state: BudgetState): bigint {
   const free = state.limit - state.spent - state.pending;
   return free > 0n ? free : 0n;
 }
+
+/**
+ * The first budget (the wallet first) whose limit − spent − held, unclamped, is below the amount.
+ * The cluster cannot make this check for a budget lowered below what it spent: its spendable account
+ * stops at 0, and a 0 UT pending transfer never makes debits exceed credits.
+ */
+export function shortBudget(states: readonly BudgetState[], amount: bigint): number | undefined {
+  const index = states.findIndex((state) => state.limit - state.spent - state.pending < amount);
+  return index === -1 ? undefined : index;
+}

@@ -10,7 +10,7 @@ import {
   type WithinCommit,
 } from "./ledger.ts";
 import { Recall } from "./recall.ts";
-import { type BudgetState, budgetAccounts, freeOf } from "./tigerbeetle-budgets.ts";
+import { type BudgetState, budgetAccounts, freeOf, shortBudget } from "./tigerbeetle-budgets.ts";
 import {
   type HoldRequest,
   holdChain,
@@ -110,6 +110,14 @@ export class TigerBeetleLedger implements Ledger {
         if (await this.#holdExists(holdId)) return this.#reads.balanceOf(wallet);
         await this.#setLimits(changes);
         continue;
+      }
+      // Decided on the numbers this round already read: the common path gains no request, and the
+      // cluster still checks every hold it grants atomically. A retried reserve sees its own hold in
+      // those numbers, so before refusing it must find out whether the hold is already placed.
+      const short = shortBudget(states, hold.amount);
+      if (short !== undefined) {
+        if (await this.#holdExists(holdId)) return this.#reads.balanceOf(wallet);
+        throw this.#refusalFrom(amountUsertokens, states[short], accounts[short - 1]?.id);
       }
       const chain = holdChain(this.#ids, hold, states);
       const results = await this.#cluster.createTransfers(chain.events, "hold");
@@ -296,6 +304,14 @@ export class TigerBeetleLedger implements Ledger {
     accountId: string | undefined,
   ): Promise<BudgetExceededError> {
     const [state] = await this.#reads.read([ids]);
+    return this.#refusalFrom(needed, state, accountId);
+  }
+
+  #refusalFrom(
+    needed: number,
+    state: BudgetState | undefined,
+    accountId: string | undefined,
+  ): BudgetExceededError {
     const remaining = state === undefined ? 0 : this.#reads.usertokens(freeOf(state), "remaining budget");
     return new BudgetExceededError(needed, remaining, accountId);
   }
