@@ -1,16 +1,23 @@
 import Anthropic from "@anthropic-ai/sdk";
-import { GoogleGenAI } from "@google/genai";
 import OpenAI from "openai";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { trust } from "../../src/adapters/trust.ts";
-import type { AuditEvent } from "../../src/core/audit/audit-event.ts";
-import { verifyChain } from "../../src/core/audit/verify-chain.ts";
-import { createEngine } from "../../src/core/create-engine.ts";
 import { ClientDestroyedError } from "../../src/core/errors.ts";
 import type { TrustReceipt } from "../../src/core/receipt.ts";
 import { startAnthropicStandIn } from "../support/anthropic-stand-in.ts";
-import { readAuditLog } from "../support/audit-log.ts";
-import { type HeldOpenServer, startHeldOpenServer } from "../support/held-open-server.ts";
+import {
+  type AnyClient,
+  BUDGET_UT,
+  CALLS,
+  cleanups,
+  ledgerAfter,
+  outcomeOf,
+  server,
+  settleTurns,
+  trusted,
+  unhandled,
+  useHeldOpenServer,
+} from "../support/destroy-in-flight.ts";
 import { startOpenAIStandIn } from "../support/openai-stand-in.ts";
 import { makeTempVault } from "../support/temp-vault.ts";
 
@@ -23,136 +30,7 @@ import { makeTempVault } from "../support/temp-vault.ts";
  * settles at its whole hold. The caller's promise rejects with ClientDestroyedError; a promise
  * nobody awaits never becomes an unhandled rejection. A call still being authorized is never sent.
  */
-let server: HeldOpenServer;
-const cleanups: Array<() => Promise<void> | void> = [];
-const unhandled: unknown[] = [];
-const collectUnhandled = (reason: unknown): void => {
-  unhandled.push(reason);
-};
-beforeAll(async () => {
-  server = await startHeldOpenServer();
-  process.on("unhandledRejection", collectUnhandled);
-});
-afterAll(async () => {
-  process.off("unhandledRejection", collectUnhandled);
-  await server.close();
-});
-afterEach(async () => {
-  unhandled.length = 0;
-  server.setMode("silent");
-  // Latest first: a client is destroyed before its vault is removed.
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-const BUDGET_UT = 1_000_000;
-/** The SDKs' default retries (2): a request retried after destroy()'s abort would show up as a second one. */
-const DEFAULT_RETRIES = undefined;
-
-/** A few macrotasks, so a rejection nobody handles has been reported. */
-async function settleTurns(): Promise<void> {
-  for (let turn = 0; turn < 3; turn += 1) await new Promise((resolve) => setImmediate(resolve));
-}
-
-type Sdk = "openai" | "anthropic" | "google";
-/** One table drives three SDKs' clients, so the tests reach them untyped. */
-// biome-ignore lint/suspicious/noExplicitAny: see above.
-type AnyClient = any;
-
-function sdkClient(sdk: Sdk): object {
-  if (sdk === "openai")
-    return new OpenAI({ apiKey: "t", baseURL: `${server.url}/v1`, maxRetries: DEFAULT_RETRIES });
-  if (sdk === "anthropic")
-    return new Anthropic({ apiKey: "t", baseURL: server.url, maxRetries: DEFAULT_RETRIES });
-  return new GoogleGenAI({ apiKey: "t", httpOptions: { baseUrl: server.url } });
-}
-
-async function trusted<Shape extends "spec" | "native">(sdk: Sdk, shape: Shape) {
-  const vault = makeTempVault({ budget: BUDGET_UT });
-  cleanups.push(vault.cleanup);
-  const receipts: TrustReceipt[] = [];
-  const client = await trust(sdkClient(sdk), {
-    vaultBase: vault.base,
-    shape,
-    onReceipt: (receipt) => receipts.push(receipt),
-  });
-  cleanups.push(() => client.destroy());
-  return { client: client as AnyClient, vault, receipts };
-}
-
-/** What the vault says once the client is gone: held, posted, the chain, the call's last event. */
-async function ledgerAfter(
-  vault: { base: string; paths: { auditLog: string; auditHead: string } },
-  id: string,
-) {
-  const engine = await createEngine({ vaultBase: vault.base });
-  const balance = await engine.balance();
-  await engine.close();
-  const events = readAuditLog(vault.paths.auditLog).filter((event) => event.data.transferId === id);
-  return {
-    pendingUsertokens: balance.pendingUsertokens,
-    postedUsertokens: balance.postedUsertokens,
-    chainOk: verifyChain(vault.paths.auditLog, { headPath: vault.paths.auditHead }).ok,
-    lastEvent: events[events.length - 1] as AuditEvent | undefined,
-  };
-}
-
-/** How a settled promise ended, without leaving a rejection unhandled. */
-function outcomeOf(promise: PromiseLike<unknown>): Promise<unknown> {
-  return Promise.resolve(promise).then(
-    () => "resolved",
-    (error: unknown) => error,
-  );
-}
-
-const question = "What is the capital of France? Answer in one word.";
-
-interface CallCase {
-  sdk: Sdk;
-  /** Starts one call on `client`; `extra`: request options (Google: config fields). */
-  start: (client: AnyClient, stream: boolean, extra?: object) => PromiseLike<unknown>;
-}
-
-/** One model call of each governed create method; `stream` asks for a stream. */
-const CALLS = {
-  "OpenAI chat.completions.create": {
-    sdk: "openai",
-    start: (client, stream, options?: object) =>
-      client.chat.completions.create(
-        { model: "gpt-4o-mini", messages: [{ role: "user", content: question }], stream },
-        options,
-      ),
-  },
-  "OpenAI responses.create": {
-    sdk: "openai",
-    start: (client, stream, options?: object) =>
-      client.responses.create({ model: "gpt-4o-mini", input: question, stream }, options),
-  },
-  "Anthropic messages.create": {
-    sdk: "anthropic",
-    start: (client, stream, options?: object) =>
-      client.messages.create(
-        {
-          model: "claude-sonnet-4-6",
-          max_tokens: 1024,
-          messages: [{ role: "user", content: question }],
-          stream,
-        },
-        options,
-      ),
-  },
-  "Google generateContent": {
-    sdk: "google",
-    start: (client, stream, config?: object) => {
-      // Continuation off: the SDK sends a stream's request eagerly.
-      const params = {
-        model: "gemini-2.5-flash",
-        contents: question,
-        config: { ...(stream ? { automaticContinuation: false } : {}), ...config },
-      };
-      return stream ? client.models.generateContentStream(params) : client.models.generateContent(params);
-    },
-  },
-} satisfies Record<string, CallCase>;
+useHeldOpenServer();
 
 describe("destroy() with a non-streaming call in flight", () => {
   for (const [name, { sdk, start }] of Object.entries(CALLS)) {
@@ -214,144 +92,6 @@ describe("destroy() with a stream whose create() was never awaited", () => {
       await server.closedByClient(before + 1);
       await settleTurns();
       expect(unhandled).toEqual([]);
-      expect(receipts).toHaveLength(1);
-      expect(receipts[0]).toMatchObject({ settled: true, usageSource: "estimated" });
-      expect(await ledgerAfter(vault, receipts[0]?.transferId ?? "")).toMatchObject({
-        pendingUsertokens: 0,
-        chainOk: true,
-      });
-    });
-  }
-});
-
-describe("the caller's own abort signal, composed with destroy()'s", () => {
-  it("OpenAI: the caller's signal still aborts the call (the SDK's own error), and destroy() leaves it untouched", async () => {
-    const { client, receipts } = await trusted("openai", "native");
-    const mine = new AbortController();
-    const before = server.requests.length;
-    const aborted = outcomeOf(
-      CALLS["OpenAI chat.completions.create"].start(client, false, { signal: mine.signal }),
-    );
-    await server.arrived(before + 1);
-    mine.abort();
-    await server.closedByClient(before + 1);
-    expect(await aborted).toBeInstanceOf(OpenAI.APIUserAbortError);
-    expect(receipts[0]).toMatchObject({ settled: false, cost: 0 });
-
-    const theirs = new AbortController();
-    const options = { signal: theirs.signal };
-    const cut = outcomeOf(CALLS["OpenAI chat.completions.create"].start(client, false, options));
-    await server.arrived(before + 2);
-    await client.destroy();
-    await server.closedByClient(before + 2);
-    expect(await cut).toBeInstanceOf(ClientDestroyedError);
-    // The caller's options and signal are as they were: composed with, not replaced or aborted.
-    expect(Object.keys(options)).toEqual(["signal"]);
-    expect(options.signal).toBe(theirs.signal);
-    expect(theirs.signal.aborted).toBe(false);
-  });
-
-  it("Anthropic: the caller's signal still aborts the call with the SDK's own error", async () => {
-    const { client, receipts } = await trusted("anthropic", "spec");
-    const mine = new AbortController();
-    const before = server.requests.length;
-    const aborted = outcomeOf(
-      CALLS["Anthropic messages.create"].start(client, false, { signal: mine.signal }),
-    );
-    await server.arrived(before + 1);
-    mine.abort();
-    await server.closedByClient(before + 1);
-    expect(await aborted).toBeInstanceOf(Anthropic.APIUserAbortError);
-    expect(receipts[0]).toMatchObject({ settled: false, cost: 0 });
-  });
-
-  it("Google: the caller's config.abortSignal still aborts the call, and destroy() leaves it untouched", async () => {
-    const { client, receipts } = await trusted("google", "native");
-    const mine = new AbortController();
-    const before = server.requests.length;
-    const call = CALLS["Google generateContent"];
-    const aborted = outcomeOf(call.start(client, false, { abortSignal: mine.signal }));
-    await server.arrived(before + 1);
-    mine.abort();
-    await server.closedByClient(before + 1);
-    expect(await aborted).not.toBe("resolved");
-    expect(await aborted).not.toBeInstanceOf(ClientDestroyedError);
-    expect(receipts[0]).toMatchObject({ settled: false, cost: 0 });
-
-    const theirs = new AbortController();
-    const cut = outcomeOf(call.start(client, false, { abortSignal: theirs.signal }));
-    await server.arrived(before + 2);
-    await client.destroy();
-    await server.closedByClient(before + 2);
-    expect(await cut).toBeInstanceOf(ClientDestroyedError);
-    expect(theirs.signal.aborted).toBe(false);
-  });
-});
-
-describe("destroy() with an SDK helper's request in flight", () => {
-  /** Whether `error`, or an error it wraps (the SDKs' helpers wrap failures in their own class), is ClientDestroyedError. */
-  function destroyedBy(error: unknown): boolean {
-    for (let cause = error, depth = 0; cause instanceof Error && depth < 4; depth += 1) {
-      if (cause instanceof ClientDestroyedError) return true;
-      cause = cause.cause;
-    }
-    return false;
-  }
-
-  const HELPERS: Record<string, { sdk: Sdk; start: (client: AnyClient) => () => Promise<unknown> }> = {
-    "OpenAI chat.completions.runTools": {
-      sdk: "openai",
-      start: (client) => {
-        const runner = client.chat.completions.runTools({
-          model: "gpt-4o-mini",
-          messages: [{ role: "user", content: question }],
-          tools: [],
-        });
-        return () => runner.finalContent();
-      },
-    },
-    "OpenAI chat.completions.stream": {
-      sdk: "openai",
-      start: (client) => {
-        const stream = client.chat.completions.stream({
-          model: "gpt-4o-mini",
-          messages: [{ role: "user", content: question }],
-        });
-        return () => stream.finalChatCompletion();
-      },
-    },
-    "Anthropic messages.stream": {
-      sdk: "anthropic",
-      start: (client) => {
-        const stream = client.messages.stream({
-          model: "claude-sonnet-4-6",
-          max_tokens: 1024,
-          messages: [{ role: "user", content: question }],
-        });
-        return () => stream.finalMessage();
-      },
-    },
-    "Google chats sendMessage": {
-      sdk: "google",
-      start: (client) => {
-        const sent = client.chats.create({ model: "gemini-2.5-flash" }).sendMessage({ message: question });
-        return () => sent;
-      },
-    },
-  };
-
-  for (const [name, { sdk, start }] of Object.entries(HELPERS)) {
-    it(`${name}, no listeners: aborts the request, ends the helper with ClientDestroyedError as the cause, no unhandled rejection`, async () => {
-      const { client, vault, receipts } = await trusted(sdk, "native");
-      const before = server.requests.length;
-      const result = start(client);
-      await server.arrived(before + 1);
-      await client.destroy();
-      await server.closedByClient(before + 1);
-      await settleTurns();
-      expect(unhandled).toEqual([]);
-      const outcome = await outcomeOf(result());
-      expect(destroyedBy(outcome)).toBe(true);
       expect(receipts).toHaveLength(1);
       expect(receipts[0]).toMatchObject({ settled: true, usageSource: "estimated" });
       expect(await ledgerAfter(vault, receipts[0]?.transferId ?? "")).toMatchObject({
