@@ -23,7 +23,7 @@ export async function status(
   const ledger = await openVaultLedger(paths, config);
   if (ledger === undefined) {
     io.err.write(
-      `usertrust status: no ledger at ${paths.ledger} yet (dry-run calls keep none); ` +
+      `usertrust status: ${noLedgerYet(paths, config)}; ` +
         "make a governed call without dryRun first, or see the config's budgets with `usertrust budget`.\n",
     );
     return EXIT_USAGE;
@@ -101,13 +101,34 @@ export async function vaultBalance(
 }
 
 /**
- * The ledger the config selects, or undefined while an embedded vault has none: no ledger.db yet,
- * or one that holds only the audit chain's head (dry-run calls keep their money in memory). Opening
- * SqliteLedger there would read a budget of 0, which no config set.
+ * The ledger the config selects, or undefined while it holds no budget for this vault: an embedded
+ * vault with no ledger.db yet, or one that holds only the audit chain's head (dry-run calls keep
+ * their money in memory); a shared ledger whose wallet no governed call has created yet (asked
+ * without creating its schema, which a read-only command must not). Reading the ledger there would
+ * give a budget of 0, which no config set.
  */
 async function openVaultLedger(paths: VaultPaths, config: TrustConfig): Promise<Ledger | undefined> {
   if (selectedLedger(config).kind === "sqlite" && !hasSqliteBudget(paths.ledger)) return undefined;
-  return openLedger(config, { database: paths.ledger, dryRun: false, source: paths.config });
+  const ledger = await openLedger(config, { database: paths.ledger, dryRun: false, source: paths.config });
+  let hasWallet: boolean;
+  try {
+    hasWallet = ledger.hasWallet === undefined || (await ledger.hasWallet());
+  } catch (error) {
+    await ledger.close();
+    throw error;
+  }
+  if (hasWallet) return ledger;
+  await ledger.close();
+  return undefined;
+}
+
+/** Why there is no ledger to read yet, naming where it will be. */
+function noLedgerYet(paths: VaultPaths, config: TrustConfig): string {
+  const ledger = selectedLedger(config);
+  if (ledger.kind === "postgres") {
+    return `the PostgreSQL ledger (schema "${ledger.schema}") holds no budget for this vault yet`;
+  }
+  return `no ledger at ${paths.ledger} yet (dry-run calls keep none)`;
 }
 
 /** The vault's ledger, or before it has one a memory ledger with the config's budget and nothing spent. */

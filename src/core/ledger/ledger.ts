@@ -39,12 +39,19 @@ export interface Ledger {
   readonly admits?: "inside" | "after";
   /**
    * `withinCommit` runs inside the post's atomic step where the adapter can (SQLite: the same
-   * transaction, so the audit event commits with the spend), otherwise right after it. It must not throw.
+   * transaction, so the audit event commits with the spend), otherwise right after it has committed
+   * (PostgreSQL, TigerBeetle): never for a post that did not commit. It must not throw.
    */
   post(holdId: string, amountUsertokens: number, withinCommit?: WithinCommit): Promise<PostResult>;
   /** `withinCommit` as for post: the void's audit event commits with it where the adapter can. */
   void(holdId: string, withinCommit?: () => void): Promise<LedgerBalance>;
   balance(): Promise<LedgerBalance>;
+  /**
+   * Whether the wallet has been given a budget yet, read without creating anything (no schema, no
+   * row), so a read-only tool can tell "no ledger yet" from a budget of 0. Absent: the adapter
+   * cannot tell without creating its store.
+   */
+  hasWallet?(): Promise<boolean>;
   /** A budget account's numbers (its limit as budget), or undefined when no hold ever used it. */
   accountBalance(accountId: string): Promise<LedgerBalance | undefined>;
   holdState(holdId: string): Promise<HoldState | undefined>;

@@ -12,6 +12,13 @@ export interface FunctionOptions {
    * server clock stepping back would make a hold whose room was already given out live again.
    */
   expiredState: boolean;
+  /**
+   * Since migration 4 (needs expiredState): a reserve locks the expired holds it sweeps only after
+   * the wallet and every account row, in one pass sorted by wallet and id. Before it, a reserve swept
+   * its wallet's holds before waiting on an account that another wallet's reserve held while sweeping
+   * those same holds: a deadlock.
+   */
+  sortedSweep: boolean;
 }
 
 /** Pending holds of a wallet at `p_now_ms`: the sum that stops counting a hold once it expires. */
@@ -47,11 +54,41 @@ const sweepAccounts = (s: string) => `
   ${closeLinks(s)};
 `;
 
+/**
+ * Since migration 4, after every other lock the step takes: the expired holds this reserve stops
+ * counting — the wallet's own and, with accounts, those of any wallet on them — locked in one pass
+ * sorted by (wallet, id) as every sweep sorts them, so no two sweeps wait on each other in a cycle.
+ * One pass, not two: a wallet sweep then an account sweep could each hold a row the other wants.
+ */
+const sweepSorted = (s: string, onAccounts: boolean) => `
+  WITH expired AS (
+    SELECT h.wallet_id, h.id FROM ${s}.holds AS h
+      WHERE ${onAccounts ? sweptOnAccounts(s) : "h.wallet_id = p_wallet"}
+        AND h.state = 'pending' AND h.expires_at_ms <= p_now_ms
+      ORDER BY h.wallet_id COLLATE "C", h.id COLLATE "C"
+      FOR UPDATE OF h),
+  swept AS (
+    UPDATE ${s}.holds AS h SET state = 'expired', closed_at_ms = p_now_ms
+      FROM expired AS e WHERE h.wallet_id = e.wallet_id AND h.id = e.id
+      RETURNING h.wallet_id, h.id)
+  ${closeLinks(s)};`;
+
+/** The wallet's holds and those on the listed accounts, each found through its own in-flight index. */
+const sweptOnAccounts = (s: string) => `(h.wallet_id, h.id) IN (
+          SELECT x.wallet_id, x.id FROM ${s}.holds AS x
+            WHERE x.wallet_id = p_wallet AND x.state = 'pending' AND x.expires_at_ms <= p_now_ms
+          UNION ALL
+          SELECT o.wallet_id, o.hold_id FROM ${s}.hold_accounts AS o
+            WHERE o.account_id = ANY (p_account_ids) AND o.pending AND o.expires_at_ms <= p_now_ms)`;
+
 function parts(s: string, options: FunctionOptions) {
+  const { expiredState, sortedSweep } = options;
   return {
     create: options.create,
-    sweep: options.expiredState ? sweepExpired(s) : "",
-    accountSweep: options.expiredState ? sweepAccounts(s) : "",
+    /** Swept in lockWallet, before any account row is locked (reserve_hold: it locks none). */
+    sweep: !expiredState ? "" : sortedSweep ? sweepSorted(s, false) : sweepExpired(s),
+    /** Swept after the account locks, by reserve_hold_on_accounts. */
+    accountSweep: !expiredState ? "" : sortedSweep ? sweepSorted(s, true) : sweepAccounts(s),
     lateWhen: options.expiredState
       ? "v_hold.state = 'expired' OR v_hold.expires_at_ms <= p_now_ms"
       : "v_hold.expires_at_ms <= p_now_ms",
@@ -96,6 +133,8 @@ $fn$;`;
 /** reserve_hold_on_accounts: a hold on the wallet and every listed budget account, all or none (migration 2). */
 export function reserveHoldOnAccountsSql(s: string, options: FunctionOptions): string {
   const { create, sweep, accountSweep } = parts(s, options);
+  // A sorted sweep covers the wallet's own holds too, so none is swept before the account locks.
+  const walletSweep = options.sortedSweep ? "" : sweep;
   return `${create} ${s}.reserve_hold_on_accounts(
   p_wallet TEXT, p_id TEXT, p_amount BIGINT, p_now_ms BIGINT, p_expires_at_ms BIGINT,
   p_account_ids TEXT[], p_account_limits BIGINT[]
@@ -111,7 +150,7 @@ DECLARE
   v_replaced TEXT[] := '{}';
   v_replaced_limits BIGINT[] := '{}';
 BEGIN
-${lockWallet(s, sweep)}
+${lockWallet(s, walletSweep)}
   granted := true;
   IF EXISTS (SELECT 1 FROM ${s}.holds AS h WHERE h.wallet_id = p_wallet AND h.id = p_id) THEN
     RETURN NEXT;

@@ -1,11 +1,5 @@
+import { BudgetExceededError, ClientDestroyedError, HoldStateError } from "../errors.ts";
 import {
-  BudgetExceededError,
-  ClientDestroyedError,
-  HoldStateError,
-  LedgerUnavailableError,
-} from "../errors.ts";
-import {
-  type AccountBalance,
   type Admit,
   assertTimeoutSeconds,
   assertUsertokens,
@@ -20,6 +14,16 @@ import {
 } from "./ledger.ts";
 import { PostgresConnection } from "./postgres-connection.ts";
 import { assertSchemaName, migrate, quoteIdentifier } from "./postgres-migrations.ts";
+import {
+  type AccountReserveRow,
+  type BalanceRow,
+  type PostRow,
+  type ReserveRow,
+  readBalance,
+  readPostResult,
+  readUsertokens,
+  type VoidRow,
+} from "./postgres-rows.ts";
 import { statementsFor } from "./postgres-statements.ts";
 
 export interface PostgresLedgerOptions {
@@ -50,43 +54,6 @@ const WALLET_ID_LENGTH_MAX = 200;
 const ACCOUNTS_PER_HOLD_MAX = 32;
 const ACCOUNT_ID_LENGTH_MAX = 500;
 
-interface BalanceRow {
-  budget_ut: string | null;
-  posted_ut: string | null;
-  pending_ut: string | null;
-}
-
-interface ReserveRow extends BalanceRow {
-  granted: boolean;
-  /** The hold existed before this reserve (a retried id): nothing was added. */
-  existed: boolean;
-}
-
-interface AccountReserveRow extends ReserveRow {
-  /** The first listed account that lacked room, when that is what refused the hold. */
-  refused_account: string | null;
-  account_remaining_ut: string | null;
-}
-
-interface PostRow {
-  outcome: "missing" | "voided" | "posted";
-  posted_ut: string | null;
-  shortfall_ut: string | null;
-  late_settle_flag: boolean | null;
-  budget_ut: string | null;
-  wallet_posted_ut: string | null;
-  pending_ut: string | null;
-  /** The hold's accounts in the order its reserve listed them; null for a hold on none. */
-  account_ids: string[] | null;
-  account_limits_ut: string[] | null;
-  account_posted_ut: string[] | null;
-  account_pending_ut: string[] | null;
-}
-
-interface VoidRow extends BalanceRow {
-  outcome: "missing" | "voided" | "posted";
-}
-
 /**
  * A ledger many hosts share: tables in a PostgreSQL schema. Each reserve, post and void is one
  * call of a server-side function that locks the wallet row, so reservers in every process are
@@ -105,7 +72,8 @@ interface VoidRow extends BalanceRow {
 export class PostgresLedger implements Ledger {
   readonly kind = "postgres";
   readonly admits = "after";
-  readonly #schema: string;
+  /** Names this ledger in messages: server and schema, never the password. */
+  readonly #where: string;
   readonly #walletId: string;
   readonly #clock: Clock | undefined;
   readonly #sql: ReturnType<typeof statementsFor>;
@@ -127,7 +95,6 @@ export class PostgresLedger implements Ledger {
     if (!Number.isSafeInteger(poolSize) || poolSize < 1 || poolSize > POOL_SIZE_MAX) {
       throw new RangeError(`poolSize must be a whole number from 1 to ${POOL_SIZE_MAX}, got ${poolSize}`);
     }
-    this.#schema = schema;
     this.#walletId = walletId;
     this.#clock = options.clock;
     const sql = statementsFor(quoteIdentifier(schema));
@@ -145,6 +112,7 @@ export class PostgresLedger implements Ledger {
         }
       },
     });
+    this.#where = `The PostgreSQL ledger at ${this.#db.server} (schema "${schema}")`;
   }
 
   async setBudget(budgetUsertokens: number): Promise<void> {
@@ -180,13 +148,13 @@ export class PostgresLedger implements Ledger {
             accounts.map((account) => account.id),
             accounts.map((account) => account.limitUsertokens),
           ]);
-    const balance = this.#balanceOf(row);
+    const balance = readBalance(row, this.#where);
     if (!row.granted) {
       // Nothing was held: the wallet's numbers are those without this hold.
       admit?.(balance);
       const account = row.refused_account ?? null;
       if (account === null) throw new BudgetExceededError(amountUsertokens, balance.remainingUsertokens);
-      const accountRemaining = this.#usertokens(row.account_remaining_ut ?? null);
+      const accountRemaining = readUsertokens(row.account_remaining_ut ?? null, this.#where);
       throw new BudgetExceededError(amountUsertokens, accountRemaining, account);
     }
     if (admit !== undefined && !row.existed) {
@@ -226,6 +194,10 @@ export class PostgresLedger implements Ledger {
     }
   }
 
+  /**
+   * `withinCommit` runs once the post has committed (PostgresConnection.step): never for a post
+   * whose commit failed; a retried post of a committed hold replays its result and runs it then.
+   */
   async post(holdId: string, amountUsertokens: number, withinCommit?: WithinCommit): Promise<PostResult> {
     this.#open();
     assertStorableText("hold id", holdId);
@@ -238,17 +210,7 @@ export class PostgresLedger implements Ledger {
         if (row.outcome === "missing") throw missingHold(holdId);
         if (row.outcome === "voided")
           throw new HoldStateError(`hold ${holdId} was voided; it cannot be posted`);
-        return {
-          postedUsertokens: this.#usertokens(row.posted_ut),
-          shortfallUsertokens: this.#usertokens(row.shortfall_ut),
-          lateSettle: row.late_settle_flag === true,
-          balance: this.#balanceOf({
-            budget_ut: row.budget_ut,
-            posted_ut: row.wallet_posted_ut,
-            pending_ut: row.pending_ut,
-          }),
-          accounts: this.#accountsOf(row),
-        };
+        return readPostResult(row, this.#where);
       },
       withinCommit,
     );
@@ -265,7 +227,7 @@ export class PostgresLedger implements Ledger {
         if (row.outcome === "missing") throw missingHold(holdId);
         if (row.outcome === "posted")
           throw new HoldStateError(`hold ${holdId} was posted; it cannot be voided`);
-        return this.#balanceOf(row);
+        return readBalance(row, this.#where);
       },
       withinCommit,
     );
@@ -275,14 +237,25 @@ export class PostgresLedger implements Ledger {
     this.#open();
     const rows = await this.#db.query<BalanceRow>(this.#sql.balance, [this.#walletId, this.#nowMs()]);
     const row = rows[0];
-    return row === undefined ? makeBalance(0, 0, 0) : this.#balanceOf(row);
+    return row === undefined ? makeBalance(0, 0, 0) : readBalance(row, this.#where);
+  }
+
+  /** Read without creating or upgrading the schema (Ledger.hasWallet); a schema with no ledger has no wallet. */
+  async hasWallet(): Promise<boolean> {
+    this.#open();
+    const [ledger] = await this.#db.queryUnprepared<{ found: boolean }>(this.#sql.ledgerExists, []);
+    if (ledger?.found !== true) return false;
+    const [wallet] = await this.#db.queryUnprepared<{ found: boolean }>(this.#sql.walletExists, [
+      this.#walletId,
+    ]);
+    return wallet?.found === true;
   }
 
   async accountBalance(accountId: string): Promise<LedgerBalance | undefined> {
     this.#open();
     const rows = await this.#db.query<BalanceRow>(this.#sql.accountBalance, [accountId, this.#nowMs()]);
     const row = rows[0];
-    return row === undefined ? undefined : this.#balanceOf(row);
+    return row === undefined ? undefined : readBalance(row, this.#where);
   }
 
   async holdState(holdId: string): Promise<HoldState | undefined> {
@@ -302,48 +275,6 @@ export class PostgresLedger implements Ledger {
     if (this.#refused.size > 0) await this.#voidRefused();
     this.#closed = true;
     await this.#db.close();
-  }
-
-  #balanceOf(row: BalanceRow): LedgerBalance {
-    return makeBalance(
-      this.#usertokens(row.budget_ut),
-      this.#usertokens(row.posted_ut),
-      this.#usertokens(row.pending_ut),
-    );
-  }
-
-  /** Zips the post's parallel account arrays; arrays of different lengths mean a corrupt reply. */
-  #accountsOf(row: PostRow): AccountBalance[] {
-    const ids = row.account_ids ?? [];
-    const limits = row.account_limits_ut ?? [];
-    const posted = row.account_posted_ut ?? [];
-    const pending = row.account_pending_ut ?? [];
-    if (limits.length !== ids.length || posted.length !== ids.length || pending.length !== ids.length) {
-      throw new LedgerUnavailableError(
-        `The PostgreSQL ledger at ${this.#db.server} (schema "${this.#schema}") returned mismatched account ` +
-          "numbers for a post; its functions were changed outside usertrust.",
-      );
-    }
-    return ids.map((id, index) => ({
-      id,
-      balance: this.#balanceOf({
-        budget_ut: limits[index] ?? null,
-        posted_ut: posted[index] ?? null,
-        pending_ut: pending[index] ?? null,
-      }),
-    }));
-  }
-
-  /** pg returns BIGINT and SUM as strings; a value that is not a safe whole number is a corrupt ledger. */
-  #usertokens(value: string | null): number {
-    const amount = value === null ? 0 : Number(value);
-    if (!Number.isSafeInteger(amount) || amount < 0) {
-      throw new LedgerUnavailableError(
-        `The PostgreSQL ledger at ${this.#db.server} (schema "${this.#schema}") holds ${value}, ` +
-          "which is not a whole number of usertokens; the ledger tables were changed outside usertrust.",
-      );
-    }
-    return amount;
   }
 
   /** Whole milliseconds (the columns are BIGINT), or null for the server's clock. */

@@ -20,8 +20,9 @@ import {
  * Every function takes its locks before it reads the sums that decide it: under READ COMMITTED each
  * statement of a volatile plpgsql function takes a fresh snapshot, so the sums it reads after a lock
  * include every step that held that lock before it. Locks are always taken in one order — wallet row, then budget account rows
- * sorted by id (bytewise, `COLLATE "C"`), then the hold, then the hold's account links — and a step
- * may skip some but never go back, so two steps can never wait on each other in a cycle.
+ * sorted by id (bytewise, `COLLATE "C"`), then hold rows (a step locking several sorts them by wallet
+ * and id), then those holds' account links — and a step may skip some but never go back, so two
+ * steps can never wait on each other in a cycle (migration 4 brought the reserves' sweeps into it).
  */
 
 export interface Migration {
@@ -31,9 +32,15 @@ export interface Migration {
 }
 
 /** How migrations 1 and 2 created the functions they share with migration 3. */
-const FIRST: FunctionOptions = { create: "CREATE FUNCTION", expiredState: false };
+const FIRST: FunctionOptions = { create: "CREATE FUNCTION", expiredState: false, sortedSweep: false };
 /** Migration 3 redefines them in place (same signatures). */
-const STEP_BACK_SAFE: FunctionOptions = { create: "CREATE OR REPLACE FUNCTION", expiredState: true };
+const STEP_BACK_SAFE: FunctionOptions = {
+  create: "CREATE OR REPLACE FUNCTION",
+  expiredState: true,
+  sortedSweep: false,
+};
+/** Migration 4 redefines the two reserves in place (same signatures). */
+const LOCK_ORDERED: FunctionOptions = { ...STEP_BACK_SAFE, sortedSweep: true };
 
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -187,7 +194,7 @@ ${postHoldSql(s, FIRST)}
 
 -- void_hold also stops the hold counting on its accounts. Lowering a pending sum needs no account
 -- lock: a reserve reading it just before or just after sees a sum at least as safe.
-${voidHoldSql(s, { create: "CREATE OR REPLACE FUNCTION", expiredState: false })}
+${voidHoldSql(s, { create: "CREATE OR REPLACE FUNCTION", expiredState: false, sortedSweep: false })}
 `,
   },
   {
@@ -207,6 +214,17 @@ ${reserveHoldOnAccountsSql(s, STEP_BACK_SAFE)}
 ${postHoldSql(s, STEP_BACK_SAFE)}
 
 ${voidHoldSql(s, STEP_BACK_SAFE)}
+`,
+  },
+  {
+    version: 4,
+    sql: (s) => `
+-- A reserve on accounts swept its wallet's expired holds before locking the accounts, while another
+-- wallet's reserve holding one of those accounts swept the same holds: a deadlock. Both reserves now
+-- lock the holds they sweep last, in one pass sorted by wallet and id.
+${reserveHoldSql(s, LOCK_ORDERED)}
+
+${reserveHoldOnAccountsSql(s, LOCK_ORDERED)}
 `,
   },
 ];

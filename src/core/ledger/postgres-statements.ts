@@ -6,9 +6,6 @@ export interface Statement {
   text: string;
 }
 
-export const BEGIN: Statement = { text: "BEGIN" };
-export const COMMIT: Statement = { text: "COMMIT" };
-
 /** Milliseconds since the epoch on the server; every host's steps share this one clock. */
 const SERVER_NOW_MS = "floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
 
@@ -63,6 +60,15 @@ export function statementsFor(schema: string) {
     hold: named(
       "hold",
       `SELECT state, expires_at_ms <= ${nowParameter(3)} AS expired FROM ${schema}.holds WHERE wallet_id = $1 AND id = $2`,
+    ),
+    /** Whether the schema holds a usertrust ledger; runs whatever the schema holds, or on none. */
+    ledgerExists: named(
+      "ledger_exists",
+      `SELECT to_regclass('${schema}.usertrust_migrations') IS NOT NULL AS found`,
+    ),
+    walletExists: named(
+      "wallet_exists",
+      `SELECT EXISTS (SELECT 1 FROM ${schema}.wallet WHERE id = $1) AS found`,
     ),
     upsertBudget: named(
       "upsert_budget",

@@ -738,7 +738,7 @@ describe("PostgresLedger on a shared server", () => {
     expect((error as Error).message).toContain("budgetUsertokens");
   });
 
-  it("rolls the post back when withinCommit throws, because it runs before the commit", async () => {
+  it("runs withinCommit only once the post has committed, so its throw cannot undo the post", async () => {
     const ledger = openWallet(nextWalletId(), { budgetUsertokens: 1_000 });
     await ledger.reserve("h1", 400, MINUTE_S);
     const seen: PostResult[] = [];
@@ -749,9 +749,11 @@ describe("PostgresLedger on a shared server", () => {
       }),
     ).rejects.toThrow("audit write failed");
     expect(seen[0]?.postedUsertokens).toBe(300);
-    expect(await ledger.holdState("h1")).toBe("pending");
-    expect(await ledger.balance()).toMatchObject({ postedUsertokens: 0, pendingUsertokens: 400 });
+    expect(await ledger.holdState("h1")).toBe("posted");
+    expect(await ledger.balance()).toMatchObject({ postedUsertokens: 300, pendingUsertokens: 0 });
+    // A retry replays the committed post: nothing is posted twice.
     await expect(ledger.post("h1", 300)).resolves.toMatchObject({ postedUsertokens: 300 });
+    expect((await ledger.balance()).postedUsertokens).toBe(300);
   });
 
   it("creates a fresh schema once when many ledgers open it at the same moment", async () => {

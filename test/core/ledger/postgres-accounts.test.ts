@@ -180,24 +180,45 @@ describe("PostgresLedger budget accounts", () => {
     expect(result.accounts.map((posted) => posted.id)).toEqual([first.id]);
   });
 
-  it("rolls the accounts' post back with the wallet's when withinCommit throws", async () => {
+  it("commits the accounts' post with the wallet's, or neither when the commit fails", async () => {
     const ledger = openWallet(nextId("wallet"), { budgetUsertokens: 10_000 });
     const team = account(1_000);
     await ledger.reserve("h1", 400, MINUTE_S, [team]);
+    // The account's new posted sum makes the COMMIT fail, once: as when the server goes away at COMMIT.
+    const quoted = quoteIdentifier(schema);
+    await queryTestServer(`CREATE SEQUENCE ${quoted}.fail_commit_once`);
+    await queryTestServer(`
+      CREATE FUNCTION ${quoted}.fail_commit_once() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.id = '${team.id}' AND nextval('${quoted}.fail_commit_once') = 1 THEN
+          RAISE EXCEPTION 'the commit fails';
+        END IF;
+        RETURN NULL;
+      END $$`);
+    await queryTestServer(`
+      CREATE CONSTRAINT TRIGGER fail_commit_once AFTER UPDATE OF posted ON ${quoted}.accounts
+        DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ${quoted}.fail_commit_once()`);
+    try {
+      const seen: number[] = [];
+      await expect(ledger.post("h1", 300, (result) => seen.push(result.postedUsertokens))).rejects.toThrow(
+        "the commit fails",
+      );
+      expect(seen).toEqual([]);
+      expect(await ledger.accountBalance(team.id)).toMatchObject({
+        postedUsertokens: 0,
+        pendingUsertokens: 400,
+      });
+      expect(await ledger.balance()).toMatchObject({ postedUsertokens: 0, pendingUsertokens: 400 });
 
-    await expect(
-      ledger.post("h1", 300, (result) => {
-        expect(result.accounts[0]?.balance.postedUsertokens).toBe(300);
-        throw new Error("audit write failed");
-      }),
-    ).rejects.toThrow("audit write failed");
-
-    expect(await ledger.accountBalance(team.id)).toMatchObject({
-      postedUsertokens: 0,
-      pendingUsertokens: 400,
-    });
-    await expect(ledger.post("h1", 300)).resolves.toMatchObject({ postedUsertokens: 300 });
-    expect((await ledger.accountBalance(team.id))?.postedUsertokens).toBe(300);
+      await expect(
+        ledger.post("h1", 300, (result) => seen.push(result.postedUsertokens)),
+      ).resolves.toMatchObject({ postedUsertokens: 300 });
+      expect(seen).toEqual([300]);
+      expect((await ledger.accountBalance(team.id))?.postedUsertokens).toBe(300);
+      expect((await ledger.balance()).postedUsertokens).toBe(300);
+    } finally {
+      await queryTestServer(`DROP TRIGGER fail_commit_once ON ${quoted}.accounts`);
+    }
   });
 
   it("refuses a malformed account list with RangeError before touching the server", async () => {
