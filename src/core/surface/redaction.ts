@@ -1,7 +1,8 @@
 import { UsertrustError } from "../errors.ts";
 import type { Redactor } from "../guards/redactor.ts";
 import type { Hold } from "../hold.ts";
-import { copyWithTexts, type MapText, mapTextsInPlace, mapToolDataInPlace } from "./text-fields.ts";
+import { type JsonKeySpan, objectKeySpans } from "./json-object-keys.ts";
+import { copyWithTexts, type MapText, mapTextsInPlace } from "./text-fields.ts";
 
 /**
  * PII redaction for one call (`pii: "redact"`): the request is sent as a copy whose conversation
@@ -76,25 +77,54 @@ export function restoreTexts(value: unknown, redactor: Redactor): void {
 
 /**
  * A whole JSON document (a tool call's `arguments`) with the values put back where they stand, so
- * it keeps the model's spacing. When that would write a key twice in one object (a placeholder
- * key restored to a key the object already has, and JSON.parse keeps only the later member), the
- * document is restored as tool data given as an object is, the colliding key left a placeholder,
- * and encoded again. Source that is not JSON is restored as it is.
+ * it keeps every other byte the model wrote (spacing, numbers past 2^53). When that would write a
+ * key twice in one object (a placeholder key restored to a key the object already has, and
+ * JSON.parse keeps only the later member), that key stays a placeholder, as in tool data given as
+ * an object (see mapTextsInPlace). Source that is not JSON is restored as it is.
  */
 function restoreJsonSource(source: string, redactor: Redactor): string {
   const restored = redactor.restore(source, "json-string");
   if (restored === source) return restored;
-  let document: unknown;
   let merged: boolean;
   try {
-    document = JSON.parse(source);
-    merged = keyCount(JSON.parse(restored)) !== keyCount(document);
+    merged = keyCount(JSON.parse(restored)) !== keyCount(JSON.parse(source));
   } catch {
     return restored;
   }
   if (!merged) return restored;
-  const restore = (text: string): string => redactor.restore(text);
-  return JSON.stringify(mapToolDataInPlace(document, restore, restore));
+  let result = "";
+  let copied = 0;
+  for (const kept of collidingKeys(source, redactor)) {
+    result += redactor.restore(source.slice(copied, kept.start), "json-string");
+    result += source.slice(kept.start, kept.end);
+    copied = kept.end;
+  }
+  return result + redactor.restore(source.slice(copied), "json-string");
+}
+
+/**
+ * The keys of `source` that restoring would make collide, in source order: a key whose restored
+ * name is a key its object already has, or the restored name of another of its keys too.
+ */
+function collidingKeys(source: string, redactor: Redactor): JsonKeySpan[] {
+  const colliding: JsonKeySpan[] = [];
+  for (const keys of objectKeySpans(source)) {
+    const literals = keys.map((key) => source.slice(key.start, key.end));
+    const names = literals.map((literal) => JSON.parse(literal) as string);
+    const restoredNames = literals.map(
+      (literal) => JSON.parse(redactor.restore(literal, "json-string")) as string,
+    );
+    const taken = new Set(names);
+    const claims = new Map<string, number>();
+    for (const name of restoredNames) claims.set(name, (claims.get(name) ?? 0) + 1);
+    keys.forEach((key, index) => {
+      const name = names[index] as string;
+      const restoredName = restoredNames[index] as string;
+      if (restoredName === name) return;
+      if (taken.has(restoredName) || claims.get(restoredName) !== 1) colliding.push(key);
+    });
+  }
+  return colliding.sort((a, b) => a.start - b.start);
 }
 
 /** Keys in a parsed JSON document, all levels: restoring merges two keys exactly when it drops one. */

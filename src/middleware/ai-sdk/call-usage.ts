@@ -1,13 +1,17 @@
 import type { LanguageModelV4Usage } from "@ai-sdk/provider";
 import { anthropicTokenRatePercent } from "../../core/surface/anthropic-rate-premiums.ts";
-import { withServedTier } from "../../core/surface/openai-service-tiers.ts";
+import { openAIServedTierPercent } from "../../core/surface/openai-service-tiers.ts";
 import { makeUsage, type Usage } from "../../core/usage.ts";
 
-/** What the call's result says besides its usage, and what its request asked for. */
+/** What the call's result says besides its usage, and what its request asked for and sent. */
 export interface V4CallFacts {
   /** The result's (or the stream's `finish` part's) providerMetadata. */
   providerMetadata?: unknown;
-  /** The rate the request asked to be billed at (GovernedRequest.tokenRatePercent). */
+  /** The body the provider sent (`request.body` of doGenerate's and doStream's result). */
+  requestBody?: unknown;
+  /** The provider's response body (`response.body` of doGenerate's result; a stream has none). */
+  responseBody?: unknown;
+  /** The rate the hold was sized at (GovernedRequest.tokenRatePercent). */
   requestedRatePercent?: number | undefined;
 }
 
@@ -16,10 +20,8 @@ export interface V4CallFacts {
  * `inputTokens.total` includes cache reads and writes). Output includes reasoning. Anthropic's
  * 1-hour cache writes come from the raw provider usage when it is there.
  *
- * An OpenAI call is priced at the service tier that served it: @ai-sdk/openai's Responses models
- * name it in `providerMetadata.openai.serviceTier`; its chat models do not, so their usage is priced
- * at the tier the request asked for (`facts.requestedRatePercent`), which is what a priority
- * request is billed unless OpenAI downgrades it.
+ * An OpenAI call (its providerMetadata has an `openai` entry) is priced at the rate
+ * callRatePercent gives it.
  */
 export function usageFromV4(
   usage: LanguageModelV4Usage | undefined,
@@ -28,13 +30,43 @@ export function usageFromV4(
 ): Usage | undefined {
   const tokens = tokensFromV4(usage, model);
   if (tokens === undefined) return undefined;
-  const openai = (facts.providerMetadata as { openai?: { serviceTier?: unknown } } | undefined)?.openai;
+  const openai = (facts.providerMetadata as { openai?: unknown } | undefined)?.openai;
   if (openai === undefined || openai === null) return tokens;
-  if (typeof openai.serviceTier === "string") return withServedTier(tokens, model, openai.serviceTier);
-  const requested = facts.requestedRatePercent;
-  return requested === undefined || requested === 100
-    ? tokens
-    : makeUsage({ ...tokens, tokenRatePercent: requested });
+  const percent = callRatePercent("openai", model, facts) ?? 100;
+  return percent === 100 ? tokens : makeUsage({ ...tokens, tokenRatePercent: percent });
+}
+
+/**
+ * The percentage of its standard rates a call is billed at, for a usage that does not carry it
+ * (OpenAI's) and for what a call consumed when the provider reported no usage.
+ *
+ * An OpenAI call is priced at the service tier that served it, when the result names it:
+ * @ai-sdk/openai's Responses models in `providerMetadata.openai.serviceTier`, its chat models in
+ * the response body's `service_tier` (a chat stream has no body). Otherwise at the served rate of
+ * the tier the request sent: flex at half, priority at its premium, and no premium for a tier the
+ * SDK removed from the request (priority asked of a model without priority processing, which it
+ * warns of and OpenAI bills at standard). Without a request body, at the rate of the hold.
+ * Any other provider's request is sent with the rate options it asked for: the hold's rate.
+ */
+export function callRatePercent(
+  provider: string,
+  model: string | undefined,
+  facts: V4CallFacts,
+): number | undefined {
+  if (provider !== "openai") return facts.requestedRatePercent;
+  const metadata = (facts.providerMetadata as { openai?: { serviceTier?: unknown } } | undefined)?.openai;
+  const served = metadata?.serviceTier ?? serviceTierOf(facts.responseBody);
+  if (typeof served === "string" && served !== "") return openAIServedTierPercent(model, served);
+  if (typeof facts.requestBody === "object" && facts.requestBody !== null) {
+    return openAIServedTierPercent(model, serviceTierOf(facts.requestBody));
+  }
+  return facts.requestedRatePercent;
+}
+
+function serviceTierOf(body: unknown): unknown {
+  return typeof body === "object" && body !== null
+    ? (body as { service_tier?: unknown }).service_tier
+    : undefined;
 }
 
 function tokensFromV4(usage: LanguageModelV4Usage | undefined, model?: string): Usage | undefined {
