@@ -69,7 +69,7 @@ export function usertrustAgentMiddleware(options: AgentMiddlewareOptions | Engin
       // The model's reply: the handler's AIMessage, or (with responseFormat) the last AIMessage of
       // the `{ structuredResponse, messages }` it returns, which must reach the agent unchanged.
       const message = modelMessageOf(result);
-      const receipt = receiptJson(await settleMessage(call.hold, message));
+      const receipt = receiptJson(await settleMessage(call, message));
       if (message === undefined) return result as AIMessage;
       call.restore?.(message);
       const receipted = new AIMessage({

@@ -5,7 +5,6 @@ import { AIMessageChunk, type BaseMessage } from "@langchain/core/messages";
 import type { ChatGenerationChunk, GenerationChunk, LLMResult } from "@langchain/core/outputs";
 import type { Engine } from "../../core/engine.ts";
 import { ToolDeniedError } from "../../core/errors.ts";
-import type { Hold } from "../../core/hold.ts";
 import type { TrustReceipt } from "../../core/receipt.ts";
 import {
   parseContext,
@@ -16,33 +15,12 @@ import {
   surfaceSettings,
 } from "../../core/surface/shared-engine.ts";
 import { callerContext } from "../../core/surface/trust-context.ts";
-import { meteredPart, openLangChainCall, releaseCall, settleMessage } from "./governed-call.ts";
+import { type CallSettlement, openLangChainCall, releaseCall, settleMessage } from "./governed-call.ts";
 import { RECEIPT_KEY } from "./governed-chat-model.ts";
+import { type OpenRun, RunBook } from "./run-book.ts";
+import { lastNamed, StreamMeter } from "./stream-meter.ts";
 
-/**
- * How many finished root runs `totals()` still answers for, the oldest forgotten first. A handler
- * set once on a long-lived model sees every call of the process, so what it keeps must not grow
- * with them; a run's totals are read right after its invocation returns.
- */
-export const FINISHED_RUNS_MAX = 100;
-
-/**
- * How many runs may be open at once, the oldest forgotten first. LangChain ends every run it
- * starts except a stream its consumer breaks out of (settled when its run is collected, see
- * handleChatModelStart); this bounds what such runs leave behind.
- */
-const OPEN_RUNS_MAX = 10_000;
-
-/** A chain, tool, retriever or chat-model run between its start and its end or error. */
-interface OpenRun {
-  parentRunId: string | undefined;
-  /** Receipts of the model calls finished under this run so far. */
-  receipts: TrustReceipt[];
-  /** A chat-model run's hold, until it settles or is released. */
-  hold: Hold | undefined;
-  /** What a streaming chat-model run has delivered so far (handleLLMNewToken), as settling reads it. */
-  streamed: AIMessageChunk | undefined;
-}
+export { FINISHED_RUNS_MAX } from "./run-book.ts";
 
 export interface CallbackHandlerOptions extends SurfaceOptions {
   /**
@@ -74,13 +52,13 @@ export class UsertrustCallbackHandler extends BaseCallbackHandler {
   name = "UsertrustCallbackHandler";
   readonly #settings: CallbackHandlerOptions;
   readonly #engine: () => Promise<Engine>;
-  /** Runs started and not yet ended, oldest first; at most OPEN_RUNS_MAX. */
-  readonly #open = new Map<string, OpenRun>();
-  /** The receipts of recently finished root runs, oldest first; at most FINISHED_RUNS_MAX. */
-  readonly #finished = new Map<string, TrustReceipt[]>();
-  /** Settles a model run whose LangChain run manager was collected before the run ended. */
-  readonly #abandoned = new FinalizationRegistry<string>((runId) => {
-    void this.#settleStreamed(runId);
+  readonly #runs = new RunBook();
+  /**
+   * Settles a model run whose LangChain run manager was collected before the run ended. It holds
+   * the run itself, not its id: a caller may give a later run the same id, which is not this one.
+   */
+  readonly #abandoned = new FinalizationRegistry<{ runId: string; run: OpenRun }>(({ runId, run }) => {
+    void this.#settleStreamed(runId, run);
   });
 
   constructor(options: CallbackHandlerOptions | Engine = {}) {
@@ -109,11 +87,11 @@ export class UsertrustCallbackHandler extends BaseCallbackHandler {
   }
 
   override async handleChainEnd(_outputs: unknown, runId: string): Promise<void> {
-    this.#end(runId);
+    this.#endOpen(runId);
   }
 
   override async handleChainError(_error: unknown, runId: string): Promise<void> {
-    this.#end(runId);
+    this.#endOpen(runId);
   }
 
   // A retriever may call a model (a multi-query retriever): tracked so its calls roll up to the chain.
@@ -127,11 +105,11 @@ export class UsertrustCallbackHandler extends BaseCallbackHandler {
   }
 
   override async handleRetrieverEnd(_documents: unknown, runId: string): Promise<void> {
-    this.#end(runId);
+    this.#endOpen(runId);
   }
 
   override async handleRetrieverError(_error: unknown, runId: string): Promise<void> {
-    this.#end(runId);
+    this.#endOpen(runId);
   }
 
   override async handleChatModelStart(
@@ -162,15 +140,18 @@ export class UsertrustCallbackHandler extends BaseCallbackHandler {
       invocation.tools ?? invocation.functions,
     );
     // Only after authorize: LangChain sends no end or error for a run whose start threw.
-    const run = this.#start(runId, parentRunId, call.hold);
+    const run = this.#start(runId, parentRunId, call);
     // A consumer that breaks out of model.stream() gets LangChain to send neither an end nor an
     // error: the run just stops. `tags` is the run manager's own array (it passes the same one to
     // every token, end and error), so once it is collected nothing can report on the run any more,
     // and its hold is settled at what it streamed.
-    if (Array.isArray(tags)) this.#abandoned.register(tags, runId, run);
+    if (Array.isArray(tags)) this.#abandoned.register(tags, { runId, run }, run);
   }
 
-  /** A streamed chunk: kept (its text, usage and metadata) so a run that never ends can be settled at it. */
+  /**
+   * A streamed chunk: metered (its text, usage and metadata, and the tier and model it names) so a
+   * run that never ends can be settled at it, and a run that ends is priced at the names it streamed.
+   */
   override async handleLLMNewToken(
     token: string,
     _index: unknown,
@@ -179,13 +160,14 @@ export class UsertrustCallbackHandler extends BaseCallbackHandler {
     _tags?: string[],
     fields?: { chunk?: ChatGenerationChunk | GenerationChunk },
   ): Promise<void> {
-    const run = this.#open.get(runId);
-    if (run?.hold === undefined) return;
+    const run = this.#runs.get(runId);
+    if (run?.call === undefined) return;
     const chunk = fields?.chunk;
-    const part = meteredPart(
+    run.streamed ??= new StreamMeter();
+    run.streamed.observe(
       chunk !== undefined && "message" in chunk ? chunk.message : new AIMessageChunk(token),
+      chunk?.generationInfo,
     );
-    run.streamed = run.streamed === undefined ? part : run.streamed.concat(part);
   }
 
   /**
@@ -195,10 +177,8 @@ export class UsertrustCallbackHandler extends BaseCallbackHandler {
    * streams made with this handler are done with, e.g. when a request that used it returns.
    */
   async settleOpenStreams(): Promise<TrustReceipt[]> {
-    const streaming = [...this.#open].filter(
-      ([, run]) => run.streamed !== undefined && run.hold !== undefined,
-    );
-    const receipts = await Promise.all(streaming.map(([runId]) => this.#settleStreamed(runId)));
+    const streaming = this.#runs.streaming();
+    const receipts = await Promise.all(streaming.map(([runId, run]) => this.#settleStreamed(runId, run)));
     return receipts.filter((receipt) => receipt !== undefined);
   }
 
@@ -221,33 +201,44 @@ export class UsertrustCallbackHandler extends BaseCallbackHandler {
     });
   }
 
+  /**
+   * Settles the run at the message LangChain joined for it. A stream's joined metadata concatenates
+   * strings that chunks repeat (the tier and model @langchain/openai names on each choice's last
+   * chunk): they are read as the stream last named them (see lastNamed).
+   */
   override async handleLLMEnd(output: LLMResult, runId: string): Promise<void> {
-    const hold = this.#open.get(runId)?.hold;
-    if (hold === undefined) return;
+    const run = this.#runs.get(runId);
+    const call = takeCall(run);
+    if (run === undefined || call === undefined) return;
     // With raiseError a throw here would fail a call the provider already answered: never throw.
     try {
-      const generation = output.generations[0]?.[0] as { message?: BaseMessage } | undefined;
-      const receipt = await settleMessage(hold, generation?.message);
+      const generation = output.generations[0]?.[0] as
+        | { message?: BaseMessage; generationInfo?: unknown }
+        | undefined;
+      const message = lastNamed(generation?.message, generation?.generationInfo, run.streamed);
+      const receipt = await settleMessage(call, message);
       const metadata = (generation?.message as { response_metadata?: Record<string, unknown> } | undefined)
         ?.response_metadata;
       if (metadata !== undefined) metadata[RECEIPT_KEY] = receiptJson(receipt);
-      this.#roll(runId, receipt);
+      this.#runs.roll(runId, run, receipt);
     } catch {
       // The receipt records a failed settle itself; nothing to add here.
     } finally {
-      this.#end(runId);
+      this.#end(runId, run);
     }
   }
 
   // A stream that fails or is aborted after delivering text (streamEvents v2 reports a consumer's
   // break as an AbortError) pays for what it delivered, as governedChatModel's streams do.
   override async handleLLMError(error: unknown, runId: string): Promise<void> {
-    if (this.#open.get(runId)?.streamed !== undefined) {
-      await this.#settleStreamed(runId);
+    const run = this.#runs.get(runId);
+    if (run?.streamed !== undefined) {
+      await this.#settleStreamed(runId, run);
       return;
     }
-    const hold = this.#end(runId)?.hold;
-    if (hold !== undefined) await releaseCall(hold, error);
+    const call = takeCall(run);
+    if (run !== undefined) this.#end(runId, run);
+    if (call !== undefined) await releaseCall(call.hold, error);
   }
 
   override async handleToolStart(
@@ -277,11 +268,11 @@ export class UsertrustCallbackHandler extends BaseCallbackHandler {
   }
 
   override async handleToolEnd(_output: unknown, runId: string): Promise<void> {
-    this.#end(runId);
+    this.#endOpen(runId);
   }
 
   override async handleToolError(_error: unknown, runId: string): Promise<void> {
-    this.#end(runId);
+    this.#endOpen(runId);
   }
 
   /**
@@ -290,82 +281,62 @@ export class UsertrustCallbackHandler extends BaseCallbackHandler {
    * (runs with no parent) after they end. Any other run id has none.
    */
   totals(runId: string): { cost: number; calls: number; receipts: TrustReceipt[] } {
-    const receipts = [...(this.#open.get(runId)?.receipts ?? this.#finished.get(runId) ?? [])];
-    return {
-      cost: receipts.reduce((sum, receipt) => sum + receipt.cost, 0),
-      calls: receipts.length,
-      receipts,
-    };
+    return this.#runs.totals(runId);
   }
 
-  #start(runId: string, parentRunId: string | undefined, hold?: Hold): OpenRun {
-    const run: OpenRun = { parentRunId, receipts: [], hold, streamed: undefined };
-    this.#open.set(runId, run);
-    if (this.#open.size > OPEN_RUNS_MAX) this.#open.delete(this.#open.keys().next().value as string);
+  /**
+   * Opens a run. A run still open under the same id (a caller gave LangChain the same
+   * RunnableConfig.runId again, say after breaking out of a stream) can no longer be told apart
+   * from the new one by its callbacks: a model run is settled at once at what it streamed (having
+   * streamed nothing, at its prompt), so its hold is not left pending.
+   */
+  #start(runId: string, parentRunId: string | undefined, call?: CallSettlement): OpenRun {
+    const { run, replaced } = this.#runs.start(runId, parentRunId, call);
+    if (replaced !== undefined) void this.#settleStreamed(runId, replaced);
     return run;
   }
 
   /**
-   * Settles an open model run at what it streamed (at least that text's estimate, whatever usage
-   * its first chunks reported), rolls the receipt up and forgets the run; never throws.
+   * Settles a model run at what it streamed (at least that text's estimate, whatever usage its
+   * first chunks reported), rolls the receipt up and forgets the run; never throws. `run` is the
+   * run itself: one that has been replaced under its id is still settled, and the new one untouched.
    */
-  async #settleStreamed(runId: string): Promise<TrustReceipt | undefined> {
-    const run = this.#open.get(runId);
-    const hold = run?.hold;
-    if (run === undefined || hold === undefined) return undefined;
-    // Claimed before the await: an end, error or finalizer arriving meanwhile finds nothing to settle.
-    run.hold = undefined;
+  async #settleStreamed(runId: string, run: OpenRun): Promise<TrustReceipt | undefined> {
+    const call = takeCall(run);
+    if (call === undefined) return undefined;
     try {
-      const receipt = await settleMessage(hold, run.streamed, undefined, true);
-      this.#roll(runId, receipt);
+      const receipt = await settleMessage(call, run.streamed?.message(), undefined, true);
+      this.#runs.roll(runId, run, receipt);
       return receipt;
     } catch {
       // The receipt records a failed settle itself; nothing to add here.
       return undefined;
     } finally {
-      this.#end(runId);
+      this.#end(runId, run);
     }
   }
 
-  /** Forgets an ended run; a root run that made model calls joins the finished window. */
-  #end(runId: string): OpenRun | undefined {
-    const run = this.#open.get(runId);
-    if (run === undefined) return undefined;
-    this.#open.delete(runId);
+  /** Forgets the run open under `runId`, if any. */
+  #endOpen(runId: string): void {
+    const run = this.#runs.get(runId);
+    if (run !== undefined) this.#end(runId, run);
+  }
+
+  /** Forgets `run` (if it is still the one open under `runId`) and stops watching for its collection. */
+  #end(runId: string, run: OpenRun): void {
     this.#abandoned.unregister(run);
-    if (run.parentRunId === undefined && run.receipts.length > 0) this.#keepFinished(runId, run.receipts);
-    return run;
+    this.#runs.end(runId, run);
   }
+}
 
-  /**
-   * Adds the receipt to the run and every open run above it. An ancestor the handler never saw
-   * start (the handler is on the model only) or saw end has no end to wait for: it is credited in
-   * the finished window directly.
-   */
-  #roll(runId: string, receipt: TrustReceipt): void {
-    let id = runId;
-    // An ancestry visits each open run at most once; the bound also ends a malformed cycle.
-    for (let hops = 0; hops <= this.#open.size; hops++) {
-      const run = this.#open.get(id);
-      if (run === undefined) {
-        const receipts = this.#finished.get(id) ?? [];
-        receipts.push(receipt);
-        this.#keepFinished(id, receipts);
-        return;
-      }
-      run.receipts.push(receipt);
-      if (run.parentRunId === undefined) return;
-      id = run.parentRunId;
-    }
-  }
-
-  /** Stores a finished run's receipts as the most recent, dropping the oldest beyond FINISHED_RUNS_MAX. */
-  #keepFinished(runId: string, receipts: TrustReceipt[]): void {
-    this.#finished.delete(runId);
-    this.#finished.set(runId, receipts);
-    if (this.#finished.size > FINISHED_RUNS_MAX)
-      this.#finished.delete(this.#finished.keys().next().value as string);
-  }
+/**
+ * Takes a model run's call to settle or release it: after this no other path (an end, an error, a
+ * finalizer, settleOpenStreams) finds it, so none settles it again while this one awaits.
+ */
+function takeCall(run: OpenRun | undefined): CallSettlement | undefined {
+  const call = run?.call;
+  if (run !== undefined) run.call = undefined;
+  return call;
 }
 
 const RUN_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -1,4 +1,4 @@
-import { AIMessageChunk, type BaseMessage } from "@langchain/core/messages";
+import type { BaseMessage } from "@langchain/core/messages";
 import { outcomeOfError } from "../../core/circuit-breaker.ts";
 import type { Engine } from "../../core/engine.ts";
 import type { Redactor } from "../../core/guards/redactor.ts";
@@ -21,12 +21,23 @@ import {
   type MessageConversation,
   type ModelIdentity,
   messagesToGoverned,
+  requestedTierPercentOf,
   usageOfMessage,
 } from "./messages-request.ts";
 
-/** One LangChain model call under governance: its hold and, in redact mode, the messages to send. */
-export interface LangChainCall {
+/** What settling a call needs: its hold, and the rate its reply is charged at when it names no tier. */
+export interface CallSettlement {
   hold: Hold;
+  /**
+   * What OpenAI bills the service tier the request asked for, in percent of the standard rates
+   * (flex 50, which is held at 100): a reply that does not name the tier that served it (a whole
+   * chat completion through @langchain/openai) is charged at it. Undefined for other providers.
+   */
+  requestedTierPercent: number | undefined;
+}
+
+/** One LangChain model call under governance: its hold and, in redact mode, the messages to send. */
+export interface LangChainCall extends CallSettlement {
   /** The messages to send: the caller's, or copies with personal data replaced. */
   messages: BaseMessage[];
   /** Puts redacted values back into a response message's text, in place (redact with restore). */
@@ -51,8 +62,10 @@ export async function openLangChainCall(
   );
   const hold = await engine.authorize(request);
   reportReceipt(hold, settings.onReceipt);
+  const requestedTierPercent = requestedTierPercentOf(identity);
   const redaction = hold.terms.redaction;
-  if (redaction === undefined) return { hold, messages, restore: undefined, chunkRestorer: undefined };
+  if (redaction === undefined)
+    return { hold, requestedTierPercent, messages, restore: undefined, chunkRestorer: undefined };
   const { redactor, restore } = redaction;
   for (const message of messages)
     copyWithTexts(conversationOf(message), (text) => {
@@ -61,6 +74,7 @@ export async function openLangChainCall(
     });
   return {
     hold,
+    requestedTierPercent,
     messages: messages.map((message) => withContent(message, (text) => redactor.redact(text))),
     restore: restore ? (message) => restoreTexts(message, redactor) : undefined,
     chunkRestorer: restore ? () => messageChunkRestorer(redactor) : undefined,
@@ -136,7 +150,7 @@ function withContent(message: BaseMessage, map: (text: string) => string): BaseM
  * received text is estimated at.
  */
 export async function settleMessage(
-  hold: Hold,
+  { hold, requestedTierPercent }: CallSettlement,
   message: BaseMessage | undefined,
   outputTokens?: number,
   cut = false,
@@ -144,24 +158,11 @@ export async function settleMessage(
   const text =
     typeof message?.content === "string" ? message.content : JSON.stringify(message?.content ?? "");
   const bytes = Buffer.byteLength(text, "utf8");
-  const usage = usageOfMessage(message, hold.terms.request.tokenRatePercent);
+  const usage = usageOfMessage(message, requestedTierPercent);
   if (usage === undefined) return hold.settleEstimated(bytes);
   const reported = outputTokens ?? usage.outputTokens;
   const output = cut ? Math.max(reported, estimateOutputTokens(bytes)) : reported;
   return hold.settle(output === usage.outputTokens ? usage : { ...usage, outputTokens: output });
-}
-
-/**
- * What settling a stream reads of one chunk (its text, usage and metadata), copied: the output is
- * measured as the provider sent it, and restore rewrites the chunk's texts in place.
- */
-export function meteredPart(chunk: BaseMessage): AIMessageChunk {
-  const usage = (chunk as { usage_metadata?: AIMessageChunk["usage_metadata"] }).usage_metadata;
-  return new AIMessageChunk({
-    content: structuredClone(chunk.content),
-    response_metadata: chunk.response_metadata,
-    ...(usage === undefined ? {} : { usage_metadata: usage }),
-  });
 }
 
 /** Releases the hold of a call the provider did not answer; never throws. */

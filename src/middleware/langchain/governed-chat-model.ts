@@ -23,8 +23,9 @@ import {
   surfaceEngine,
   surfaceSettings,
 } from "../../core/surface/shared-engine.ts";
-import { meteredPart, openLangChainCall, releaseCall, settleMessage } from "./governed-call.ts";
-import { AnthropicStreamOutput, identify, type ModelIdentity, requestFieldsOf } from "./messages-request.ts";
+import { openLangChainCall, releaseCall, settleMessage } from "./governed-call.ts";
+import { identify, type ModelIdentity, requestFieldsOf } from "./messages-request.ts";
+import { AnthropicStreamOutput, StreamMeter } from "./stream-meter.ts";
 import { governedStructuredOutput } from "./structured-output.ts";
 
 export const RECEIPT_KEY = "usertrust";
@@ -101,7 +102,7 @@ export class GovernedChatModel extends BaseChatModel<BaseChatModelCallOptions, A
       await releaseCall(call.hold, error);
       throw error;
     }
-    const receipt = receiptJson(await settleMessage(call.hold, message));
+    const receipt = receiptJson(await settleMessage(call, message));
     call.restore?.(message);
     const out = new AIMessage({
       content: message.content,
@@ -123,7 +124,7 @@ export class GovernedChatModel extends BaseChatModel<BaseChatModelCallOptions, A
     runManager?: CallbackManagerForLLMRun,
   ): AsyncGenerator<ChatGenerationChunk> {
     const call = await this.#open(messages, options, runManager);
-    let aggregate: AIMessageChunk | undefined;
+    const streamed = new StreamMeter();
     const output = new AnthropicStreamOutput();
     // With restore, chunks wait while a placeholder may be split across them (see ChunkRestorer).
     const restorer = call.chunkRestorer?.();
@@ -141,8 +142,7 @@ export class GovernedChatModel extends BaseChatModel<BaseChatModelCallOptions, A
     try {
       const stream = await this.#inner.stream(call.messages, { ...options, callbacks: [] });
       for await (const chunk of stream) {
-        const metered = meteredPart(chunk);
-        aggregate = aggregate === undefined ? metered : aggregate.concat(metered);
+        streamed.observe(chunk);
         output.observe(chunk);
         restorer?.chunk(chunk);
         held.push(chunk);
@@ -152,8 +152,9 @@ export class GovernedChatModel extends BaseChatModel<BaseChatModelCallOptions, A
       yield* deliver(held.splice(0));
       completed = true;
     } catch (error) {
-      if (aggregate === undefined) await releaseCall(call.hold, error);
-      else await settleMessage(call.hold, aggregate, output.total, true).catch(() => {});
+      const received = streamed.message();
+      if (received === undefined) await releaseCall(call.hold, error);
+      else await settleMessage(call, received, output.total, true).catch(() => {});
       // What was received before a failure still reaches the consumer, then the failure.
       restorer?.finish();
       yield* deliver(held.splice(0));
@@ -161,9 +162,9 @@ export class GovernedChatModel extends BaseChatModel<BaseChatModelCallOptions, A
     } finally {
       // A consumer that stops early (break, abort) still pays for what was generated so far.
       if (!completed && !call.hold.ended)
-        await settleMessage(call.hold, aggregate, output.total, true).catch(() => {});
+        await settleMessage(call, streamed.message(), output.total, true).catch(() => {});
     }
-    const receipt = receiptJson(await settleMessage(call.hold, aggregate, output.total));
+    const receipt = receiptJson(await settleMessage(call, streamed.message(), output.total));
     yield new ChatGenerationChunk({
       text: "",
       message: new AIMessageChunk({ content: "", response_metadata: { [RECEIPT_KEY]: receipt } }),

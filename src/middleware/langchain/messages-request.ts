@@ -8,7 +8,11 @@ import {
   GEMINI_IMAGE_TOKENS,
   openAIImageTokens,
 } from "../../core/surface/media-tokens.ts";
-import { openAIRequestedTierPercent, withServedTier } from "../../core/surface/openai-service-tiers.ts";
+import {
+  openAIRequestedTierPercent,
+  openAIServedTierPercent,
+  withServedTier,
+} from "../../core/surface/openai-service-tiers.ts";
 import { positiveInteger, toolNamesOf } from "../../core/surface/request-fields.ts";
 import { guardTextsOf } from "../../core/surface/text-fields.ts";
 import {
@@ -25,9 +29,9 @@ export interface ModelIdentity {
   maxOutputTokens: number | undefined;
   /**
    * The provider request fields the model sends besides the messages (a chat model's
-   * `invocationParams()`, a handler's `invocation_params`), in the API's own names: the hold
-   * reads the service tier, speed, inference geography, tool-call ceiling and output modalities
-   * there, as trust() reads them in a request body.
+   * `invocationParams()`, initChatModel's config, a handler's `invocation_params`), in the API's
+   * own names: the hold reads the service tier, speed, inference geography, tool-call ceiling and
+   * output modalities there, as trust() reads them in a request body.
    */
   requestFields?: Readonly<Record<string, unknown>>;
 }
@@ -40,20 +44,20 @@ export function identify(model: unknown): ModelIdentity {
     modelName?: unknown;
     maxTokens?: unknown;
     maxOutputTokens?: unknown;
-    _defaultConfig?: { model?: unknown; modelProvider?: unknown };
   };
   let type = typeof fields._llmType === "function" ? fields._llmType() : "unknown";
   let name = firstString(fields.model, fields.modelName) ?? type;
+  let cap = typeof fields.maxTokens === "number" ? fields.maxTokens : fields.maxOutputTokens;
   // initChatModel and createAgent({ model: "openai:gpt-4o-mini" }) give a ConfigurableModel that
   // keeps the real model in its default config, optionally as "provider:model".
-  const configured = fields._defaultConfig;
-  if (type === "chat_model" && typeof configured?.model === "string") {
+  const configured = configurableModelConfig(model);
+  if (typeof configured?.model === "string") {
     const colon = configured.model.indexOf(":");
     name = colon >= 0 ? configured.model.slice(colon + 1) : configured.model;
     type = firstString(configured.modelProvider) ?? (colon >= 0 ? configured.model.slice(0, colon) : type);
+    cap = typeof configured.maxTokens === "number" ? configured.maxTokens : configured.maxOutputTokens;
   }
   const provider = type.startsWith("google") || type.startsWith("vertex") ? "google" : type;
-  const cap = typeof fields.maxTokens === "number" ? fields.maxTokens : fields.maxOutputTokens;
   const identity: ModelIdentity = {
     provider,
     model: name,
@@ -67,20 +71,58 @@ export function identify(model: unknown): ModelIdentity {
 /**
  * The request fields a model sends (on every call, or with a call's `options`): ChatOpenAI's
  * `service_tier`, `modalities`, `n` and `modelKwargs`, ChatAnthropic's `inference_geo` and
- * `invocationKwargs` (`speed`)… Undefined for a model without `invocationParams()`, or one that
- * cannot build them.
+ * `invocationKwargs` (`speed`)… initChatModel's model sends none itself: they are read from its
+ * config. Undefined for a model without `invocationParams()`, or one that cannot build them.
  */
 export function requestFieldsOf(model: unknown, options?: unknown): Record<string, unknown> | undefined {
   const { invocationParams } = (model ?? {}) as { invocationParams?: (options?: unknown) => unknown };
   if (typeof invocationParams !== "function") return undefined;
   try {
     const params = invocationParams.call(model, options);
-    // BaseChatModel's own answer is {}: a model that says nothing (initChatModel's) is unknown.
-    if (typeof params !== "object" || params === null || Object.keys(params).length === 0) return undefined;
-    return params as Record<string, unknown>;
+    if (typeof params === "object" && params !== null && Object.keys(params).length > 0)
+      return params as Record<string, unknown>;
   } catch {
     return undefined;
   }
+  // BaseChatModel's own answer is {}: a model that says nothing is unknown, unless it is
+  // initChatModel's, which says nothing because the model it builds does the sending.
+  const configured = configurableModelConfig(model);
+  return configured === undefined ? undefined : configuredRequestFields(configured, options);
+}
+
+/** The default config of initChatModel's ConfigurableModel: the fields it builds the real model with. */
+function configurableModelConfig(model: unknown): Record<string, unknown> | undefined {
+  const fields = model as { _llmType?: () => string; _defaultConfig?: unknown } | null | undefined;
+  if (typeof fields?._llmType !== "function" || fields._llmType() !== "chat_model") return undefined;
+  const config = fields._defaultConfig;
+  return typeof config === "object" && config !== null ? (config as Record<string, unknown>) : undefined;
+}
+
+/**
+ * The request fields the model a ConfigurableModel builds from `config` sends, in the API's names,
+ * as its invocationParams() would give them: ChatOpenAI's `service_tier`, `n`, `modalities` and
+ * `modelKwargs` (e.g. `max_tool_calls`), ChatAnthropic's `inferenceGeo` and `invocationKwargs`
+ * (`speed`); a call's own `service_tier`, `modalities` or `inferenceGeo` over them.
+ */
+function configuredRequestFields(config: Record<string, unknown>, options: unknown): Record<string, unknown> {
+  const call = (options ?? {}) as Record<string, unknown>;
+  const fields: Record<string, unknown> = {
+    ...recordOf(config.modelKwargs),
+    ...recordOf(config.invocationKwargs),
+  };
+  for (const key of ["service_tier", "n", "modalities"])
+    if (config[key] !== undefined) fields[key] = config[key];
+  if (config.inferenceGeo !== undefined) fields.inference_geo = config.inferenceGeo;
+  if (call.service_tier !== undefined) fields.service_tier = call.service_tier;
+  if (call.modalities !== undefined) fields.modalities = call.modalities;
+  if (call.inferenceGeo !== undefined) fields.inference_geo = call.inferenceGeo;
+  return fields;
+}
+
+function recordOf(value: unknown): Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : {};
 }
 
 function firstString(...values: unknown[]): string | undefined {
@@ -167,6 +209,17 @@ function readRequestFields(request: GovernedRequest, identity: ModelIdentity, to
 }
 
 /**
+ * What OpenAI bills the service tier a call asks for, in percent of the standard rates: a reply
+ * that names no tier is charged at it. Unlike the hold's rate it is the tier's own, flex's half
+ * included (a flex call is held at the standard rates, in case it is served at another tier).
+ * Undefined for other providers.
+ */
+export function requestedTierPercentOf(identity: ModelIdentity): number | undefined {
+  if (identity.provider !== "openai") return undefined;
+  return openAIServedTierPercent(identity.model, identity.requestFields?.service_tier);
+}
+
+/**
  * What of a message is conversation, for the guards and for redaction alike: its content and its
  * tool calls (LangChain's own, and a provider's copy in `additional_kwargs`).
  */
@@ -210,7 +263,10 @@ interface UsageMetadata {
 
 interface ProviderMetadata {
   model_provider?: unknown;
-  /** @langchain/openai: the tier that served the call (Responses; chat streams' last chunk). */
+  /**
+   * @langchain/openai: the tier that served the call (Responses; a chat stream's finishing chunk
+   * of each choice). A stream's is as its last chunk named it (StreamMeter), never joined.
+   */
   service_tier?: unknown;
   model_name?: unknown;
   /** @langchain/anthropic spreads the API's message here: its model names the fast-mode rate. */
@@ -230,12 +286,12 @@ interface ProviderMetadata {
  * API's own usage in `response_metadata` is read: whole when present (also counting a compaction
  * step), else the 1-hour part of the writes, which a stream's first chunk carries.
  */
-export function usageOfMessage(message: unknown, requestedRatePercent?: number): Usage | undefined {
+export function usageOfMessage(message: unknown, requestedTierPercent?: number): Usage | undefined {
   const fields = message as { usage_metadata?: unknown; response_metadata?: ProviderMetadata } | undefined;
   const metadata = fields?.response_metadata;
   const usage = usageFromMetadata(fields?.usage_metadata);
   if (metadata?.model_provider === "openai" && usage !== undefined)
-    return atOpenAITier(usage, metadata, requestedRatePercent);
+    return atOpenAITier(usage, metadata, requestedTierPercent);
   if (metadata?.model_provider !== "anthropic") return usage;
   const api = metadata.usage;
   const model = typeof metadata.model === "string" ? metadata.model : undefined;
@@ -253,50 +309,25 @@ export function usageOfMessage(message: unknown, requestedRatePercent?: number):
 /**
  * An OpenAI reply is priced at the service tier that served it, which @langchain/openai passes on
  * in `response_metadata.service_tier` for Responses replies and chat streams. A whole chat
- * completion's metadata leaves it out: it is then priced at the tier the request asked for
- * (`requestedRatePercent`), what a priority request is billed unless OpenAI downgrades it.
+ * completion's metadata leaves it out: it is then priced at what the tier the request asked for
+ * bills (`requestedTierPercent`, see requestedTierPercentOf), what OpenAI charges unless it
+ * serves the call at another tier.
  */
 function atOpenAITier(
   usage: Usage,
   metadata: ProviderMetadata,
-  requestedRatePercent: number | undefined,
+  requestedTierPercent: number | undefined,
 ): Usage {
   const tier = metadata.service_tier;
   if (typeof tier === "string" && tier !== "") return withServedTier(usage, modelNameOf(metadata), tier);
-  if (requestedRatePercent === undefined || requestedRatePercent === 100) return usage;
-  return makeUsage({ ...usage, tokenRatePercent: requestedRatePercent });
+  if (requestedTierPercent === undefined || requestedTierPercent === 100) return usage;
+  return makeUsage({ ...usage, tokenRatePercent: requestedTierPercent });
 }
 
-/**
- * The model that answered: `model_name`, which a stream sets once (joining chunks concatenates
- * `model`, which a Responses stream's created and completed events both carry).
- */
+/** The model that answered: `model_name` (@langchain/openai), else `model`. */
 function modelNameOf(metadata: ProviderMetadata): string | undefined {
   const name = metadata.model_name ?? metadata.model;
   return typeof name === "string" ? name : undefined;
-}
-
-/**
- * Output tokens of an Anthropic stream seen through LangChain: message_start's chunk carries a
- * provisional count and message_delta's the cumulative total, which concatenating chunks would
- * add together. Feed it every chunk; `total` is the last cumulative count, when one came.
- */
-export class AnthropicStreamOutput {
-  #anthropic = false;
-  #total: number | undefined;
-
-  observe(chunk: unknown): void {
-    const fields = chunk as { usage_metadata?: UsageMetadata; response_metadata?: ProviderMetadata };
-    if (fields.response_metadata?.model_provider === "anthropic") this.#anthropic = true;
-    const usage = fields.usage_metadata;
-    // message_delta's chunk: no input (LangChain sets 0), the running output total.
-    if (this.#anthropic && usage?.input_tokens === 0 && typeof usage.output_tokens === "number")
-      this.#total = usage.output_tokens;
-  }
-
-  get total(): number | undefined {
-    return this.#total;
-  }
 }
 
 /**
