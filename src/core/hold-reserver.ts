@@ -82,7 +82,10 @@ export class HoldReserver {
     if (refusal !== undefined && error === refusal.error) {
       this.#preflight.recordRefusal(terms.request, refusal);
     } else if (error instanceof BudgetExceededError) {
+      // The call's only event: what its checks found goes in it, as it would in its spend or void
+      // event (in warn and log mode, the would-be denials are recorded nowhere else).
       this.#recorder.recordDenial("budget_exceeded", terms.request, {
+        ...mergeFindings(terms.checks ?? {}, judgement?.audit ?? {}),
         transferId: terms.transferId,
         promptHash: terms.promptHash,
         neededUsertokens: error.neededUsertokens,

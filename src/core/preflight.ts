@@ -17,7 +17,8 @@ import type { PolicyLoadError } from "./policy/policy-load-error.ts";
 import type { PolicyContext, PolicyResult, PolicyRule } from "./policy/policy-rule.ts";
 import { PolicySet } from "./policy/policy-set.ts";
 import { resolvePolicySources } from "./policy/policy-sources.ts";
-import { isBudgetOnly, type RuleView, splitRules } from "./policy/rule-view.ts";
+import { isBudgetOnly } from "./policy/rule-view.ts";
+import { SharedRuleView } from "./policy/shared-rule-view.ts";
 import { reviewTool, type ToolCallSubject, type ToolDecision } from "./tool-review.ts";
 import type { VaultPaths } from "./vault.ts";
 
@@ -98,26 +99,25 @@ const MINUTE_MS = 60_000;
 export class Preflight {
   readonly #config: TrustConfig;
   readonly #recordDenial: DenialRecorder;
-  readonly #policies: PolicySet;
+  readonly #rules: SharedRuleView;
   readonly #board: Board | undefined;
   readonly #escalation: "block" | "allow" | EscalationHandler;
   readonly #recent: number[] = [];
   readonly #defaultActor: string;
-  #ruleView: RuleView | undefined;
-  #lookedThisTurn = false;
 
   constructor(options: PreflightOptions) {
     const { config, paths } = options;
     this.#config = config;
     this.#recordDenial = options.recordDenial;
     this.#defaultActor = options.defaultActor;
-    this.#policies = new PolicySet(
+    const policies = new PolicySet(
       resolvePolicySources(config, paths),
       (error) => this.#reportReload(error),
       {
         recheckMs: 0,
       },
     );
+    this.#rules = new SharedRuleView(policies);
     this.#board = config.board.enabled
       ? createBoard(paths.root, {
           maxHistory: config.board.maxHistory,
@@ -129,37 +129,43 @@ export class Preflight {
 
   async check(subject: PreflightSubject): Promise<Clearance> {
     const { request } = subject;
-    const rules = this.#rules();
-    // Rules that read only the budget (the default policy's) ask what the reserve itself decides:
-    // when nothing else here reads the balance, they are judged on the reserve's own numbers
-    // (judgeBudgetRules, called by Ledger.reserve), with the holds placed before this one.
-    const budgetLater =
-      subject.budgetRulesAtReserve &&
-      this.#board === undefined &&
-      rules.budgetRules.length > 0 &&
-      !rules.otherCallRulesReadBudget;
-    // Read before any check, as the engine always did, so a ledger failure surfaces first.
-    const balance =
-      !budgetLater && (rules.callRulesReadBudget || this.#board !== undefined)
-        ? await subject.readBalance()
-        : undefined;
-    const clearance: Clearance = { warnings: [], audit: {}, redactor: undefined, restore: false };
-    const wouldDeny: string[] = [];
-    const refuse = this.#refuser(subject, wouldDeny);
+    const rules = this.#rules.forCheck();
+    // The look ends in the step that ends the check, not a tick later (as an async wrapper would):
+    // code run once this check is over may have edited a file, so its next call looks again.
+    try {
+      // Rules that read only the budget (the default policy's) ask what the reserve itself decides:
+      // when nothing else here reads the balance, they are judged on the reserve's own numbers
+      // (judgeBudgetRules, called by Ledger.reserve), with the holds placed before this one.
+      const budgetLater =
+        subject.budgetRulesAtReserve &&
+        this.#board === undefined &&
+        rules.budgetRules.length > 0 &&
+        !rules.otherCallRulesReadBudget;
+      // Read before any check, as the engine always did, so a ledger failure surfaces first.
+      const balance =
+        !budgetLater && (rules.callRulesReadBudget || this.#board !== undefined)
+          ? await subject.readBalance()
+          : undefined;
+      const clearance: Clearance = { warnings: [], audit: {}, redactor: undefined, restore: false };
+      const wouldDeny: string[] = [];
+      const refuse = this.#refuser(subject, wouldDeny);
 
-    const pii = checkPii(this.#config, request, clearance, refuse);
-    const injection = checkInjection(this.#config, request, clearance, refuse);
-    const callRules = budgetLater ? rules.otherCallRules : rules.callRules;
-    const context = policyContext(subject, balance, this.#config);
-    subject.context = context;
-    const policy = this.#checkPolicies(subject, callRules, context, balance, clearance, refuse);
-    if (this.#board !== undefined)
-      await this.#review(this.#board, subject, balance, { pii, injection, policy }, clearance, refuse);
+      const pii = checkPii(this.#config, request, clearance, refuse);
+      const injection = checkInjection(this.#config, request, clearance, refuse);
+      const callRules = budgetLater ? rules.otherCallRules : rules.callRules;
+      const context = policyContext(subject, balance, this.#config);
+      subject.context = context;
+      const policy = this.#checkPolicies(subject, callRules, context, balance, clearance, refuse);
+      if (this.#board !== undefined)
+        await this.#review(this.#board, subject, balance, { pii, injection, policy }, clearance, refuse);
 
-    this.#noteWouldDeny(clearance, wouldDeny);
-    if (request.scope !== undefined) clearance.audit.scope = request.scope.map(auditText);
-    if (budgetLater) clearance.budgetRules = rules.budgetRules;
-    return clearance;
+      this.#noteWouldDeny(clearance, wouldDeny);
+      if (request.scope !== undefined) clearance.audit.scope = request.scope.map(auditText);
+      if (budgetLater) clearance.budgetRules = rules.budgetRules;
+      return clearance;
+    } finally {
+      this.#rules.checkEnded();
+    }
   }
 
   /**
@@ -231,28 +237,19 @@ export class Preflight {
    * A tool call the model asked for: the policy rules that read `tool_name` or `tool_args` and the
    * board decide whether it may run (see reviewTool). Never throws for a refusal: it answers it.
    */
-  checkTool(call: ToolCallSubject, onEscalate?: EscalationHandler): Promise<ToolDecision> {
-    return reviewTool(call, this.#rules().toolRules, {
-      enforcement: this.#config.enforcement,
-      board: this.#board,
-      escalation: onEscalate ?? this.#escalation,
-      defaultActor: this.#defaultActor,
-    });
-  }
-
-  /** The current rules (reloaded when their files changed), sorted by what they govern. */
-  #rules(): RuleView {
-    // Each call looks at the files (an edit applies from the next call), but calls that start in
-    // one turn of the event loop, as many calls in flight do, share one look: they start together,
-    // so no edit can be ordered between them. Saves a stat per call under load.
-    if (this.#ruleView !== undefined && this.#lookedThisTurn) return this.#ruleView;
-    this.#lookedThisTurn = true;
-    setImmediate(() => {
-      this.#lookedThisTurn = false;
-    });
-    const loaded = this.#policies.rules();
-    if (this.#ruleView?.loaded !== loaded) this.#ruleView = splitRules(loaded);
-    return this.#ruleView;
+  async checkTool(call: ToolCallSubject, onEscalate?: EscalationHandler): Promise<ToolDecision> {
+    const rules = this.#rules.forCheck();
+    try {
+      // Awaited, so the look has ended before the decision reaches the caller.
+      return await reviewTool(call, rules.toolRules, {
+        enforcement: this.#config.enforcement,
+        board: this.#board,
+        escalation: onEscalate ?? this.#escalation,
+        defaultActor: this.#defaultActor,
+      });
+    } finally {
+      this.#rules.checkEnded();
+    }
   }
 
   /** Releases the board (its session is written when the vault's last board closes). */
@@ -354,7 +351,7 @@ export class Preflight {
 
   #reportReload(error: PolicyLoadError): void {
     process.stderr.write(
-      `usertrust: a policy file was edited into an invalid state; the last valid rules stay in force.\n${error.message}\n`,
+      `usertrust: a policy file was edited into an invalid state or removed; the last valid rules stay in force.\n${error.message}\n`,
     );
     this.#recordDenial("policy_reload_failed", undefined, {
       problems: error.problems.map(({ file, line, column, message }) => ({ file, line, column, message })),

@@ -11,6 +11,7 @@ import { describeValue, formatPath, policyDocumentSchema, policyRuleListSchema }
  * A file or folder of policy rules. A folder contributes every *.yml, *.yaml and *.json directly
  * inside it (not dotfiles), sorted by name. `optional` paths may be missing, which means no rules:
  * use it for the default file only; a path the user named should be an error when it is missing.
+ * A PolicySet honours `optional` only until the path first exists (see PolicySet).
  */
 export type PolicySource = string | { path: string; optional?: boolean };
 

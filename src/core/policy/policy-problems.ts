@@ -1,4 +1,4 @@
-import { isMap, isScalar, isSeq, type Node } from "yaml";
+import { isAlias, isMap, isScalar, isSeq, type Node } from "yaml";
 import type { z } from "zod";
 import type { PolicyProblem } from "./policy-load-error.ts";
 import { allowedKeysAt, describeValue, formatPath } from "./policy-schema.ts";
@@ -36,13 +36,17 @@ export function problemsOf(issue: Issue, raw: unknown, file: string, locate: Loc
       },
     ];
   }
-  const message =
-    issue.code === "invalid_type"
-      ? `must be ${article(issue.expected)}, not ${describeValue(valueAt(raw, path))}`
-      : issue.message;
+  const message = issue.code === "invalid_type" ? `must be ${expectedType(issue, raw)}` : issue.message;
   return [
     { file, ...locate(path, "value"), path: formatPath(path), message: `${where(path, raw)}: ${message}` },
   ];
+}
+
+/** `a number, not the string "high"`; a YAML .inf or .nan is a number, but not one the schema takes. */
+function expectedType(issue: Issue & { code: "invalid_type" }, raw: unknown): string {
+  const value = valueAt(raw, issue.path);
+  const finite = issue.expected === "number" && typeof value === "number";
+  return `${article(finite ? "finite number" : issue.expected)}, not ${describeValue(value)}`;
 }
 
 function article(expected: string): string {
@@ -114,12 +118,17 @@ function where(path: readonly PropertyKey[], raw: unknown): string {
   return rest === "" ? rule : `${rule} ${rest}`;
 }
 
-/** The source offset of a path's value, of its key, or of the object that should hold it. */
+/**
+ * The source offset of a path's value, of its key, or of the object that should hold it. A path
+ * that leads through an alias (`conditions: *shared`) is placed at the alias: the anchored text is
+ * shared by every rule that uses it, and may be fine where it is anchored and wrong only here.
+ */
 export function offsetOf(root: unknown, path: readonly PropertyKey[], target: Target): number | undefined {
   const steps = target === "parent" ? path.slice(0, -1) : path;
   let node = root as Node | null | undefined;
   let keyNode: Node | undefined;
   for (const step of steps) {
+    if (isAlias(node)) return node.range?.[0];
     if (isMap(node)) {
       const pair = node.items.find((item) => isScalar(item.key) && String(item.key.value) === String(step));
       keyNode = pair?.key as Node | undefined;

@@ -58,7 +58,7 @@ function conditionValueProblem(
     return atValue('compares one value (a string, number, true/false or null); for a list use "in"');
   }
   if (NUMERIC_OPERATORS.has(operator) && (typeof value !== "number" || !Number.isFinite(value))) {
-    return atValue(`compares numbers, so \`value\` must be a number, not ${describeValue(value)}`);
+    return atValue(`compares numbers, so \`value\` must be a finite number, not ${describeValue(value)}`);
   }
   if (LIST_OPERATORS.has(operator)) {
     if (!Array.isArray(value)) return atValue(`needs a list, e.g. [a, b], not ${describeValue(value)}`);
@@ -183,6 +183,10 @@ export function describeValue(value: unknown): string {
   if (value === null) return "null";
   if (Array.isArray(value)) return "a list";
   if (typeof value === "object") return "an object";
+  // JSON has no spelling for these (it would show them as null); YAML writes them .inf and .nan.
+  if (Number.isNaN(value)) return ".nan (not a number)";
+  if (value === Number.POSITIVE_INFINITY) return ".inf (infinity)";
+  if (value === Number.NEGATIVE_INFINITY) return "-.inf (minus infinity)";
   const shown = JSON.stringify(value);
   return `${typeof value === "number" ? "the number" : typeof value === "string" ? "the string" : ""} ${
     shown.length > 40 ? `${shown.slice(0, 40)}…` : shown

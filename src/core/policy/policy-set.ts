@@ -13,10 +13,14 @@ export const POLICY_RECHECK_MS = 100;
  *
  * The constructor loads synchronously and throws PolicyLoadError when the files are broken
  * already: a process should not start with rules it cannot read. Sources marked `optional` may be
- * missing (no rules from them); any other missing source is a problem.
+ * missing until they first exist (a vault created without its default file); any other missing
+ * source is a problem. Once a source has existed, its disappearing is a broken edit like any other:
+ * the last good rules stay and it is reported, since an editor that saves by moving the old file
+ * aside leaves it missing for a moment, and a deleted file must not switch its rules off unsaid.
  */
 export class PolicySet {
-  readonly #sources: readonly PolicySource[];
+  /** The sources as given, less the `optional` mark of each one that has existed since. */
+  readonly #sources: PolicySource[];
   readonly #onReloadError: (error: PolicyLoadError) => void;
   readonly #recheckMs: number;
   readonly #clock: () => number;
@@ -30,11 +34,12 @@ export class PolicySet {
     onReloadError: (error: PolicyLoadError) => void,
     options: { recheckMs?: number; clock?: () => number } = {},
   ) {
-    this.#sources = sources;
+    this.#sources = [...sources];
     this.#onReloadError = onReloadError;
     this.#recheckMs = options.recheckMs ?? POLICY_RECHECK_MS;
     this.#clock = options.clock ?? Date.now;
-    this.#loadedSignature = this.#signature();
+    this.#loadedSignature = this.#look();
+    // As given: this first load is the one an optional source may be missing at.
     this.#rules = loadPolicies(sources);
     this.#checkedAtMs = this.#clock();
   }
@@ -44,7 +49,7 @@ export class PolicySet {
     const nowMs = this.#clock();
     if (nowMs - this.#checkedAtMs < this.#recheckMs) return this.#rules;
     this.#checkedAtMs = nowMs;
-    const signature = this.#signature();
+    const signature = this.#look();
     if (signature === this.#loadedSignature || signature === this.#reportedSignature) return this.#rules;
     try {
       this.#rules = loadPolicies(this.#sources);
@@ -61,17 +66,22 @@ export class PolicySet {
   /**
    * What the files look like on disk, cheaply: one stat per file source (its identity, size and
    * mtime), plus a listing and one stat per file for a folder source. Taken before a load, so an
-   * edit racing with the load shows up as a change at the next look.
+   * edit racing with the load shows up as a change at the next look. An optional source seen here
+   * is required from now on, for this load too: were it gone by the time it is read, that is
+   * reported rather than taken for "no rules".
    */
-  #signature(): string {
+  #look(): string {
     let signature = "";
-    for (const source of this.#sources) {
+    this.#sources.forEach((source, index) => {
       const path = typeof source === "string" ? source : source.path;
       const stats = statOrUndefined(path);
-      if (stats === undefined) signature += `|${path}!`;
-      else if (stats.isDirectory()) signature += folderSignature(path);
-      else signature += fileSignature(path, stats);
-    }
+      if (stats === undefined) {
+        signature += `|${path}!`;
+        return;
+      }
+      if (source !== path) this.#sources[index] = path;
+      signature += stats.isDirectory() ? folderSignature(path) : fileSignature(path, stats);
+    });
     return signature;
   }
 }

@@ -4,7 +4,8 @@ import type { VaultPaths } from "../vault.ts";
 
 /**
  * The configured policy files and folders, relative to the vault; the default file may be absent,
- * so a vault created without one still starts, while a file the config names must exist.
+ * so a vault created without one still starts, while a file the config names must exist. A running
+ * PolicySet allows that only until the default file first exists: removed later, it is a broken edit.
  */
 export function resolvePolicySources(
   config: TrustConfig,

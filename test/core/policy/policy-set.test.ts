@@ -71,15 +71,48 @@ describe("PolicySet", () => {
     expect(() => new PolicySet([file], () => {})).toThrow(/POLICY|refused/);
   });
 
-  it("treats a missing optional file as no rules and picks it up once it appears", () => {
+  it("treats an optional file missing at start as no rules, also across other edits, and picks it up once it appears", () => {
+    const dir = tempDir();
+    const file = join(dir, "default.yml");
+    const named = join(dir, "named.yml");
+    writeFileSync(named, rule("named"));
+    const { set, errors } = watched([{ path: file, optional: true }, named]);
+    expect(names(set)).toEqual(["named"]);
+    writeFileSync(named, rule("renamed"));
+    expect(names(set)).toEqual(["renamed"]);
+    writeFileSync(file, rule("appeared"));
+    expect(names(set)).toEqual(["appeared", "renamed"]);
+    expect(errors).toEqual([]);
+  });
+
+  it("keeps the rules of an optional file once it has existed, reports its removal once, and reloads it when it is back", () => {
+    const file = join(tempDir(), "default.yml");
+    writeFileSync(file, rule("kept"));
+    const { set, errors } = watched([{ path: file, optional: true }]);
+    const kept = set.rules();
+    unlinkSync(file);
+    expect(set.rules()).toBe(kept);
+    expect(set.rules()).toBe(kept);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]?.problems[0]).toMatchObject({
+      file,
+      message: expect.stringMatching(/no such policy file/),
+    });
+
+    writeFileSync(file, rule("back"));
+    expect(names(set)).toEqual(["back"]);
+    expect(errors).toHaveLength(1);
+  });
+
+  it("requires an optional file that appeared after start from then on", () => {
     const file = join(tempDir(), "default.yml");
     const { set, errors } = watched([{ path: file, optional: true }]);
     expect(set.rules()).toEqual([]);
     writeFileSync(file, rule("appeared"));
     expect(names(set)).toEqual(["appeared"]);
     unlinkSync(file);
-    expect(set.rules()).toEqual([]);
-    expect(errors).toEqual([]);
+    expect(names(set)).toEqual(["appeared"]);
+    expect(errors).toHaveLength(1);
   });
 
   it("refuses a missing named file at start, and keeps the rules if it disappears later", () => {
