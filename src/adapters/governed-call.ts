@@ -54,6 +54,8 @@ export interface CallContext {
    * once. The returned function cancels that.
    */
   onDestroying: (hook: () => Promise<void>) => () => void;
+  /** Aborted (with ClientDestroyedError) as destroy() begins: the requests of the client listen to it. */
+  destroySignal: AbortSignal;
 }
 
 /** One model call between authorization and settlement. */

@@ -33,8 +33,16 @@ export interface InFlightRequest {
  * arrived unread was generated in full: it settles at its whole hold, as a raw body usertrust
  * cannot read does (see asResponse).
  */
-export function trackInFlight(call: OpenCall, onDestroying: CallContext["onDestroying"]): InFlightRequest {
-  const controller = new AbortController();
+export function trackInFlight(
+  call: OpenCall,
+  onDestroying: CallContext["onDestroying"],
+  clientSignal?: AbortSignal,
+): InFlightRequest {
+  // The client's own signal, which destroy() aborts, when given: an SDK pays for composing every
+  // signal it is handed (AbortSignal.any, weak references), and one signal shared by all of a
+  // client's requests costs it less than one per call (~30 against ~75 µs of CPU per OpenAI call).
+  // Such a request cannot be aborted alone: `abort()` is then not available.
+  const controller = clientSignal === undefined ? new AbortController() : undefined;
   let cut = false;
   // destroy() began before this call was tracked: its request has not been sent, and never will be.
   let unsent = true;
@@ -47,17 +55,21 @@ export function trackInFlight(call: OpenCall, onDestroying: CallContext["onDestr
   };
   const forget = onDestroying(async () => {
     cut = true;
-    controller.abort(new ClientDestroyedError());
+    controller?.abort(new ClientDestroyedError());
     await ended().catch(() => {});
   });
   unsent = false;
   call.hold.receipt.then(forget, forget);
   return {
-    signal: controller.signal,
+    signal: clientSignal ?? (controller as AbortController).signal,
     get cut() {
       return cut;
     },
-    abort: () => controller.abort(),
+    abort: () => {
+      if (controller === undefined)
+        throw new Error("a request on its client's shared signal cannot be aborted alone");
+      controller.abort();
+    },
     responded: () => {
       responded = true;
     },

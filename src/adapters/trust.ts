@@ -166,6 +166,7 @@ export async function trust<T extends object, Shape extends ResponseShape = "spe
   }
   const engine = await createEngine(engineOptions(opts));
   let destroyed = false;
+  const destroying = new AbortController();
   const destroyHooks = new Set<() => void>();
   const requestClosers = new Set<() => Promise<void>>();
   const context: CallContext = {
@@ -174,6 +175,7 @@ export async function trust<T extends object, Shape extends ResponseShape = "spe
       return engine;
     },
     onReceipt: opts.onReceipt,
+    destroySignal: destroying.signal,
     defaults: contextDefaults(opts),
     onDestroyed: (hook) => {
       destroyHooks.add(hook);
@@ -192,6 +194,7 @@ export async function trust<T extends object, Shape extends ResponseShape = "spe
   };
   const destroy = async (): Promise<void> => {
     destroyed = true;
+    destroying.abort(new ClientDestroyedError());
     // Requests in flight and open streams are aborted first, each settling at what it consumed:
     // the engine then voids only holds whose requests never left, not ones the provider is still
     // generating (and billing) for.

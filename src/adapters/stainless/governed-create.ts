@@ -42,7 +42,7 @@ async function start(
   trail: ReceiptTrail,
 ): Promise<StartedCall<unknown>> {
   const call = await openCall(context, translation, body, trail);
-  const inFlight = trackInFlight(call, context.onDestroying);
+  const inFlight = trackInFlight(call, context.onDestroying, context.destroySignal);
   let settlement: Promise<unknown> | undefined;
   let real: ApiPromiseLike<unknown>;
   try {
