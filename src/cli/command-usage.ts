@@ -16,7 +16,9 @@ Commands:
             Check policy files (default: the vault's, per config \`policies\`); list every problem
             as file:line:column and exit 1 if there is any.
   policy test [FILE…] --model M --cost UT [--provider P] [--scope S…] [--field K=V…] [--at TIME]
-            Decide a made-up request against the policy rules; exit 0 allowed, 1 denied.
+            Decide a made-up model call against the policy rules, as a real call would be decided
+            (rules on tool_name / tool_args decide tool calls, so they do not apply); exit 0
+            allowed, 1 denied.
   board [--limit N]
             Show the board of directors' review totals and its newest reviews (default 20).
 
@@ -26,7 +28,8 @@ Options:
   --budget UT        init only: the budget to write into a new config (usertokens; 1 UT = $0.0001)
   --model M          policy test: the request's model
   --cost UT          policy test: the request's estimated cost (usertokens)
-  --provider P       policy test: the request's provider
+  --provider P       policy test: the request's provider (default: the model's in the price
+                     table, e.g. gpt-4o → openai; missing when the table does not know the model)
   --scope S          policy test: a scope of the request, e.g. production/api (repeatable)
   --field K=V        policy test: any other field, dot notation for nesting; V is read as JSON
                      when it parses (5, true, ["a"]), else as text (repeatable)

@@ -5,11 +5,13 @@ import { defaultConfig, loadConfig } from "../core/config.ts";
 import { UsertrustError } from "../core/errors.ts";
 import type { GovernedRequest } from "../core/governed-request.ts";
 import { evaluatePolicies } from "../core/policy/evaluate-policies.ts";
+import { providerOfModel } from "../core/policy/model-provider.ts";
 import { policyContext } from "../core/policy/policy-context.ts";
 import { listPolicyFiles, loadPolicies, type PolicySource } from "../core/policy/policy-file.ts";
 import { formatPolicyProblem, PolicyLoadError } from "../core/policy/policy-load-error.ts";
 import type { PolicyRule } from "../core/policy/policy-rule.ts";
 import { resolvePolicySources } from "../core/policy/policy-sources.ts";
+import { splitRules } from "../core/policy/rule-view.ts";
 import { initVault, resolveVault, type VaultPaths } from "../core/vault.ts";
 import { boardReport } from "./board-command.ts";
 import { EXIT_FINDING, EXIT_OK, EXIT_USAGE, type Output } from "./cli-io.ts";
@@ -175,7 +177,9 @@ async function testPolicies(
     io.err.write(`usertrust policy test: ${request}\n`);
     return EXIT_USAGE;
   }
-  const rules = loadPolicies(sources);
+  // A model call is decided by the call rules only, as the engine decides it: rules that read
+  // tool_name / tool_args decide the tool calls a model asks for, never the model call itself.
+  const { callRules, toolRules } = splitRules(loadPolicies(sources));
   const vault = await vaultBalance(paths);
   // The engine's own context, so rules see the documented fields (snake_case and the first
   // policy's camelCase names, the time fields of --at, the tier); a plain copy, for --field.
@@ -193,14 +197,19 @@ async function testPolicies(
       vault?.config ?? defaultConfig(),
     ),
   };
+  // A provider neither given nor known from the price table stays missing, so a hard deny that
+  // reads it fails closed and says so, rather than deciding on a provider no call would have.
   if (request.provider === undefined) delete context.provider;
   for (const [field, value] of request.fields) setField(context, field, value);
 
-  const result = evaluatePolicies(rules, context, request.at);
+  const result = evaluatePolicies(callRules, context, request.at);
   if (values.json) {
-    io.out.write(`${JSON.stringify({ ...result, context, rulesEvaluated: rules.length })}\n`);
+    io.out.write(`${JSON.stringify({ ...result, context, rulesEvaluated: callRules.length })}\n`);
   } else {
     io.out.write(`Request: ${JSON.stringify(context)}\n`);
+    if (request.provider === undefined) {
+      io.out.write(`Provider: unknown for model "${request.model}"; give --provider to set it.\n`);
+    }
     if (result.matched.length === 0) io.out.write("No rule matched.\n");
     for (const match of result.hardViolations) io.out.write(`  DENY  ${match.reason}\n`);
     for (const match of result.softViolations) io.out.write(`  WARN  ${match.reason}\n`);
@@ -208,7 +217,13 @@ async function testPolicies(
       plural(result.hardViolations.length, "hard violation"),
       plural(result.softViolations.length, "warning"),
     ].join(", ");
-    io.out.write(`Decision: ${result.decision} (${counts}; ${plural(rules.length, "rule")} evaluated)\n`);
+    const skipped =
+      toolRules.length === 0
+        ? ""
+        : `; ${plural(toolRules.length, "tool-call rule")} not applied to a model call`;
+    io.out.write(
+      `Decision: ${result.decision} (${counts}; ${plural(callRules.length, "rule")} evaluated${skipped})\n`,
+    );
   }
   return result.decision === "deny" ? EXIT_FINDING : EXIT_OK;
 }
@@ -243,7 +258,7 @@ function policyTestRequest(values: CliValues): PolicyTestRequest | string {
   }
   return {
     model: values.model,
-    provider: values.provider,
+    provider: values.provider ?? providerOfModel(values.model),
     costUsertokens: Number(values.cost),
     scope: values.scope ?? [],
     fields,

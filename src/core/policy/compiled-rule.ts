@@ -168,9 +168,9 @@ function conditionTest(condition: FieldCondition): (value: unknown) => Condition
     case "not_exists":
       return (value) => outcome(value === undefined);
     case "eq":
-      return (value) => outcome(value === expected);
+      return equality((value) => value === expected, false);
     case "neq":
-      return (value) => outcome(value !== expected);
+      return equality((value) => value === expected, true);
     case "gt":
       return numeric((value) => value > (expected as number));
     case "gte":
@@ -181,11 +181,11 @@ function conditionTest(condition: FieldCondition): (value: unknown) => Condition
       return numeric((value) => value <= (expected as number));
     case "in": {
       const values = new Set(expected as unknown[]);
-      return (value) => outcome(values.has(value));
+      return equality((value) => values.has(value), false);
     }
     case "not_in": {
       const values = new Set(expected as unknown[]);
-      return (value) => outcome(!values.has(value));
+      return equality((value) => values.has(value), true);
     }
     case "contains": {
       const needle = String(expected);
@@ -201,6 +201,28 @@ function conditionTest(condition: FieldCondition): (value: unknown) => Condition
       return (value) => (typeof value === "string" ? outcome(pattern.test(value)) : "undecidable");
     }
   }
+}
+
+/**
+ * eq / in and neq / not_in on a scalar compare it. On a list (`scope`, `tools`) each asks whether
+ * SOME element passes: eq / in match when an element is one of the values, neq / not_in when an
+ * element is not one of them, or the list is empty. Either reading of a negative rule on a list,
+ * "none of them is" (`scope neq staging`) or "not all of them are" (`tools not_in [search]`, an
+ * allowlist), is then a match whenever it would be, so a hard deny errs towards refusing and never
+ * lets a call through that either reading refuses; a list with both kinds matches eq and neq alike.
+ * An object cannot equal a scalar, so it is undecidable: a hard deny fails closed on it.
+ */
+function equality(
+  equals: (value: unknown) => boolean,
+  negated: boolean,
+): (value: unknown) => ConditionOutcome {
+  return (value) => {
+    if (Array.isArray(value)) {
+      return outcome(negated ? value.length === 0 || !value.every(equals) : value.some(equals));
+    }
+    if (typeof value === "object" && value !== null) return "undecidable";
+    return outcome(equals(value) !== negated);
+  };
 }
 
 function numeric(compare: (value: number) => boolean): (value: unknown) => ConditionOutcome {

@@ -31,23 +31,39 @@ export function nonEmptyString(value: unknown): string | undefined {
 
 /**
  * Tool names in any provider's tool list: OpenAI chat `{function: {name}}`, Anthropic and Responses
- * `{name}`, Gemini `{functionDeclarations: [{name}]}`; built-in tools by their `type`.
+ * `{name}`, Gemini `{functionDeclarations: [{name}]}`; built-in tools by their `type` (OpenAI
+ * `{type: "web_search"}`), or, for Gemini's, which have neither name nor type, by their key
+ * (`{googleSearch: {}}`, `{codeExecution: {}}`, `{urlContext: {}}`; snake_case keys, which the
+ * REST API also takes, in the SDK's camelCase). One Gemini tool object may hold several of them.
  */
 export function toolNamesOf(tools: unknown): string[] {
   if (!Array.isArray(tools)) return [];
   const names: string[] = [];
   for (const tool of tools) {
     if (typeof tool !== "object" || tool === null) continue;
-    const { name, type, function: fn, functionDeclarations } = tool as Record<string, unknown>;
+    const { name, type, function: fn } = tool as Record<string, unknown>;
     const functionName = (fn as { name?: unknown } | null | undefined)?.name;
     if (typeof functionName === "string") names.push(functionName);
     else if (typeof name === "string") names.push(name);
-    else if (Array.isArray(functionDeclarations)) {
-      for (const declaration of functionDeclarations) {
+    else if (typeof type === "string") names.push(type);
+    else names.push(...geminiToolNames(tool as Record<string, unknown>));
+  }
+  return names;
+}
+
+/** A Gemini tool object: its declared functions by name, its built-in tools by key. */
+function geminiToolNames(tool: Record<string, unknown>): string[] {
+  const names: string[] = [];
+  for (const [key, value] of Object.entries(tool)) {
+    if (value === undefined || value === null) continue;
+    const field = key.replace(/_([a-z])/g, (_, letter: string) => letter.toUpperCase());
+    if (field !== "functionDeclarations") names.push(field);
+    else if (Array.isArray(value)) {
+      for (const declaration of value) {
         const declared = (declaration as { name?: unknown } | null)?.name;
         if (typeof declared === "string") names.push(declared);
       }
-    } else if (typeof type === "string") names.push(type);
+    }
   }
   return names;
 }

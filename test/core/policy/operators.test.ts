@@ -21,9 +21,11 @@ interface OperatorCase {
 }
 
 /**
- * The truth table of the 12 operators, written out by hand. eq / neq / in / not_in compare any
- * value by strict equality (no coercion: "5" is not 5); ordered and text operators cannot compare
- * other types.
+ * The truth table of the 12 operators, written out by hand. eq / neq / in / not_in compare a scalar
+ * by strict equality (no coercion: "5" is not 5); on a list (`scope`, `tools`) eq / in match when
+ * some element is one of the values, neq / not_in when some element is not (or the list is empty),
+ * so a hard deny errs towards refusing; an object they cannot compare. Ordered and text operators
+ * cannot compare other types.
  */
 const TABLE: OperatorCase[] = [
   { operator: "exists", matching: ["x", 0, false, null, [], {}], nonMatching: [], undecidable: [] },
@@ -31,18 +33,18 @@ const TABLE: OperatorCase[] = [
   {
     operator: "eq",
     value: "gpt-4o",
-    matching: ["gpt-4o"],
-    nonMatching: ["gpt-4o-mini", "GPT-4O", 5, null, ["gpt-4o"]],
-    undecidable: [],
+    matching: ["gpt-4o", ["gpt-4o"], ["claude-x", "gpt-4o"]],
+    nonMatching: ["gpt-4o-mini", "GPT-4O", 5, null, [], ["gpt-4o-mini"], [["gpt-4o"]]],
+    undecidable: [{ model: "gpt-4o" }],
   },
   { operator: "eq", value: 5, matching: [5], nonMatching: ["5", 5.5, true], undecidable: [] },
   { operator: "eq", value: null, matching: [null], nonMatching: [0, "", false], undecidable: [] },
   {
     operator: "neq",
     value: "test",
-    matching: ["prod", 5, null, true],
-    nonMatching: ["test"],
-    undecidable: [],
+    matching: ["prod", 5, null, true, [], ["prod", "staging"], ["prod", "test"]],
+    nonMatching: ["test", ["test"], ["test", "test"]],
+    undecidable: [{}],
   },
   {
     operator: "gt",
@@ -57,16 +59,16 @@ const TABLE: OperatorCase[] = [
   {
     operator: "in",
     value: ["gpt-4o", "gpt-4o-mini", 3],
-    matching: ["gpt-4o", "gpt-4o-mini", 3],
-    nonMatching: ["gpt-4", "3", null, ["gpt-4o"]],
-    undecidable: [],
+    matching: ["gpt-4o", "gpt-4o-mini", 3, ["gpt-4o"], ["x", 3]],
+    nonMatching: ["gpt-4", "3", null, [], ["gpt-4", "3"]],
+    undecidable: [{ name: "gpt-4o" }],
   },
   {
     operator: "not_in",
     value: ["deprecated-model"],
-    matching: ["fresh-model", 1, null],
-    nonMatching: ["deprecated-model"],
-    undecidable: [],
+    matching: ["fresh-model", 1, null, [], ["fresh-model"], ["deprecated-model", "fresh-model"]],
+    nonMatching: ["deprecated-model", ["deprecated-model"]],
+    undecidable: [{ model: "deprecated-model" }],
   },
   {
     operator: "contains",
