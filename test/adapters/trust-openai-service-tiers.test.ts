@@ -6,6 +6,7 @@ import { OPENAI_PREMIUM_TIER_UNLISTED_PERCENT } from "../../src/core/surface/ope
 import { readAuditLog } from "../support/audit-log.ts";
 import { useFixedServer } from "../support/fixed-response-server.ts";
 import { tablePriceUsertokens } from "../support/price-table-oracle.ts";
+import { chatCompletionBody, responseBody } from "../support/provider-bodies.ts";
 
 // OpenAI bills a call at the rates of the service tier that served it, named by the response's
 // `service_tier`. gpt-5 standard (the bundled table): $1.25 input, $10 output per million tokens;
@@ -43,26 +44,7 @@ function standardUsd(model: string, usage: { input_tokens: number; output_tokens
 }
 
 function completion(tier: string | null, model = MODEL, usage = { input: INPUT, output: OUTPUT }) {
-  return {
-    id: "chatcmpl_1",
-    object: "chat.completion",
-    created: 1,
-    model,
-    service_tier: tier,
-    choices: [
-      {
-        index: 0,
-        message: { role: "assistant", content: "hello", refusal: null },
-        finish_reason: "stop",
-        logprobs: null,
-      },
-    ],
-    usage: {
-      prompt_tokens: usage.input,
-      completion_tokens: usage.output,
-      total_tokens: usage.input + usage.output,
-    },
-  };
+  return chatCompletionBody({ model, tier, usage });
 }
 
 function completionChunks(tier: string) {
@@ -87,30 +69,7 @@ function completionChunks(tier: string) {
 }
 
 function response(tier: string | null, model = MODEL, usage = { input: INPUT, output: OUTPUT }) {
-  return {
-    id: "resp_1",
-    object: "response",
-    created_at: 1,
-    status: "completed",
-    model,
-    service_tier: tier,
-    output: [
-      {
-        type: "message",
-        id: "msg_1",
-        status: "completed",
-        role: "assistant",
-        content: [{ type: "output_text", text: "hello", annotations: [] }],
-      },
-    ],
-    usage: {
-      input_tokens: usage.input,
-      input_tokens_details: { cached_tokens: 0 },
-      output_tokens: usage.output,
-      output_tokens_details: { reasoning_tokens: 0 },
-      total_tokens: usage.input + usage.output,
-    },
-  };
+  return responseBody({ model, tier, usage });
 }
 
 const prompt = "Summarize the report";

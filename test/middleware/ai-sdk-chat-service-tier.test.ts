@@ -6,6 +6,7 @@ import { governModel } from "../../src/middleware/ai-sdk/index.ts";
 import { readAuditLog } from "../support/audit-log.ts";
 import { useFixedServer } from "../support/fixed-response-server.ts";
 import { tablePriceUsertokens } from "../support/price-table-oracle.ts";
+import { chatCompletionBody } from "../support/provider-bodies.ts";
 import { makeTempVault } from "../support/temp-vault.ts";
 
 // An AI SDK chat call is charged at the tier that served it: the response body's `service_tier`
@@ -24,22 +25,7 @@ const INPUT = 100_000;
 const OUTPUT = 10_000;
 
 function completion(model: string) {
-  return {
-    id: "chatcmpl_1",
-    object: "chat.completion",
-    created: 1,
-    model,
-    service_tier: "default",
-    choices: [
-      {
-        index: 0,
-        message: { role: "assistant", content: "hello", refusal: null },
-        finish_reason: "stop",
-        logprobs: null,
-      },
-    ],
-    usage: { prompt_tokens: INPUT, completion_tokens: OUTPUT, total_tokens: INPUT + OUTPUT },
-  };
+  return chatCompletionBody({ model, tier: "default", usage: { input: INPUT, output: OUTPUT } });
 }
 
 async function engineOnVault() {

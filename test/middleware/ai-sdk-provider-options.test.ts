@@ -9,6 +9,7 @@ import { governModel } from "../../src/middleware/ai-sdk/index.ts";
 import { readAuditLog } from "../support/audit-log.ts";
 import { useFixedServer } from "../support/fixed-response-server.ts";
 import { tablePriceUsertokens } from "../support/price-table-oracle.ts";
+import { anthropicMessageBody, responseBody } from "../support/provider-bodies.ts";
 import { makeTempVault } from "../support/temp-vault.ts";
 
 // trust() holds a call at what its request body lets it cost: OpenAI `service_tier: "priority"` (a
@@ -42,49 +43,11 @@ async function heldFor(model: LanguageModelV4, options: CallOptions): Promise<nu
 }
 
 function openAIResponse(tier: string, usage = { input: 10, output: 10 }) {
-  return {
-    id: "resp_1",
-    object: "response",
-    created_at: 1,
-    status: "completed",
-    model: "gpt-5",
-    service_tier: tier,
-    output: [
-      {
-        type: "message",
-        id: "msg_1",
-        status: "completed",
-        role: "assistant",
-        content: [{ type: "output_text", text: "hello", annotations: [] }],
-      },
-    ],
-    usage: {
-      input_tokens: usage.input,
-      input_tokens_details: { cached_tokens: 0 },
-      output_tokens: usage.output,
-      output_tokens_details: { reasoning_tokens: 0 },
-      total_tokens: usage.input + usage.output,
-    },
-  };
+  return responseBody({ model: "gpt-5", tier, usage });
 }
 
 function anthropicMessage(model: string, usage: Record<string, unknown> = {}) {
-  return {
-    id: "msg_1",
-    type: "message",
-    role: "assistant",
-    model,
-    content: [{ type: "text", text: "hello" }],
-    stop_reason: "end_turn",
-    stop_sequence: null,
-    usage: {
-      input_tokens: 10,
-      output_tokens: 10,
-      cache_creation_input_tokens: 0,
-      cache_read_input_tokens: 0,
-      ...usage,
-    },
-  };
+  return anthropicMessageBody(model, usage);
 }
 
 const CAP = 4_000;

@@ -6,6 +6,7 @@ import { governedChatModel, UsertrustCallbackHandler } from "../../src/middlewar
 import { readAuditLog } from "../support/audit-log.ts";
 import { useFixedServer } from "../support/fixed-response-server.ts";
 import { tablePriceUsertokens } from "../support/price-table-oracle.ts";
+import { chatCompletionBody } from "../support/provider-bodies.ts";
 import { makeTempVault } from "../support/temp-vault.ts";
 
 // README (Pricing): a LangChain chat completion whose response_metadata has no service_tier (what
@@ -24,22 +25,7 @@ afterEach(async () => {
 });
 
 function completion() {
-  return {
-    id: "chatcmpl_1",
-    object: "chat.completion",
-    created: 1,
-    model: MODEL,
-    service_tier: "flex",
-    choices: [
-      {
-        index: 0,
-        message: { role: "assistant", content: "hello", refusal: null },
-        finish_reason: "stop",
-        logprobs: null,
-      },
-    ],
-    usage: { prompt_tokens: INPUT, completion_tokens: OUTPUT, total_tokens: INPUT + OUTPUT },
-  };
+  return chatCompletionBody({ model: MODEL, tier: "flex", usage: { input: INPUT, output: OUTPUT } });
 }
 
 function chatOpenAI(fields: Partial<ChatOpenAIFields> = {}) {

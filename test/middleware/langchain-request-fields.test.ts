@@ -10,6 +10,7 @@ import { usageOfMessage } from "../../src/middleware/langchain/messages-request.
 import { readAuditLog } from "../support/audit-log.ts";
 import { useFixedServer } from "../support/fixed-response-server.ts";
 import { tablePriceUsertokens } from "../support/price-table-oracle.ts";
+import { anthropicMessageBody, chatCompletionBody, responseBody } from "../support/provider-bodies.ts";
 import { makeTempVault } from "../support/temp-vault.ts";
 
 // A LangChain chat model carries the request fields trust() reads in a request body: ChatOpenAI's
@@ -82,60 +83,15 @@ async function governedCall(
 }
 
 function completion(tier: string) {
-  return {
-    id: "chatcmpl_1",
-    object: "chat.completion",
-    created: 1,
-    model: MODEL,
-    service_tier: tier,
-    choices: [{ index: 0, message: { role: "assistant", content: "hello" }, finish_reason: "stop" }],
-    usage: { prompt_tokens: INPUT, completion_tokens: OUTPUT, total_tokens: INPUT + OUTPUT },
-  };
+  return chatCompletionBody({ model: MODEL, tier, usage: { input: INPUT, output: OUTPUT } });
 }
 
 function response(tier: string, status = "completed") {
-  return {
-    id: "resp_1",
-    object: "response",
-    created_at: 1,
-    status,
-    model: MODEL,
-    service_tier: tier,
-    output: [
-      {
-        type: "message",
-        id: "msg_1",
-        status: "completed",
-        role: "assistant",
-        content: [{ type: "output_text", text: "hello", annotations: [] }],
-      },
-    ],
-    usage: {
-      input_tokens: INPUT,
-      input_tokens_details: { cached_tokens: 0 },
-      output_tokens: OUTPUT,
-      output_tokens_details: { reasoning_tokens: 0 },
-      total_tokens: INPUT + OUTPUT,
-    },
-  };
+  return responseBody({ model: MODEL, tier, usage: { input: INPUT, output: OUTPUT }, status });
 }
 
 function anthropicMessage(model: string) {
-  return {
-    id: "msg_1",
-    type: "message",
-    role: "assistant",
-    model,
-    content: [{ type: "text", text: "hello" }],
-    stop_reason: "end_turn",
-    stop_sequence: null,
-    usage: {
-      input_tokens: 10,
-      output_tokens: 10,
-      cache_creation_input_tokens: 0,
-      cache_read_input_tokens: 0,
-    },
-  };
+  return anthropicMessageBody(model);
 }
 
 describe("LangChain holds read the model's request fields as trust() reads the request body", () => {
