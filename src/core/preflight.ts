@@ -11,6 +11,7 @@ import type { InjectionKind } from "./guards/injection-detector.ts";
 import type { PiiCounts } from "./guards/pii-detector.ts";
 import type { Redactor } from "./guards/redactor.ts";
 import type { LedgerBalance } from "./ledger/ledger.ts";
+import { CurrentRules } from "./policy/current-rules.ts";
 import { evaluatePolicies } from "./policy/evaluate-policies.ts";
 import { addBudgetFields, policyContext } from "./policy/policy-context.ts";
 import type { PolicyLoadError } from "./policy/policy-load-error.ts";
@@ -18,7 +19,6 @@ import type { PolicyContext, PolicyResult, PolicyRule } from "./policy/policy-ru
 import { PolicySet } from "./policy/policy-set.ts";
 import { resolvePolicySources } from "./policy/policy-sources.ts";
 import { isBudgetOnly } from "./policy/rule-view.ts";
-import { SharedRuleView } from "./policy/shared-rule-view.ts";
 import { reviewTool, type ToolCallSubject, type ToolDecision } from "./tool-review.ts";
 import type { VaultPaths } from "./vault.ts";
 
@@ -99,7 +99,7 @@ const MINUTE_MS = 60_000;
 export class Preflight {
   readonly #config: TrustConfig;
   readonly #recordDenial: DenialRecorder;
-  readonly #rules: SharedRuleView;
+  readonly #rules: CurrentRules;
   readonly #board: Board | undefined;
   readonly #escalation: "block" | "allow" | EscalationHandler;
   readonly #recent: number[] = [];
@@ -117,7 +117,7 @@ export class Preflight {
         recheckMs: 0,
       },
     );
-    this.#rules = new SharedRuleView(policies);
+    this.#rules = new CurrentRules(policies);
     this.#board = config.board.enabled
       ? createBoard(paths.root, {
           maxHistory: config.board.maxHistory,
@@ -129,43 +129,37 @@ export class Preflight {
 
   async check(subject: PreflightSubject): Promise<Clearance> {
     const { request } = subject;
-    const rules = this.#rules.forCheck();
-    // The look ends in the step that ends the check, not a tick later (as an async wrapper would):
-    // code run once this check is over may have edited a file, so its next call looks again.
-    try {
-      // Rules that read only the budget (the default policy's) ask what the reserve itself decides:
-      // when nothing else here reads the balance, they are judged on the reserve's own numbers
-      // (judgeBudgetRules, called by Ledger.reserve), with the holds placed before this one.
-      const budgetLater =
-        subject.budgetRulesAtReserve &&
-        this.#board === undefined &&
-        rules.budgetRules.length > 0 &&
-        !rules.otherCallRulesReadBudget;
-      // Read before any check, as the engine always did, so a ledger failure surfaces first.
-      const balance =
-        !budgetLater && (rules.callRulesReadBudget || this.#board !== undefined)
-          ? await subject.readBalance()
-          : undefined;
-      const clearance: Clearance = { warnings: [], audit: {}, redactor: undefined, restore: false };
-      const wouldDeny: string[] = [];
-      const refuse = this.#refuser(subject, wouldDeny);
+    const rules = this.#rules.read();
+    // Rules that read only the budget (the default policy's) ask what the reserve itself decides:
+    // when nothing else here reads the balance, they are judged on the reserve's own numbers
+    // (judgeBudgetRules, called by Ledger.reserve), with the holds placed before this one.
+    const budgetLater =
+      subject.budgetRulesAtReserve &&
+      this.#board === undefined &&
+      rules.budgetRules.length > 0 &&
+      !rules.otherCallRulesReadBudget;
+    // Read before any check, as the engine always did, so a ledger failure surfaces first.
+    const balance =
+      !budgetLater && (rules.callRulesReadBudget || this.#board !== undefined)
+        ? await subject.readBalance()
+        : undefined;
+    const clearance: Clearance = { warnings: [], audit: {}, redactor: undefined, restore: false };
+    const wouldDeny: string[] = [];
+    const refuse = this.#refuser(subject, wouldDeny);
 
-      const pii = checkPii(this.#config, request, clearance, refuse);
-      const injection = checkInjection(this.#config, request, clearance, refuse);
-      const callRules = budgetLater ? rules.otherCallRules : rules.callRules;
-      const context = policyContext(subject, balance, this.#config);
-      subject.context = context;
-      const policy = this.#checkPolicies(subject, callRules, context, balance, clearance, refuse);
-      if (this.#board !== undefined)
-        await this.#review(this.#board, subject, balance, { pii, injection, policy }, clearance, refuse);
+    const pii = checkPii(this.#config, request, clearance, refuse);
+    const injection = checkInjection(this.#config, request, clearance, refuse);
+    const callRules = budgetLater ? rules.otherCallRules : rules.callRules;
+    const context = policyContext(subject, balance, this.#config);
+    subject.context = context;
+    const policy = this.#checkPolicies(subject, callRules, context, balance, clearance, refuse);
+    if (this.#board !== undefined)
+      await this.#review(this.#board, subject, balance, { pii, injection, policy }, clearance, refuse);
 
-      this.#noteWouldDeny(clearance, wouldDeny);
-      if (request.scope !== undefined) clearance.audit.scope = request.scope.map(auditText);
-      if (budgetLater) clearance.budgetRules = rules.budgetRules;
-      return clearance;
-    } finally {
-      this.#rules.checkEnded();
-    }
+    this.#noteWouldDeny(clearance, wouldDeny);
+    if (request.scope !== undefined) clearance.audit.scope = request.scope.map(auditText);
+    if (budgetLater) clearance.budgetRules = rules.budgetRules;
+    return clearance;
   }
 
   /**
@@ -238,18 +232,13 @@ export class Preflight {
    * board decide whether it may run (see reviewTool). Never throws for a refusal: it answers it.
    */
   async checkTool(call: ToolCallSubject, onEscalate?: EscalationHandler): Promise<ToolDecision> {
-    const rules = this.#rules.forCheck();
-    try {
-      // Awaited, so the look has ended before the decision reaches the caller.
-      return await reviewTool(call, rules.toolRules, {
-        enforcement: this.#config.enforcement,
-        board: this.#board,
-        escalation: onEscalate ?? this.#escalation,
-        defaultActor: this.#defaultActor,
-      });
-    } finally {
-      this.#rules.checkEnded();
-    }
+    const rules = this.#rules.read();
+    return reviewTool(call, rules.toolRules, {
+      enforcement: this.#config.enforcement,
+      board: this.#board,
+      escalation: onEscalate ?? this.#escalation,
+      defaultActor: this.#defaultActor,
+    });
   }
 
   /** Releases the board (its session is written when the vault's last board closes). */
