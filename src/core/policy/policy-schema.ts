@@ -83,8 +83,24 @@ function regexProblem(
   } catch (error) {
     return atValue(`has an invalid pattern: ${(error as Error).message}`);
   }
+  if (hasPropertyEscape(value))
+    return atValue(
+      "uses a Unicode property escape (\\p{…} or \\P{…}), which a rule's regex (no `u` flag) reads as the " +
+        "letters p{…}; write a character class instead (e.g. [A-Z] for \\p{Lu})",
+    );
   const risk = findBacktrackingRisk(value);
   return risk === undefined ? undefined : atValue(`refuses this pattern: ${risk}`);
+}
+
+/** Whether `pattern` has a `\p{` or `\P{` escape (not a `\\` followed by the letters p{). */
+function hasPropertyEscape(pattern: string): boolean {
+  for (let at = 0; at < pattern.length; at++) {
+    if (pattern[at] !== "\\") continue;
+    const escaped = pattern[at + 1];
+    if ((escaped === "p" || escaped === "P") && pattern[at + 2] === "{") return true;
+    at++;
+  }
+  return false;
 }
 
 function hourSchema(lowest: number, highest: number) {

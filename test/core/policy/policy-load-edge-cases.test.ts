@@ -61,3 +61,41 @@ describe("policy files", () => {
     expect(message).not.toContain("parseAllDocuments");
   });
 });
+
+describe("regex conditions with Unicode property escapes", () => {
+  // Without the `u` flag JavaScript reads `\p{Lu}` as the letters "p{Lu}", so such a rule would
+  // silently match the wrong text; it is refused with its line instead.
+  it("refuses a \\p{…} escape with the file and line, and still loads an escaped backslash before p{", () => {
+    const dir = tempDir();
+    const refused = join(dir, "unicode.yml");
+    writeFileSync(
+      refused,
+      [
+        "- name: shouting-model",
+        "  effect: deny",
+        "  enforcement: hard",
+        "  conditions:",
+        '    - { field: model, operator: regex, value: "^\\\\p{Lu}+$" }',
+        "",
+      ].join("\n"),
+    );
+    const message = loadError(refused);
+    expect(message).toContain(`${refused}:5`);
+    expect(message).toMatch(/Unicode property escape/);
+    expect("PLAIN").toMatch(/^\p{Lu}+$/u);
+
+    const literal = join(dir, "literal.yml");
+    writeFileSync(
+      literal,
+      [
+        "- name: backslash-then-p",
+        "  effect: warn",
+        "  enforcement: soft",
+        "  conditions:",
+        '    - { field: model, operator: regex, value: "\\\\\\\\p{x}" }',
+        "",
+      ].join("\n"),
+    );
+    expect(loadPolicyFile(literal)).toHaveLength(1);
+  });
+});
