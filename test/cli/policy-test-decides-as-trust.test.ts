@@ -1,10 +1,10 @@
 import { writeFileSync } from "node:fs";
 import OpenAI from "openai";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { trust } from "../../src/index.ts";
-import { type OpenAIStandIn, startOpenAIStandIn } from "../support/openai-stand-in.ts";
 import { cliInProcess } from "../support/run-cli.ts";
 import { makeTempVault } from "../support/temp-vault.ts";
+import { useOpenAIStandIn } from "../support/use-openai-stand-in.ts";
 
 /*
  * README "Policies": `usertrust policy test` "builds the same context the engine does — every field
@@ -14,23 +14,19 @@ import { makeTempVault } from "../support/temp-vault.ts";
  */
 
 describe("`usertrust policy test` decides as a real call through trust() does", () => {
-  let server: OpenAIStandIn;
-  const cleanups: Array<() => unknown> = [];
-  beforeAll(async () => {
-    server = await startOpenAIStandIn();
-  });
-  afterAll(() => server.close());
-  afterEach(async () => {
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  });
+  const standIn = useOpenAIStandIn();
+  const { cleanups } = standIn;
 
   async function realCall(policy: string): Promise<{ base: string; outcome: unknown }> {
     const vault = makeTempVault({ budget: 1_000_000 });
     cleanups.push(vault.cleanup);
     writeFileSync(vault.paths.defaultPolicy, policy);
-    const client = await trust(new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "test", maxRetries: 0 }), {
-      vaultBase: vault.base,
-    });
+    const client = await trust(
+      new OpenAI({ baseURL: `${standIn.server.url}/v1`, apiKey: "test", maxRetries: 0 }),
+      {
+        vaultBase: vault.base,
+      },
+    );
     cleanups.push(() => client.destroy());
     const outcome = await client.chat.completions
       .create({ model: "gpt-4o", messages: [{ role: "user", content: "hi" }], max_tokens: 5 })

@@ -1,10 +1,10 @@
 import { writeFileSync } from "node:fs";
 import OpenAI from "openai";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { trust } from "../../src/index.ts";
-import { type OpenAIStandIn, startOpenAIStandIn } from "../support/openai-stand-in.ts";
 import { cliInProcess } from "../support/run-cli.ts";
 import { makeTempVault } from "../support/temp-vault.ts";
+import { useOpenAIStandIn } from "../support/use-openai-stand-in.ts";
 
 /*
  * README "Policies": `policy test` takes "the provider from `--provider` or else the model's in the
@@ -22,15 +22,8 @@ const approvedProviders = `- name: approved-providers-only
 `;
 
 describe("`usertrust policy test` names the provider the price table gives a model it prices", () => {
-  let server: OpenAIStandIn;
-  const cleanups: Array<() => unknown> = [];
-  beforeAll(async () => {
-    server = await startOpenAIStandIn();
-  });
-  afterAll(() => server.close());
-  afterEach(async () => {
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  });
+  const standIn = useOpenAIStandIn();
+  const { cleanups } = standIn;
 
   for (const [model, call] of [
     [
@@ -51,10 +44,13 @@ describe("`usertrust policy test` names the provider the price table gives a mod
       const vault = makeTempVault({ budget: 1_000_000 });
       cleanups.push(vault.cleanup);
       writeFileSync(vault.paths.defaultPolicy, approvedProviders);
-      const client = await trust(new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "t", maxRetries: 0 }), {
-        vaultBase: vault.base,
-        shape: "native",
-      });
+      const client = await trust(
+        new OpenAI({ baseURL: `${standIn.server.url}/v1`, apiKey: "t", maxRetries: 0 }),
+        {
+          vaultBase: vault.base,
+          shape: "native",
+        },
+      );
       cleanups.push(() => client.destroy());
       const outcome = await Promise.resolve(call(client as unknown as OpenAI)).then(
         () => "allowed",

@@ -1,10 +1,10 @@
 import { rmSync, writeFileSync } from "node:fs";
 import OpenAI from "openai";
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { PolicyDeniedError, trust } from "../../../src/index.ts";
 import { readAuditLog } from "../../support/audit-log.ts";
-import { type OpenAIStandIn, startOpenAIStandIn } from "../../support/openai-stand-in.ts";
 import { makeTempVault } from "../../support/temp-vault.ts";
+import { useOpenAIStandIn } from "../../support/use-openai-stand-in.ts";
 
 /*
  * README "Policies": the default file may be missing when a client starts (no rules from it), but
@@ -22,14 +22,9 @@ const noGpt4o = `- name: no-gpt-4o
 `;
 
 describe("the default policy file disappearing while a client runs", () => {
-  let server: OpenAIStandIn;
-  const cleanups: Array<() => unknown> = [];
-  beforeAll(async () => {
-    server = await startOpenAIStandIn();
-  });
-  afterAll(() => server.close());
-  afterEach(async () => {
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  const standIn = useOpenAIStandIn();
+  const { cleanups } = standIn;
+  afterEach(() => {
     vi.restoreAllMocks();
   });
 
@@ -39,9 +34,12 @@ describe("the default policy file disappearing while a client runs", () => {
     const vault = makeTempVault({ budget: 1_000_000 });
     cleanups.push(vault.cleanup);
     writeFileSync(vault.paths.defaultPolicy, noGpt4o);
-    const client = await trust(new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "test", maxRetries: 0 }), {
-      vaultBase: vault.base,
-    });
+    const client = await trust(
+      new OpenAI({ baseURL: `${standIn.server.url}/v1`, apiKey: "test", maxRetries: 0 }),
+      {
+        vaultBase: vault.base,
+      },
+    );
     cleanups.push(() => client.destroy());
     const ask = () =>
       client.chat.completions
@@ -57,9 +55,9 @@ describe("the default policy file disappearing while a client runs", () => {
 
     rmSync(vault.paths.defaultPolicy);
     await nextTurn();
-    const before = server.requests.length;
+    const before = standIn.server.requests.length;
     expect(await ask()).toBeInstanceOf(PolicyDeniedError);
-    expect(server.requests.length).toBe(before);
+    expect(standIn.server.requests.length).toBe(before);
   });
 
   it("reports the removal once, on stderr and in a policy_reload_failed event", async () => {

@@ -1,9 +1,9 @@
 import { writeFileSync } from "node:fs";
 import OpenAI from "openai";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { BudgetExceededError, PolicyDeniedError, type TrustedClient, trust } from "../../../src/index.ts";
-import { type OpenAIStandIn, startOpenAIStandIn } from "../../support/openai-stand-in.ts";
 import { makeTempVault } from "../../support/temp-vault.ts";
+import { useOpenAIStandIn } from "../../support/use-openai-stand-in.ts";
 
 /*
  * README "Policies": "Edits take effect on the next call, no restart." A refused call settles
@@ -19,23 +19,19 @@ const denyModel = (model: string) => `- name: no-${model}
 `;
 
 describe("hot reload: an edit applies to the next call", () => {
-  let server: OpenAIStandIn;
-  const cleanups: Array<() => unknown> = [];
-  beforeAll(async () => {
-    server = await startOpenAIStandIn();
-  });
-  afterAll(() => server.close());
-  afterEach(async () => {
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  });
+  const standIn = useOpenAIStandIn();
+  const { cleanups } = standIn;
 
   async function clientOn(policy: string, budget = 1_000_000) {
     const vault = makeTempVault({ budget });
     cleanups.push(vault.cleanup);
     writeFileSync(vault.paths.defaultPolicy, policy);
-    const client = await trust(new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "test", maxRetries: 0 }), {
-      vaultBase: vault.base,
-    });
+    const client = await trust(
+      new OpenAI({ baseURL: `${standIn.server.url}/v1`, apiKey: "test", maxRetries: 0 }),
+      {
+        vaultBase: vault.base,
+      },
+    );
     cleanups.push(() => client.destroy());
     return { client, policyFile: vault.paths.defaultPolicy };
   }
@@ -52,10 +48,10 @@ describe("hot reload: an edit applies to the next call", () => {
 
     // The operator reacts to the refusal by tightening the policy: gpt-4o-mini is now denied too.
     writeFileSync(policyFile, denyModel("gpt-4o") + denyModel("gpt-4o-mini"));
-    const before = server.requests.length;
+    const before = standIn.server.requests.length;
     const outcome = await ask(client, "gpt-4o-mini");
     expect(outcome).toBeInstanceOf(PolicyDeniedError);
-    expect(server.requests.length).toBe(before);
+    expect(standIn.server.requests.length).toBe(before);
   });
 
   it("a deny rule removed right after a refused call no longer refuses the retry", async () => {

@@ -1,9 +1,9 @@
 import { writeFileSync } from "node:fs";
 import OpenAI from "openai";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { PolicyDeniedError, type TrustedClient, trust } from "../../../src/index.ts";
-import { type OpenAIStandIn, startOpenAIStandIn } from "../../support/openai-stand-in.ts";
 import { makeTempVault } from "../../support/temp-vault.ts";
+import { useOpenAIStandIn } from "../../support/use-openai-stand-in.ts";
 
 /*
  * README "Policies": "Edits take effect on the next call". SharedRuleView's own promise: "a caller
@@ -29,15 +29,8 @@ const denyModel = (model: string) => `- name: no-${model}
 `;
 
 describe("hot reload while another call's check is in progress", () => {
-  let server: OpenAIStandIn;
-  const cleanups: Array<() => unknown> = [];
-  beforeAll(async () => {
-    server = await startOpenAIStandIn();
-  });
-  afterAll(() => server.close());
-  afterEach(async () => {
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  });
+  const standIn = useOpenAIStandIn();
+  const { cleanups } = standIn;
 
   const ask = (client: TrustedClient<OpenAI>, model: string, maxTokens: number) =>
     client.chat.completions
@@ -51,9 +44,12 @@ describe("hot reload while another call's check is in progress", () => {
       const vault = makeTempVault({ budget: 300 });
       cleanups.push(vault.cleanup);
       writeFileSync(vault.paths.defaultPolicy, keepReserve);
-      const client = await trust(new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "t", maxRetries: 0 }), {
-        vaultBase: vault.base,
-      });
+      const client = await trust(
+        new OpenAI({ baseURL: `${standIn.server.url}/v1`, apiKey: "t", maxRetries: 0 }),
+        {
+          vaultBase: vault.base,
+        },
+      );
       cleanups.push(() => client.destroy());
       // Y: more than the budget, refused by the ledger after its policy check.
       const y = ask(client, "gpt-4o", 4000);

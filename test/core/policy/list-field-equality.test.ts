@@ -1,9 +1,9 @@
 import { writeFileSync } from "node:fs";
 import OpenAI from "openai";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { PolicyDeniedError, trust } from "../../../src/index.ts";
-import { type OpenAIStandIn, startOpenAIStandIn } from "../../support/openai-stand-in.ts";
 import { makeTempVault } from "../../support/temp-vault.ts";
+import { useOpenAIStandIn } from "../../support/use-openai-stand-in.ts";
 
 /*
  * README "Policies": `scope` is "a list" and `tools` "the tool names offered to the model". On a
@@ -12,26 +12,22 @@ import { makeTempVault } from "../../support/temp-vault.ts";
  * call before anything is sent. Each test makes the real call through trust().
  */
 describe("a hard deny using in / eq / not_in on a list field (scope, tools)", () => {
-  let server: OpenAIStandIn;
-  const cleanups: Array<() => unknown> = [];
-  beforeAll(async () => {
-    server = await startOpenAIStandIn();
-  });
-  afterAll(() => server.close());
-  afterEach(async () => {
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  });
+  const standIn = useOpenAIStandIn();
+  const { cleanups } = standIn;
 
   async function callWith(policy: string, scope: string, tools: string[] = []) {
     const vault = makeTempVault({ budget: 1_000_000 });
     cleanups.push(vault.cleanup);
     writeFileSync(vault.paths.defaultPolicy, policy);
-    const client = await trust(new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "test", maxRetries: 0 }), {
-      vaultBase: vault.base,
-      scope,
-    });
+    const client = await trust(
+      new OpenAI({ baseURL: `${standIn.server.url}/v1`, apiKey: "test", maxRetries: 0 }),
+      {
+        vaultBase: vault.base,
+        scope,
+      },
+    );
     cleanups.push(() => client.destroy());
-    const before = server.requests.length;
+    const before = standIn.server.requests.length;
     const outcome = await client.chat.completions
       .create({
         model: "gpt-4o",
@@ -47,7 +43,7 @@ describe("a hard deny using in / eq / not_in on a list field (scope, tools)", ()
             }),
       })
       .catch((error: unknown) => error);
-    return { outcome, sent: server.requests.length - before };
+    return { outcome, sent: standIn.server.requests.length - before };
   }
 
   it("`scope in [production/api]` refuses a call scoped production/api (never silently lets it through)", async () => {

@@ -1,10 +1,10 @@
 import { writeFileSync } from "node:fs";
 import OpenAI from "openai";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { BudgetExceededError, trust } from "../../../src/index.ts";
 import { readAuditLog } from "../../support/audit-log.ts";
-import { type OpenAIStandIn, startOpenAIStandIn } from "../../support/openai-stand-in.ts";
 import { makeTempVault } from "../../support/temp-vault.ts";
+import { useOpenAIStandIn } from "../../support/use-openai-stand-in.ts";
 
 /*
  * README, config `enforcement`: `"log"`: "only the audit event says it" (what would have been
@@ -13,15 +13,8 @@ import { makeTempVault } from "../../support/temp-vault.ts";
  */
 
 describe("enforcement: log records every policy violation, also of a call the ledger refuses", () => {
-  let server: OpenAIStandIn;
-  const cleanups: Array<() => unknown> = [];
-  beforeAll(async () => {
-    server = await startOpenAIStandIn();
-  });
-  afterAll(() => server.close());
-  afterEach(async () => {
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  });
+  const standIn = useOpenAIStandIn();
+  const { cleanups } = standIn;
 
   it("a call a hard deny would refuse, then refused by the ledger, still leaves the rule in the audit log", async () => {
     const vault = makeTempVault({ budget: 1, enforcement: "log" }); // 1 UT: any real call is over budget
@@ -36,10 +29,13 @@ describe("enforcement: log records every policy violation, also of a call the le
     - { field: metadata.role, operator: eq, value: intern }
 `,
     );
-    const client = await trust(new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "test", maxRetries: 0 }), {
-      vaultBase: vault.base,
-      metadata: { role: "intern" },
-    });
+    const client = await trust(
+      new OpenAI({ baseURL: `${standIn.server.url}/v1`, apiKey: "test", maxRetries: 0 }),
+      {
+        vaultBase: vault.base,
+        metadata: { role: "intern" },
+      },
+    );
     cleanups.push(() => client.destroy());
     const outcome = await client.chat.completions
       .create({ model: "gpt-4o", messages: [{ role: "user", content: "hi" }], max_tokens: 500 })
@@ -56,9 +52,12 @@ describe("enforcement: log records every policy violation, also of a call the le
     // its denial, and then the ledger refuses the hold itself.
     const vault = makeTempVault({ budget: 1, enforcement: "log" });
     cleanups.push(vault.cleanup);
-    const client = await trust(new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "test", maxRetries: 0 }), {
-      vaultBase: vault.base,
-    });
+    const client = await trust(
+      new OpenAI({ baseURL: `${standIn.server.url}/v1`, apiKey: "test", maxRetries: 0 }),
+      {
+        vaultBase: vault.base,
+      },
+    );
     cleanups.push(() => client.destroy());
     const outcome = await client.chat.completions
       .create({ model: "gpt-4o", messages: [{ role: "user", content: "hi" }], max_tokens: 500 })
